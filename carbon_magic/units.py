@@ -7,6 +7,8 @@ J_PER_KWH = 3.6e6
 
 def fmt_energy(energy_j: float) -> str:
     e = float(energy_j)
+    if e == 0:
+        return "0 J"
     if e < 1.0:
         return f"{e * 1000:.3g} mJ"
     if e < J_PER_WH:
