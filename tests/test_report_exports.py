@@ -280,3 +280,18 @@ def test_atomic_write_failure_keeps_old_file_and_removes_temp(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy.csv", "r.csv"]
     write_atomic(target, "new\n")
     assert target.read_text() == "new\n"
+
+
+@pytest.mark.parametrize("zone, expected", [
+    ("FR", {"country_name": "France", "country_iso_code": "FRA", "region": "", "on_cloud": "N"}),
+    ("US-MIDA-PJM", {"country_name": "United States", "country_iso_code": "USA", "region": "US-MIDA-PJM"}),
+    ("NA", {"country_name": "Namibia", "country_iso_code": "NAM"}),
+    ("aws:us-east-1", {"cloud_provider": "aws", "cloud_region": "us-east-1", "on_cloud": "Y", "country_name": ""}),
+    ("ZZ-1", {"country_name": "", "region": "ZZ-1"}),
+    (None, {"country_name": "", "country_iso_code": "", "region": "", "on_cloud": "N"}),
+])
+def test_zone_to_codecarbon_location(zone, expected):
+    from carbon_magic.report.location import zone_location
+
+    loc = zone_location(zone)
+    assert {k: loc[k] for k in expected} == expected
