@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .report.display import fmt_intensity, footprint_sentence
+from .report.display import fmt_intensity, footprint_sentence, measured_label, printable
 from .report.formats import SUFFIXES, ExportError, write
 from .report.model import Report
 from .report.sources import SourceError, read_ledger, read_notebook
@@ -56,19 +56,19 @@ def _diff(value: float, base: float, fmt) -> str:
 
 
 def summary_text(sources) -> str:
-    header = ["notebook", "cells", "measured", "time", "energy", "CO₂e", "intensity", "all runs"]
+    header = ["notebook", "cells", "measured energy", "time", "energy", "CO₂e", "intensity", "all runs"]
     rows = []
     for s in sources:
         t = s.report.totals
-        rows.append([s.name, str(t["cells"]), f"{t['measured_cells']}/{t['cells']}", fmt_duration(t["duration_s"]),
+        rows.append([printable(s.name), str(t["cells"]), measured_label(t), fmt_duration(t["duration_s"]),
                      fmt_energy(t["cells_energy_j"]), fmt_mass_g(t["emissions_g"]),
                      fmt_intensity(t["intensity_g_per_kwh"]),
-                     f"{s.runs} runs, {fmt_mass_g(s.runs_emissions_g)}"])
+                     f"{s.runs} run{'s' if s.runs != 1 else ''}, {fmt_mass_g(s.runs_emissions_g)}"])
     out = [_table(header, rows, right_from=1)]
     if len(sources) == 1:
         from .report.table import CellTable  # noqa: PLC0415
 
-        out += ["", footprint_sentence(sources[0].report), "", CellTable(sources[0].report).text()]
+        out += ["", printable(footprint_sentence(sources[0].report)), "", CellTable(sources[0].report).text()]
     else:
         out += ["", comparison_text(sources)]
     return "\n".join(out)
@@ -84,9 +84,10 @@ def comparison_text(sources) -> str:
         vs = "(baseline)" if i == 0 else (
             f"{_diff(t['cells_energy_j'], base['cells_energy_j'], fmt_energy)} energy, "
             f"{_diff(t['emissions_g'], base['emissions_g'], fmt_mass_g)} CO₂e")
-        rows.append([str(rank), sources[i].name, fmt_mass_g(t["emissions_g"]), fmt_energy(t["cells_energy_j"]), vs])
-    return (f"Leaderboard (lowest CO₂e first; differences against {sources[0].name}):\n"
-            + _table(["#", "notebook", "CO₂e", "energy", f"vs {sources[0].name}"], rows, right_from=2))
+        rows.append([str(rank), printable(sources[i].name), fmt_mass_g(t["emissions_g"]), fmt_energy(t["cells_energy_j"]), vs])
+    first = printable(sources[0].name)
+    return (f"Leaderboard (lowest CO₂e first; differences against {first}):\n"
+            + _table(["#", "notebook", "CO₂e", "energy", f"vs {first}"], rows, right_from=2))
 
 
 def combined(sources) -> Report:
@@ -126,7 +127,7 @@ def report_main(args, out=None, err=None) -> int:
             print(f"{args.ledger}: {exc}", file=err)
     for s in sources:
         for note in s.notes:
-            print(f"{s.name}: {note}", file=err)
+            print(printable(f"{s.name}: {note}"), file=err)
     if not sources:
         print("carbon-magic report: no file could be read", file=err)
         return EXIT_NOTHING_READ

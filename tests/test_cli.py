@@ -174,3 +174,11 @@ def test_console_script_entry_runs_without_a_kernel(notebooks, tmp_path):
                           text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "after.ipynb" in proc.stdout
+
+
+def test_terminal_escape_sequences_in_labels_are_not_printed(bench, tmp_path, capsys):
+    rec = bench.cell(1, cpu_j=5, label="\x1b[2J\x1b[31mred", count=1, code="x\x07 = 1")
+    path = write_notebook(tmp_path / "esc.ipynb", [rec])
+    assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "?[2J?[31mred" in out

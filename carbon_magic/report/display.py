@@ -27,11 +27,19 @@ def fmt_start(iso: str | None) -> str:
     return iso.replace("T", " ").split(".")[0].rstrip("Z")
 
 
+_CONTROL = {i: "?" for i in [*range(0, 32), 127, *range(128, 160)]}
+
+
+def printable(text: str) -> str:
+    """Control characters (terminal escape sequences among them) replaced by '?'."""
+    return str(text).translate(_CONTROL)
+
+
 def one_line(text: str | None, limit: int = 60) -> str:
     """User text on one line, cut to `limit` characters (escaping is the renderer's job)."""
     if not text:
         return ""
-    s = " ".join(str(text).split())
+    s = printable(" ".join(str(text).split()))
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 

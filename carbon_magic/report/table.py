@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..record import CellRecord
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
-from .display import DASH, measured_label, fmt_intensity, fmt_optional_energy, fmt_start, one_line
+from .display import DASH, measured_label, printable, fmt_intensity, fmt_optional_energy, fmt_start, one_line
 from .model import Report, cell_name, kinds_present, mark
 
 SORT_KEYS = {
@@ -70,12 +70,12 @@ class CellTable:
         extra = f", top {shown} of {self.report.totals['cells']} by {self.sort}" if self.top else (
             f", sorted by {self.sort}" if self.sort != "start" else "")
         sid = f" · session {self.report.session_id}" if self.report.session_id else ""
-        return f"carbon_magic · {self.report.project_name}{sid}{extra}"
+        return printable(f"carbon_magic · {self.report.project_name}{sid}{extra}")
 
     # -- renderers -------------------------------------------------------------------------
     def text(self) -> str:
         header = self.header()
-        body = [[one_line(c, 40) if i == 1 else c for i, c in enumerate(row)] for row in self.rows()]
+        body = [[one_line(c, 40) if i == 1 else printable(c) for i, c in enumerate(row)] for row in self.rows()]
         foot = self.footer()
         widths = [max(len(row[i]) for row in [header, *body, *foot]) for i in range(len(header))]
         numeric = set(range(3, len(header) - 1))
