@@ -145,7 +145,11 @@ def report_main(args, out=None, err=None) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
-        return report_main(args)
+        try:
+            return report_main(args)
+        except BrokenPipeError:  # `carbon-magic report … | head`: the reader left, not an error
+            sys.stderr.close()
+            return EXIT_OK
     return EXIT_USAGE  # pragma: no cover - argparse requires a command
 
 
