@@ -166,11 +166,3 @@ class Report:
             sid = ids[0] if len(ids) == 1 else None
         return cls(list(records), compute_totals(records, session_energy_j), host_info(host), sid,
                    project_name or "notebook")
-
-    @property
-    def zone(self) -> str | None:
-        for r in self.records:
-            z = (r.intensity or {}).get("zone")
-            if z:
-                return z
-        return self.host.get("zone")
