@@ -154,13 +154,13 @@ from workshop_utils import display_result, record_row
 
 session = session_for(get_ipython())
 records = session.records
-display_result("quickstart", {
+summary = display_result("quickstart", {
     "rows": [record_row(r.label or f"[{r.execution_count}]", r) for r in records],
     "cells": len(records),
     "total_energy_j": sum(r.energy_j for r in records),
     "total_emissions_g": sum(r.emissions_g for r in records),
     "measured_cells": sum(r.measured for r in records),
-    "rec": rec.to_dict(),
+    "rec": {k: rec.to_dict()[k] for k in ("label", "energy_j", "emissions_g", "components")},
     "csv_rows": len(rows),
 })
 '''),
@@ -491,7 +491,7 @@ sorted(p.name for p in class_dir.glob("*.ipynb"))
     code('''
 ranked = sorted((("participant_A", rec_a), ("participant_B", rec_b), ("participant_C", rec_c)),
                 key=lambda x: x[1].emissions_g)
-w.display_result("reporting", {
+result = w.display_result("reporting", {
     "rows": [w.record_row(name, rec) for name, rec in ranked],
     "leader": ranked[0][0],
     "csv_rows": len(csv_rows),

@@ -274,7 +274,7 @@ def test_06_reporting(workshop):
     recs = {n: run.by_label(n) for n in names}
 
     out = run.work / "outputs"
-    receipt_md = (out / "receipt.md").read_text()
+    receipt_md = (out / "receipt.md").read_text().replace("\\_", "_")  # Markdown escapes underscores
     receipt_html = (out / "receipt.html").read_text()
     for n in names:
         assert n in receipt_md and n in receipt_html
