@@ -191,10 +191,10 @@ import workshop_utils as w
 
 session = session_for(get_ipython())
 device = w.setup_torch()
+X_tr, X_te, y_tr, y_te = w.digits_tensors(seed=0, device=device)  # the bundled digits, as tensors
 '''),
     code('''
 %%carbon --live --label training -o train_rec
-X_tr, X_te, y_tr, y_te = w.digits_tensors(seed=0, device=device)
 model = w.make_mlp(hidden=1024, device=device)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 epochs = []
@@ -212,7 +212,9 @@ for i in range(1, 7):
 ## Per epoch against the whole cell
 
 The first epoch often costs more (memory allocation, warm-up); later ones settle. The cell's record covers
-the epochs plus the set-up around them.
+the epochs plus what runs between them (building the model, the test-set evaluation after each epoch).
+Without a power sensor the estimate is CPU utilisation × a per-core figure plus RAM size × 0.3725 W/GB, so the
+average W barely moves between epochs and energy follows time; with RAPL or a GPU the watts are read.
 """),
     code('''
 epochs_j = sum(e["energy_j"] for e in epochs)
