@@ -284,9 +284,10 @@ result = w.display_result("mixed_precision", {
     "accuracy_change": res_amp["accuracy"] - res_fp32["accuracy"],
     "measured": rec_fp32.measured and rec_amp.measured,
 })
-verdict = "less" if energy_ratio < 1 else "more"
-print(f"Mixed precision used {abs(1 - energy_ratio) * 100:.0f} % {verdict} energy than float32 on this "
-      f"{device} ({'measured' if result['measured'] else 'estimated'}), "
+verdict = (f"{(1 - energy_ratio) * 100:.0f} % less energy than" if energy_ratio < 1
+           else f"{energy_ratio:.1f}× the energy of")
+print(f"Mixed precision used {verdict} float32 on this {device} "
+      f"({'measured' if result['measured'] else 'estimated'}), "
       f"accuracy {res_fp32['accuracy']:.3f} → {res_amp['accuracy']:.3f}.")
 '''),
 ]

@@ -219,7 +219,9 @@ def test_03_mixed_precision(workshop):
     for row in result["rows"]:
         assert row["accuracy"] > 0.8
     assert result["accuracy_change"] == pytest.approx(result["rows"][1]["accuracy"] - result["rows"][0]["accuracy"])
-    assert "energy than float32" in run.text("rows = [w.record_row(res")
+    ratio = mixed.energy_j / fp32.energy_j
+    verdict = f"{(1 - ratio) * 100:.0f} % less energy than" if ratio < 1 else f"{ratio:.1f}× the energy of"
+    assert f"Mixed precision used {verdict} float32" in run.text("rows = [w.record_row(res")
 
 
 # -- 04 ------------------------------------------------------------------------------------------
