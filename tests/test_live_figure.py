@@ -47,12 +47,14 @@ def test_marks_show_the_driven_samples(session, clock, powercap):
     joules = [10, 10, 15, 20, 20, 5, 5, 10, 10, 12, 14, 16, 18, 20]  # per 0.5 s; 7 s in all
     drive(session, clock, powercap, joules)
     view = LiveUpdater(session).attach().view()
-    walls = np.array([s.wall for s in session.sampler.fine])
+    # The session's first snapshot, then every tick.
+    walls = np.array([session.sampler.first.wall] + [s.wall for s in session.sampler.fine])
     assert view.figure.animation_duration == 0
-    # Measured CPU package: solid, W = J / 0.5 s.
+    # Measured CPU package: solid, W = J / 0.5 s; no power at the first read of a counter (a gap).
     assert view.measured.line_style == "solid" and view.measured.visible
     assert np.array_equal(view.measured.x, (walls * 1000).round().astype("int64").astype("datetime64[ms]"))
-    assert np.array_equal(view.measured.y, np.array(joules) * 2.0)
+    assert np.isnan(view.measured.y[0])
+    assert np.array_equal(view.measured.y[1:], np.array(joules) * 2.0)
     assert list(view.measured.labels) == ["cpu:package-0 W"]
     # Estimated RAM: dashed, its own legend entry.
     assert view.estimated.line_style == "dashed" and view.estimated.labels == ["ram W (estimated)"]
@@ -141,7 +143,8 @@ def test_a_closed_view_is_rebuilt_and_no_longer_updated(session, clock, powercap
     new = updater.view()
     assert new is not old and new.alive and updater.views == [new]
     drive(session, clock, powercap, [10, 10, 10])  # updates at the 1st and 3rd tick
-    assert new.measured.y.size == 3 and old.measured.y.size == 0
+    assert new.measured.y.size == 4  # the session's first snapshot and three ticks
+    assert old.measured.y.size == 0
 
 
 def test_plotted_window_stays_bounded_after_many_samples(session, clock, powercap):

@@ -173,7 +173,7 @@ class LiveUpdater:
     def _update_locked(self) -> None:
         self._pull()
         self.views = [v for v in self.views if v.alive]
-        if self.views and self.store.n:
+        if self.views:
             frame = self.frame()
             for v in self.views:
                 self._push(v, frame)
@@ -184,7 +184,7 @@ class LiveUpdater:
         sampler = self.session.sampler
         fine = list(sampler.fine)  # one C-level copy: safe while the sampler thread appends
         fine_start = fine[0].t if fine else float("inf")
-        new = [s for s in list(sampler.coarse) if self._last_t < s.t < fine_start]
+        new = [s for s in (sampler.first, *sampler.coarse) if self._last_t < s.t < fine_start]
         new += fine[bisect.bisect_right(fine, self._last_t, key=lambda s: s.t):]
         if not new:
             return
@@ -205,7 +205,7 @@ class LiveUpdater:
             x=to_dates(t[idx]), measured=power[self.measured_rows][:, idx],
             estimated=power[self.estimated_rows][:, idx], intensity_x=to_dates(t[sidx]),
             intensity=st.intensity[sidx].copy(), legend=intensity_legend(msg.get("intensity")),
-            cells=self._visible_cells(t[0]), readout=readout_html(msg),
+            cells=self._visible_cells(t[0] if st.n else float("-inf")), readout=readout_html(msg),
         )
 
     def _visible_cells(self, t0: float) -> tuple:
