@@ -54,13 +54,14 @@ def _minmax_indices(t, y, buckets: int):
     counts = np.diff(np.r_[edges, n])
     position = np.broadcast_to(np.arange(n), y.shape)
     big = np.iinfo(np.int64).max
-    keep = [edges]  # a bucket whose every value is NaN still keeps one x position
+    keep = np.zeros(n, dtype=bool)
+    keep[edges] = True  # a bucket whose every value is NaN still keeps one x position
     for reduce_ in (np.fmin, np.fmax):
         extreme = reduce_.reduceat(y, edges, axis=1)  # NaN only where the whole bucket is NaN
         hit = y == np.repeat(extreme, counts, axis=1)
         first = np.minimum.reduceat(np.where(hit, position, big), edges, axis=1)
-        keep.append(first[first != big])
-    return np.unique(np.concatenate(keep))
+        keep[first[first != big]] = True
+    return np.flatnonzero(keep)
 
 
 def step_indices(values):

@@ -12,8 +12,8 @@ import numpy as np
 
 from .decimate import DEFAULT_RECENT_S, decimate_indices
 
-DEFAULT_CAP = 16_000
-DEFAULT_COMPACT_TO = 6_000
+DEFAULT_CAP = 8_000
+DEFAULT_COMPACT_TO = 4_000
 
 
 class PlotStore:

@@ -184,7 +184,9 @@ class LiveUpdater:
         sampler = self.session.sampler
         fine = list(sampler.fine)  # one C-level copy: safe while the sampler thread appends
         fine_start = fine[0].t if fine else float("inf")
-        new = [s for s in (sampler.first, *sampler.coarse) if self._last_t < s.t < fine_start]
+        new = []
+        if self._last_t < fine_start:  # first pull, or the fine history moved past us: older samples too
+            new = [s for s in (sampler.first, *sampler.coarse) if self._last_t < s.t < fine_start]
         new += fine[bisect.bisect_right(fine, self._last_t, key=lambda s: s.t):]
         if not new:
             return
