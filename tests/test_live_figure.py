@@ -171,3 +171,15 @@ def test_detaches_when_the_session_closes(tmp_path, powercap, clock, comms):
     assert not updater.attached
     assert all(lst.fn != updater._on_sample for lst in s.sampler._listeners)
     assert updater._record_listener not in s.record_listeners
+
+
+def test_displayed_bundle_carries_a_text_fallback(session, clock, powercap):
+    """nbconvert, VS Code without the widget manager: they render text/plain or text/html."""
+    drive(session, clock, powercap, [10] * 4)
+    updater = LiveUpdater(session).attach()
+    view = updater.view()
+    from carbon_magic.live.text import text_summary
+    bundle = view.displayable(text_summary(updater.last_message))._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.box.model_id
+    assert bundle["text/plain"].startswith("carbon_magic live: ") and "cpu:package-0 20 W measured" in bundle["text/plain"]
+    assert "&lt;script&gt;" in bundle["text/html"] and "<script>" not in bundle["text/html"]

@@ -45,8 +45,10 @@ def test_updates_arrive_while_the_cell_is_busy(kernel):
     t_idle = seen[-1][0]
     lines = {m["content"]["comm_id"] for _, m in seen if m["msg_type"] == "comm_open"
              and m["content"]["data"]["state"].get("_model_name") == "LinesModel"}
-    displayed = [t for t, m in seen if m["msg_type"] == "display_data"
-                 and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+    shown = [(t, m["content"]["data"]) for t, m in seen if m["msg_type"] == "display_data"
+             and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+    displayed = [t for t, _ in shown]
+    assert shown and shown[0][1]["text/plain"].startswith("carbon_magic live: ")  # for nbconvert
     updates = [t for t, m in seen if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] in lines
                and m["content"]["data"].get("method") == "update"
                and "y" in m["content"]["data"].get("state", {})]

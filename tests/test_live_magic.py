@@ -109,6 +109,7 @@ def test_survives_unload_and_load(kernel_shell):
     old = live_updater.updater_for(old_session)
     shell.run_line_magic("unload_ext", "carbon_magic")
     assert not old.attached
+    assert "stopped: carbon_magic was unloaded" in old.views[0].readout.value
     assert all(lst.fn != old._on_sample for lst in old_session.sampler._listeners)
     assert old_session not in live_updater._UPDATERS
     shell.run_line_magic("load_ext", "carbon_magic")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+import time
 import weakref
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ log = logging.getLogger("carbon_magic")
 UPDATE_PERIOD_S = 0.75  # with the default 0.5 s sampler interval: one update per second
 MAX_CELLS = 100  # cell marks kept on the chart (older ones are still in the table and ledger)
 LABEL_Y = 0.97  # cell labels near the top of the plot (0..1 scale)
+STOPPED_NOTE = "<div style='padding:0 8px;opacity:.75'><i>stopped: carbon_magic was unloaded</i></div>"
 
 _UPDATERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # session -> LiveUpdater
 
@@ -96,7 +98,8 @@ class LiveUpdater:
         self.window_source = None  # fn() -> the open measurement Window (running cell) or None
         self.attached = False
         self.updates = 0
-        self.skipped = 0
+        self.skipped = 0  # ticks dropped because the main thread was updating
+        self.cpu_s = 0.0  # CPU time spent in updates, on whichever thread ran them (the kernel's cost)
         self._lock = threading.Lock()
         self._last_t = float("-inf")  # monotonic time of the newest sample in the store
         self._cells: list[tuple] = []  # finished cells (start_s, end_s, text); appended on the main thread
@@ -129,6 +132,10 @@ class LiveUpdater:
         self.attached = False
         if _UPDATERS.get(self.session) is self:
             del _UPDATERS[self.session]
+        with self._lock:  # waits for an update in flight on the sampler thread, then says so
+            for v in self.views:
+                if v.alive:
+                    v.readout.value = v.sent.get("readout", "") + STOPPED_NOTE
 
     def view(self):
         """The live widgets (built on first use, or again if closed), brought up to date now."""
@@ -164,10 +171,12 @@ class LiveUpdater:
         if not self._lock.acquire(blocking=blocking):
             self.skipped += 1
             return False
+        t0 = time.thread_time()
         try:
             self._update_locked()
             return True
         finally:
+            self.cpu_s += time.thread_time() - t0
             self._lock.release()
 
     def _update_locked(self) -> None:
