@@ -403,8 +403,32 @@ float(a.sum())
 print(f"{rec_here.energy_j:.1f} J at {rec_here.intensity_g_per_kwh:.0f} g/kWh "
       f"({rec_here.intensity_label()}) = {rec_here.emissions_g * 1000:.3f} mg CO₂e")
 '''),
-    md("## The same energy elsewhere"),
-    code("%carbon whatif aws:us-east-1 gcp:europe-north1 FR SE"),
+    md("""
+## The same energy elsewhere
+
+`%carbon whatif` prints a table and also returns it as an object, so the comparison can be computed on: here
+the intensity each zone implies (grams ÷ kWh) and the greenest choice. The `basis` column says where each
+figure came from (`static annual average (year)` offline).
+"""),
+    code("whatif = %carbon whatif aws:us-east-1 gcp:europe-north1 FR SE"),
+    code('''
+from workshop_utils import display_result
+
+kwh = whatif.energy_j / 3.6e6
+rows = [{"zone": r.zone, "emissions_g": r.emissions_g, "intensity_g_per_kwh": r.emissions_g / kwh,
+         "saving_g": r.saving_g, "saving_pct": r.saving_pct, "basis": r.basis}
+        for r in whatif.rows if r.when is None]  # same hours, other zones
+greenest = min(rows, key=lambda r: r["emissions_g"])
+result = display_result("where_and_when", {
+    "rows": rows,
+    "energy_j": whatif.energy_j,
+    "baseline_g": whatif.baseline_g,
+    "greenest": greenest["zone"],
+    "greenest_over_baseline": greenest["emissions_g"] / whatif.baseline_g,
+})
+print(f"The same {whatif.energy_j:.0f} J in {greenest['zone']} would have emitted "
+      f"{greenest['emissions_g'] / whatif.baseline_g:.0%} of what it emitted in aws:us-east-1.")
+'''),
     md("## The greenest time to start"),
     code("%carbon forecast --duration 2h"),
     md("""

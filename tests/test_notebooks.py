@@ -256,10 +256,24 @@ def test_05_where_and_when(workshop):
     assert "offline" in run.text("%load_ext carbon_magic")
     here = run.by_label("train (us-east-1)")
     assert here.intensity.get("zone") == "aws:us-east-1", here.intensity
-    whatif = run.text("%carbon whatif")
+    whatif = run.text("whatif = %carbon whatif")
     for zone in ("aws:us-east-1", "gcp:europe-north1", "FR", "SE"):
         assert zone in whatif, f"{zone} missing from the what-if output:\n{whatif}"
     assert "%" in whatif  # the saving against the current zone
+    # The computed comparison: one row per zone asked for, savings against the measured grams.
+    result = run.result("where_and_when")
+    rows = {r["zone"]: r for r in result["rows"]}
+    assert set(rows) == {"aws:us-east-1", "gcp:europe-north1", "FR", "SE"}
+    assert result["energy_j"] == pytest.approx(here.energy_j)
+    assert result["baseline_g"] == pytest.approx(here.emissions_g)
+    assert rows["aws:us-east-1"]["emissions_g"] == pytest.approx(here.emissions_g)  # same zone, same figure
+    for r in rows.values():
+        assert r["emissions_g"] > 0 and "static" in r["basis"]  # offline: the embedded table, said so
+        assert r["saving_g"] == pytest.approx(here.emissions_g - r["emissions_g"], abs=1e-12)
+        assert r["saving_pct"] == pytest.approx(100 * r["saving_g"] / here.emissions_g, abs=1e-9)
+        assert r["intensity_g_per_kwh"] == pytest.approx(r["emissions_g"] / (here.energy_j / 3.6e6))
+    greenest = min(rows, key=lambda z: rows[z]["emissions_g"])
+    assert result["greenest"] == greenest != "aws:us-east-1"  # hydro/nuclear grids beat us-east-1
     forecast = run.text("%carbon forecast").lower()
     assert forecast.strip(), "the forecast printed nothing"
     # Offline there is no forecast series: the command must say so rather than invent a window.
