@@ -1,7 +1,8 @@
-"""Pure arithmetic on intensity series: means over spans, the greenest window, re-pricing energy.
+"""Intensity series and pure arithmetic on them: merging, means over spans, the greenest window,
+re-pricing energy.
 
 A series is piecewise constant (each Interval holds from start_s to end_s). Nothing here fetches
-or prints; `commands.py` does the talking.
+or prints; the service fetches and `commands.py` does the talking.
 """
 from __future__ import annotations
 
@@ -9,7 +10,48 @@ import bisect
 from dataclasses import dataclass
 from datetime import datetime
 
+from .provider import Interval
+
 J_PER_KWH = 3.6e6
+RANK = {"forecast": 0, "historical": 1, "live": 1}  # an actual beats a forecast for the same period
+
+
+class Series:
+    """Intervals sorted by start; immutable and replaced whole, so readers need no lock."""
+
+    __slots__ = ("items", "starts")
+
+    def __init__(self, items=()):
+        self.items = tuple(sorted(items, key=lambda i: i.start_s))
+        self.starts = [i.start_s for i in self.items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def find(self, t: float) -> Interval | None:
+        i = bisect.bisect_right(self.starts, t) - 1
+        if i >= 0 and t < self.items[i].end_s:
+            return self.items[i]
+        return None
+
+    def last_before(self, t: float, max_gap_s: float) -> Interval | None:
+        i = bisect.bisect_right(self.starts, t) - 1
+        if i >= 0 and t - self.items[i].end_s <= max_gap_s:
+            return self.items[i]
+        return None
+
+    def merged(self, new, keep_after_s: float) -> tuple["Series", list[Interval]]:
+        """(the series with `new` merged in, the intervals that changed)."""
+        by_start = {i.start_s: i for i in self.items if i.end_s > keep_after_s}
+        changed = {}
+        for iv in new:
+            old = by_start.get(iv.start_s)
+            if old is not None and RANK.get(old.value.provenance.get("kind"), 0) > \
+                    RANK.get(iv.value.provenance.get("kind"), 0):
+                continue  # keep the actual; a forecast for the same period does not replace it
+            if old != iv:
+                by_start[iv.start_s] = changed[iv.start_s] = iv
+        return Series(by_start.values()), list(changed.values())
 
 
 def mean_over(series, t0: float, t1: float) -> float | None:

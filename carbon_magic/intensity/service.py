@@ -16,14 +16,13 @@ notice and description passes through ``_redact``.
 """
 from __future__ import annotations
 
-import bisect
 import logging
 import threading
 import time
-from datetime import datetime, timezone
-
+from . import messages
 from .electricitymaps import ElectricityMaps
 from .provider import Interval, IntensityValue, ProviderError
+from .schedule import Series
 from .static import static_value, world_row
 from .uk import UKCarbonIntensity
 from .watttime import WattTime
@@ -38,48 +37,6 @@ AHEAD_S = 3 * 86400.0  # how far ahead cached forecasts are read back from the l
 POLL_S = 30.0  # the worker's heartbeat when nothing wakes it
 MIN_RETRY_S = 60.0
 MAX_BACKOFF_S = 1800.0
-RANK = {"forecast": 0, "historical": 1, "live": 1}
-
-NO_ZONE_HINT = ("carbon_magic: no grid zone set, so CO₂e uses the world average ({value:.0f} g/kWh, {source}). "
-                "Set yours: %carbon zone FR (or CARBON_MAGIC_ZONE).")
-
-
-class Series:
-    """Intervals sorted by start; immutable and replaced whole, so readers need no lock."""
-
-    __slots__ = ("items", "starts")
-
-    def __init__(self, items=()):
-        self.items = tuple(sorted(items, key=lambda i: i.start_s))
-        self.starts = [i.start_s for i in self.items]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def find(self, t: float) -> Interval | None:
-        i = bisect.bisect_right(self.starts, t) - 1
-        if i >= 0 and t < self.items[i].end_s:
-            return self.items[i]
-        return None
-
-    def last_before(self, t: float, max_gap_s: float) -> Interval | None:
-        i = bisect.bisect_right(self.starts, t) - 1
-        if i >= 0 and t - self.items[i].end_s <= max_gap_s:
-            return self.items[i]
-        return None
-
-    def merged(self, new, keep_after_s: float) -> tuple["Series", list[Interval]]:
-        """(the series with `new` merged in, the intervals that changed)."""
-        by_start = {i.start_s: i for i in self.items if i.end_s > keep_after_s}
-        changed = {}
-        for iv in new:
-            old = by_start.get(iv.start_s)
-            if old is not None and RANK.get(old.value.provenance.get("kind"), 0) > \
-                    RANK.get(iv.value.provenance.get("kind"), 0):
-                continue  # keep the actual; a forecast for the same period does not replace it
-            if old != iv:
-                by_start[iv.start_s] = changed[iv.start_s] = iv
-        return Series(by_start.values()), list(changed.values())
 
 
 def choose_provider(settings, zone: Zone | None) -> tuple[str | None, str | None]:
@@ -311,14 +268,9 @@ class IntensityService:
 
     def refresh_now(self, feed: Feed, wait_s: float) -> None:
         """Fetch `feed` now, fresh or not (backoff aside), and wait up to wait_s (explicit commands)."""
-        if not feed.usable():
-            return
-        with self._lock:
-            feed.requested = True
-            self._idle.clear()
-        self._wake.set()
-        self._ensure_worker()
-        self._idle.wait(wait_s)
+        if feed.usable():
+            self._want(feed)
+            self._idle.wait(wait_s)
 
     def disabled_cause(self, provider_name: str) -> str | None:
         return self._disabled.get(provider_name)
@@ -334,7 +286,8 @@ class IntensityService:
             provider = self._provider(name) if name else None
             feed = Feed(self, spec, provider, static_value(spec, fallback_reason=reason))
             if reason:
-                self._notice((self.settings.provider, reason, key), self._choice_text(spec, reason))
+                self._notice((self.settings.provider, reason, key),
+                             messages.choice_text(spec, reason, self.settings.provider))
             if provider is not None:
                 self._load_cache(feed)
             self._feeds[key] = feed
@@ -376,11 +329,14 @@ class IntensityService:
             feed.active_at = now
         if feed.spec is None:
             row = world_row()
-            self._notice(("zone", "none"), NO_ZONE_HINT.format(value=row.g_co2e_per_kwh,
+            self._notice(("zone", "none"), messages.NO_ZONE_HINT.format(value=row.g_co2e_per_kwh,
                                                                source=f"OWID {row.year}"))
             return
-        if not feed.needs_fetch(now, wall_s) or feed.requested:
-            return
+        if feed.needs_fetch(now, wall_s) and not feed.requested:
+            self._want(feed)
+
+    def _want(self, feed: Feed) -> None:
+        """Queue a fetch of `feed` for the worker, starting the worker if needed."""
         with self._lock:
             feed.requested = True
             self._idle.clear()
@@ -452,16 +408,16 @@ class IntensityService:
         log.debug("%s for %s failed: %s", p.name, feed.zone, self._redact(str(exc)))
         if exc.cause == "http_401":
             self._disabled[p.name] = exc.cause  # credentials are per provider: stop asking
-            self._notice((p.name, "credentials"), self._credentials_text(p, exc))
+            self._notice((p.name, "credentials"), messages.credentials_text(p, exc))
         elif exc.cause in ("http_403", "http_404", "unsupported", "not_allowed"):
             feed.disabled = exc.cause  # will not change this session for this zone
-            self._notice((p.name, exc.cause, feed.zone), self._zone_text(p, feed, exc))
+            self._notice((p.name, exc.cause, feed.zone), messages.zone_text(p, feed, exc))
         else:
             backoff = min(MIN_RETRY_S * 2 ** (feed.failures - 1), MAX_BACKOFF_S)
             if exc.retry_after_s:
                 backoff = max(backoff, min(exc.retry_after_s, MAX_BACKOFF_S))
             feed.retry_at = now + backoff
-            self._notice((p.name, exc.cause), self._transient_text(p, feed, exc, backoff))
+            self._notice((p.name, exc.cause), messages.transient_text(p, feed, exc, backoff, self.timeout_s))
 
     # -- words ---------------------------------------------------------------------------
     def _notice(self, key, text: str) -> None:
@@ -480,92 +436,6 @@ class IntensityService:
             text = text.replace(secret, "***")
         return text
 
-    @staticmethod
-    def _after(p) -> str:
-        tail = "CO₂e uses the last cached value, else the static table"
-        if p.name == "watttime":
-            tail += " (an average figure, not comparable with WattTime's marginal values)"
-        return tail
-
-    def _credentials_text(self, p, exc: ProviderError) -> str:
-        what = ("the API token; check ELECTRICITYMAPS_API_TOKEN" if p.name == "electricitymaps"
-                else "the login; check WATTTIME_USERNAME and WATTTIME_PASSWORD")
-        return (f"carbon_magic: {p.display} rejected {what} (HTTP {exc.status or exc.cause[5:]}). "
-                f"It is not asked again this session; {self._after(p)}.")
-
-    def _zone_text(self, p, feed: Feed, exc: ProviderError) -> str:
-        if exc.cause == "not_allowed":
-            idx = f" (now {exc.index:.0f}/100)" if exc.index is not None else ""
-            return (f"carbon_magic: this WattTime account sees only the relative signal index for "
-                    f"{feed.spec.watttime_region}{idx}, not emission rates; CO₂e uses the static table's "
-                    "average figure, which is not comparable with marginal (MOER) values.")
-        if exc.cause == "http_403":
-            why = f"has no access to zone {feed.zone} (HTTP 403: not in this plan?)"
-        elif exc.cause == "http_404":
-            why = f"does not know zone {feed.zone} (HTTP 404)"
-        else:
-            why = f"cannot serve zone {feed.zone} ({exc.detail})"
-        return f"carbon_magic: {p.display} {why}; CO₂e for {feed.zone} uses the static table."
-
-    def _transient_text(self, p, feed: Feed, exc: ProviderError, backoff_s: float) -> str:
-        c = exc.cause
-        what = {
-            "timeout": f"did not answer within {self.timeout_s:g} s",
-            "refused": "refused the connection",
-            "connection": "could not be reached (offline?)",
-            "http_429": f"is rate-limiting requests (HTTP 429); retrying in {backoff_s:.0f} s",
-            "http_5xx": f"answered with a server error (HTTP {exc.status})",
-            "http_4xx": f"rejected the request (HTTP {exc.status})",
-            "malformed": f"sent an answer that could not be read ({exc.detail})",
-            "null": f"has no value for {feed.zone} right now",
-        }.get(c, c)
-        return f"carbon_magic: {p.display} {what}; {self._after(p)}."
-
-    def _choice_text(self, spec: Zone, reason: str) -> str:
-        if reason == "no_token":
-            return ("carbon_magic: CARBON_MAGIC_PROVIDER=electricitymaps needs ELECTRICITYMAPS_API_TOKEN in the "
-                    "environment; CO₂e uses the static table.")
-        if reason == "no_credentials":
-            return (f"carbon_magic: {spec.key} needs WattTime credentials (WATTTIME_USERNAME and "
-                    "WATTTIME_PASSWORD in the environment); CO₂e uses the static table.")
-        which = {"uk": "the UK Carbon Intensity API covers Great Britain only",
-                 "watttime": "WattTime needs a WattTime region (watttime:CAISO_NORTH)",
-                 "electricitymaps": "Electricity Maps has no such zone"}.get(self.settings.provider, "")
-        return f"carbon_magic: {which}, not {spec.key}; CO₂e uses the static table."
-
     def describe_feed(self, feed: Feed) -> str:
         """One line for `%carbon status` and `%carbon zone`."""
-        v = feed.static
-        static = f"{v.value_g_per_kwh:.0f} g/kWh ({v.provenance['source']})"
-        if feed.spec is None:
-            return f"static table, world average {static}; no zone set (%carbon zone FR)"
-        if feed.provider is None:
-            extra = [v.provenance["flag"]] if v.provenance.get("flag") else []
-            if v.provenance.get("fallback_reason"):
-                extra.append(f"wanted provider unusable: {v.provenance['fallback_reason']}")
-            return f"static table for {feed.zone}: {static}" + "".join(f"; {e}" for e in extra)
-        p = feed.provider
-        parts = [f"{p.display} for {feed.zone}"]
-        if p.name == "electricitymaps":
-            parts.append(f"{p.emission_factor} factors")
-        if p.name == "watttime":
-            parts.append("marginal (MOER) signal")
-        reason = feed.reason()
-        if feed.disabled or self.disabled_cause(p.name):
-            parts.append(f"not used this session ({reason}); static {static}")
-        else:
-            if feed.last_ok_s is not None:
-                parts.append(f"last update {_hhmm(feed.last_ok_s)} UTC, {len(feed.series)} values cached")
-            elif feed.in_flight or feed.requested:
-                parts.append("first fetch under way")
-            elif len(feed.series):
-                parts.append(f"{len(feed.series)} values cached from earlier sessions")
-            if feed.error is not None:
-                parts.append(f"last try failed ({feed.error.cause}): cached values, else static {static}")
-        if getattr(p, "forecast_note", None):
-            parts.append(f"forecast {p.forecast_note}")
-        return self._redact(", ".join(parts[:2]) + "".join(f"; {x}" for x in parts[2:]))
-
-
-def _hhmm(unix_s: float) -> str:
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%H:%M")
+        return self._redact(messages.describe_feed(feed, stopped=feed.provider is not None and not feed.usable()))
