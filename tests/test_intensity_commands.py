@@ -146,8 +146,10 @@ def test_forecast_offline_says_so_in_one_line(loaded, capsys):
     ip = loaded(CARBON_MAGIC_UK_URL=refused_url(), CARBON_MAGIC_ZONE="GB")
     result = run(ip, "r = %carbon forecast --duration 90m")
     assert result.error_in_exec is None
-    out = capsys.readouterr().out.strip()
+    captured = capsys.readouterr()
+    out = captured.out.strip()
     assert out.count("\n") == 0 and "no forecast for GB" in out and "refused" in out
+    assert captured.err == ""
     assert ip.user_ns["r"] is None
 
 

@@ -299,10 +299,8 @@ def _no_forecast(feed, zone: str) -> str:
     note = getattr(feed.provider, "forecast_note", None)
     if note:
         return f"carbon_magic: no forecast for {zone}: {note}"
-    if feed.error is not None:
-        return f"carbon_magic: no forecast for {zone}: {feed.provider.display} is unavailable ({feed.error.cause})"
-    if feed.disabled or feed.reason():
-        return f"carbon_magic: no forecast for {zone}: {feed.provider.display} is not used ({feed.reason()})"
+    if feed.reason():
+        return f"carbon_magic: no forecast for {zone}: {feed.provider.display} is unavailable ({feed.reason()})"
     return f"carbon_magic: no forecast for {zone}: {feed.provider.display} returned no future values"
 
 
@@ -327,9 +325,8 @@ def forecast_command(magics, argline: str) -> ForecastResult | None:
     if feed.provider is not None and not _has_forecast(feed, now, duration):
         service.refresh_now(feed, wait_s=3 * service.timeout_s + 1)
     window = best_window(feed.series, now, duration, within) if _has_forecast(feed, now, duration) else None
-    if window is None:
+    if window is None:  # one line; the provider's notice, if any, follows the next cell as usual
         print(_no_forecast(feed, zone))
-        _say_notices(session)
         return None
     records = [r for r in session.records if r.duration_s > 0]
     secs = sum(r.duration_s for r in records)
