@@ -90,6 +90,10 @@ class CellRecord:
             parts.append(p["kind"])
         if p.get("signal") == "marginal":
             parts.append("marginal")
+        if p.get("fallback_reason"):
+            parts.append(f"fallback: {p['fallback_reason']}")
+        elif p.get("flag") and p.get("zone"):
+            parts.append(str(p["flag"]))
         return ", ".join(str(x) for x in parts)
 
     def summary(self) -> str:
