@@ -19,7 +19,7 @@ declare -A REQ=(
   [codecarbon]="codecarbon"
   [zeus]="zeus"
   [carbontracker]="carbontracker"
-  [eco2ai]="eco2ai"
+  [eco2ai]="eco2ai pandas<3"  # eco2ai 0.3.12 writes "N/A" into a float column, which pandas 3 refuses
 )
 # name -> distribution whose version is reported
 declare -A DIST=( [codecarbon]=codecarbon [zeus]=zeus [carbontracker]=carbontracker [eco2ai]=eco2ai )
@@ -33,7 +33,7 @@ for name in "${names[@]}"; do
   rm -rf "$venv"
   "$python" -m venv "$venv" || { status=1; continue; }
   # psutil is what the runner itself uses to measure memory and thread CPU inside the peer's process.
-  if "$venv/bin/pip" install --quiet "${REQ[$name]}" psutil > "$venv/install.log" 2>&1; then
+  if "$venv/bin/pip" install --quiet ${REQ[$name]} psutil > "$venv/install.log" 2>&1; then
     "$venv/bin/python" -c "import importlib.metadata as m; print(m.version('${DIST[$name]}'))" > "$venv/VERSION"
     "$venv/bin/pip" freeze > "$venv/freeze.txt"
     echo "   installed ${DIST[$name]} $(cat "$venv/VERSION")"
