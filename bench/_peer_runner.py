@@ -268,6 +268,116 @@ def run_eco2ai(a, tmp):
         modes["Tracker start/stop"] = {"error": err("start/stop", exc)}
 
 
+# -- estimator honesty: the same idle and busy workloads under each tool ----------------------------
+def workload(kind: str, seconds: float) -> float:
+    """idle: sleep; busy: one core spinning in Python. Returns the process CPU seconds used."""
+    c0 = time.process_time()
+    if kind == "idle":
+        time.sleep(seconds)
+    else:
+        end = time.perf_counter() + seconds
+        x = 0
+        while time.perf_counter() < end:
+            x += 1
+    return time.process_time() - c0
+
+
+def honesty(a, tmp) -> None:
+    """For each workload: start the tool, run it, stop, and report the energy the tool reports."""
+    out = RESULT["workloads"] = {}
+    for kind in ("idle", "busy"):
+        try:
+            t0 = time.perf_counter()
+            energy = HONESTY[a.peer](a, tmp, kind)
+            dur = time.perf_counter() - t0
+            out[kind] = {"seconds": dur, **energy,
+                         "mean_w": energy["energy_j"] / dur if energy.get("energy_j") is not None else None}
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from carbontracker included
+            out[kind] = {"error": err(kind, exc)}
+
+
+_SESSION = None
+
+
+def honesty_carbon_magic(a, tmp, kind):
+    os.environ["CARBON_MAGIC_DATA_DIR"] = tmp
+    os.environ.setdefault("CARBON_MAGIC_POWERCAP_ROOT", "/sys/class/powercap")  # this machine as it is
+    from carbon_magic.config import Settings  # noqa: PLC0415
+    from carbon_magic.session import CarbonSession  # noqa: PLC0415
+
+    import carbon_magic  # noqa: PLC0415
+
+    RESULT["version"] = carbon_magic.__version__
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = CarbonSession(Settings.from_env())
+    session = _SESSION
+    w = session.begin()
+    cpu = workload(kind, a.seconds)
+    rec = session.end(w)
+    comps = {c.name: c.energy_j for c in rec.components}
+    RESULT["model"] = (f"cpu {session.sampler.sources[0].idle_w:.2f}–{session.sampler.sources[0].max_w:.2f} W "
+                       f"by utilisation, ram {session.sampler.sources[1].power_w:.2f} W")
+    return {"energy_j": rec.energy_j, "cpu_j": comps.get("cpu"), "ram_j": comps.get("ram"), "process_cpu_s": cpu}
+
+
+def honesty_codecarbon(a, tmp, kind):
+    import importlib.metadata as md  # noqa: PLC0415
+
+    from codecarbon import OfflineEmissionsTracker  # noqa: PLC0415
+
+    RESULT["version"] = md.version("codecarbon")
+    t = OfflineEmissionsTracker(country_iso_code="FRA", save_to_file=False, log_level="error",
+                                measure_power_secs=1, output_dir=tmp)
+    t.start()
+    cpu = workload(kind, a.seconds)
+    t.stop()
+    d = t.final_emissions_data
+    kwh = 3.6e6
+    RESULT["model"] = f"cpu_power {d.cpu_power:.2f} W, ram_power {d.ram_power:.2f} W (last reading)"
+    return {"energy_j": d.energy_consumed * kwh, "cpu_j": d.cpu_energy * kwh, "ram_j": d.ram_energy * kwh,
+            "process_cpu_s": cpu}
+
+
+def honesty_carbontracker(a, tmp, kind):
+    import importlib.metadata as md  # noqa: PLC0415
+
+    from carbontracker.tracker import CarbonTracker  # noqa: PLC0415
+
+    RESULT["version"] = md.version("carbontracker")
+    tr = CarbonTracker(epochs=5, epochs_before_pred=0, update_interval=1, log_dir=tmp, verbose=0)
+    tr.epoch_start()
+    cpu = workload(kind, a.seconds)
+    tr.epoch_end()
+    th = tr.tracker
+    by = {c.name: sum(c.energy_usage(th.epoch_times)) * 3.6e6 for c in th.components}
+    tr.stop()
+    return {"energy_j": sum(by.values()), "cpu_j": by.get("cpu"), "ram_j": by.get("ram"), "process_cpu_s": cpu}
+
+
+def honesty_eco2ai(a, tmp, kind):
+    import csv  # noqa: PLC0415
+    import importlib.metadata as md  # noqa: PLC0415
+
+    import eco2ai  # noqa: PLC0415
+
+    RESULT["version"] = md.version("eco2ai")
+    path = os.path.join(tmp, f"eco2ai-{kind}.csv")
+    t = eco2ai.Tracker(project_name="bench", experiment_description=kind, file_name=path, alpha_2_code="FR",
+                       measure_period=1, pue=1)
+    t.start()
+    cpu = workload(kind, a.seconds)
+    t.stop()
+    with open(path) as f:
+        row = list(csv.DictReader(f))[-1]
+    return {"energy_j": float(row["power_consumption(kWh)"]) * 3.6e6, "cpu_j": None, "ram_j": None,
+            "process_cpu_s": cpu, "cpu_name": row.get("CPU_name")}
+
+
+HONESTY = {"carbon_magic": honesty_carbon_magic, "codecarbon": honesty_codecarbon,
+           "carbontracker": honesty_carbontracker, "eco2ai": honesty_eco2ai}
+
+
 def _kill_children() -> int:
     """Helper processes a tool spawned (Zeus's RAPL monitors) would outlive os._exit: end them."""
     try:
@@ -297,6 +407,8 @@ def main():
     ap.add_argument("--powercap-root", default=None)
     ap.add_argument("--sim-cpu", default=None)
     ap.add_argument("--sim-cpu-tdp", type=float, default=None)
+    ap.add_argument("--honesty", action="store_true", help="run the idle/busy workloads instead")
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each honesty workload")
     a = ap.parse_args()
     RESULT["peer"] = a.peer
     guard = sys.modules.get("sitecustomize")
@@ -305,7 +417,7 @@ def main():
     sys.stdout = sys.stderr  # tools print banners; only our JSON goes to stdout
     with tempfile.TemporaryDirectory(prefix=f"peer-{a.peer}-") as tmp:
         try:
-            TOOLS[a.peer](a, tmp)
+            (honesty if a.honesty else TOOLS[a.peer])(a, tmp)
         except BaseException as exc:  # noqa: BLE001 - report whatever the tool raised, exit codes too
             err("run", exc)
     RESULT["network_attempts"] = list(getattr(guard, "ATTEMPTS", []))

@@ -73,6 +73,7 @@ def time_cells(ip, n: int, warmup: int) -> dict:
     """Alternate plain and %%carbon cells; seconds per cell for each."""
     plain, carbon = [], []
     sink = io.StringIO()
+    summaries = 0
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         for i in range(warmup + n):
             for code, out in (("pass", plain), ("%%carbon\npass", carbon)):
@@ -81,10 +82,11 @@ def time_cells(ip, n: int, warmup: int) -> dict:
                 dt = time.perf_counter() - t0
                 if i >= warmup:
                     out.append(dt)
-            if i % 64 == 63:
+            if i % 64 == 63 or i == warmup + n - 1:
+                summaries += sink.getvalue().count("⚡")
                 sink.seek(0)
                 sink.truncate()
-    assert "⚡" in sink.getvalue() or n < 64, "the %%carbon summary line was not printed"
+    assert summaries == warmup + n, f"{summaries} summary lines for {warmup + n} %%carbon cells"
     return {"plain": plain, "carbon": carbon}
 
 
