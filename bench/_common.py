@@ -50,7 +50,11 @@ def header(title: str, argv: list[str] | None = None) -> str:
     argv = sys.argv if argv is None else argv
     cmd = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(argv[0], REPO), *argv[1:]])
     today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"# {title}\n\ncommand: `{cmd}`  \nmachine: {machine()}  \ndate: {today}\n"
+    try:
+        load = "load average {:.1f} {:.1f} {:.1f} (1/5/15 min) at start".format(*os.getloadavg())
+    except OSError:
+        load = "load average unknown"
+    return f"# {title}\n\ncommand: `{cmd}`  \nmachine: {machine()}; {load}  \ndate: {today}\n"
 
 
 def table(columns: list[str], rows: list[list], title: str | None = None) -> str:

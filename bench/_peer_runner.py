@@ -269,8 +269,24 @@ def run_eco2ai(a, tmp):
 
 
 # -- estimator honesty: the same idle and busy workloads under each tool ----------------------------
+MACHINE_BUSY: dict = {}
+
+
+def _machine_times():
+    import psutil  # noqa: PLC0415
+
+    t = psutil.cpu_times()
+    total = sum(getattr(t, f) for f in t._fields if f not in ("guest", "guest_nice"))
+    return total - t.idle - getattr(t, "iowait", 0.0), total
+
+
 def workload(kind: str, seconds: float) -> float:
-    """idle: sleep; busy: one core spinning in Python. Returns the process CPU seconds used."""
+    """idle: sleep; busy: one core spinning in Python. Returns the process CPU seconds used.
+
+    Also notes the whole machine's busy fraction over the workload (other tenants included),
+    since an estimator from utilisation sees the machine, not this process.
+    """
+    b0, t0 = _machine_times()
     c0 = time.process_time()
     if kind == "idle":
         time.sleep(seconds)
@@ -279,7 +295,10 @@ def workload(kind: str, seconds: float) -> float:
         x = 0
         while time.perf_counter() < end:
             x += 1
-    return time.process_time() - c0
+    cpu = time.process_time() - c0
+    b1, t1 = _machine_times()
+    MACHINE_BUSY[kind] = (b1 - b0) / (t1 - t0) if t1 > t0 else None
+    return cpu
 
 
 def honesty(a, tmp) -> None:
@@ -287,11 +306,10 @@ def honesty(a, tmp) -> None:
     out = RESULT["workloads"] = {}
     for kind in ("idle", "busy"):
         try:
-            t0 = time.perf_counter()
-            energy = HONESTY[a.peer](a, tmp, kind)
-            dur = time.perf_counter() - t0
-            out[kind] = {"seconds": dur, **energy,
-                         "mean_w": energy["energy_j"] / dur if energy.get("energy_j") is not None else None}
+            energy = HONESTY[a.peer](a, tmp, kind)  # "seconds": the window as the tool itself timed it
+            dur = energy["seconds"]
+            out[kind] = {**energy, "mean_w": energy["energy_j"] / dur if energy.get("energy_j") is not None else None,
+                         "machine_busy": MACHINE_BUSY.get(kind)}
         except BaseException as exc:  # noqa: BLE001 - SystemExit from carbontracker included
             out[kind] = {"error": err(kind, exc)}
 
@@ -318,7 +336,8 @@ def honesty_carbon_magic(a, tmp, kind):
     comps = {c.name: c.energy_j for c in rec.components}
     RESULT["model"] = (f"cpu {session.sampler.sources[0].idle_w:.2f}–{session.sampler.sources[0].max_w:.2f} W "
                        f"by utilisation, ram {session.sampler.sources[1].power_w:.2f} W")
-    return {"energy_j": rec.energy_j, "cpu_j": comps.get("cpu"), "ram_j": comps.get("ram"), "process_cpu_s": cpu}
+    return {"energy_j": rec.energy_j, "cpu_j": comps.get("cpu"), "ram_j": comps.get("ram"), "process_cpu_s": cpu,
+            "seconds": rec.duration_s}
 
 
 def honesty_codecarbon(a, tmp, kind):
@@ -336,7 +355,7 @@ def honesty_codecarbon(a, tmp, kind):
     kwh = 3.6e6
     RESULT["model"] = f"cpu_power {d.cpu_power:.2f} W, ram_power {d.ram_power:.2f} W (last reading)"
     return {"energy_j": d.energy_consumed * kwh, "cpu_j": d.cpu_energy * kwh, "ram_j": d.ram_energy * kwh,
-            "process_cpu_s": cpu}
+            "process_cpu_s": cpu, "seconds": d.duration}
 
 
 def honesty_carbontracker(a, tmp, kind):
@@ -351,8 +370,10 @@ def honesty_carbontracker(a, tmp, kind):
     tr.epoch_end()
     th = tr.tracker
     by = {c.name: sum(c.energy_usage(th.epoch_times)) * 3.6e6 for c in th.components}
+    seconds = th.epoch_times[0]
     tr.stop()
-    return {"energy_j": sum(by.values()), "cpu_j": by.get("cpu"), "ram_j": by.get("ram"), "process_cpu_s": cpu}
+    return {"energy_j": sum(by.values()), "cpu_j": by.get("cpu"), "ram_j": by.get("ram"), "process_cpu_s": cpu,
+            "seconds": seconds}
 
 
 def honesty_eco2ai(a, tmp, kind):
@@ -371,7 +392,7 @@ def honesty_eco2ai(a, tmp, kind):
     with open(path) as f:
         row = list(csv.DictReader(f))[-1]
     return {"energy_j": float(row["power_consumption(kWh)"]) * 3.6e6, "cpu_j": None, "ram_j": None,
-            "process_cpu_s": cpu, "cpu_name": row.get("CPU_name")}
+            "process_cpu_s": cpu, "seconds": float(row["duration(s)"]), "cpu_name": row.get("CPU_name")}
 
 
 HONESTY = {"carbon_magic": honesty_carbon_magic, "codecarbon": honesty_codecarbon,

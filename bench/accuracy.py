@@ -177,7 +177,7 @@ def replay(tmp: Path, interval_s: float, counter: bool, schedule) -> list[dict]:
             a, b, klass = schedule[i]
             for c in rec.components:
                 exact = (hw.cpu if c.kind == "cpu" else hw.gpu_p).between(a, b)
-                own = {"cpu": "spans the RAPL wrap", "gpu": "spans the NVML reset"}[c.kind]
+                own = {"cpu": "spans the RAPL wrap", "gpu": "spans the NVML reset" if counter else None}[c.kind]
                 # the other source's event: an ordinary cell for this one
                 k = _klass(b - a) if klass.startswith("spans") and klass != own else klass
                 out.append({"cell": i, "class": k, "source": c.name, "method": c.method,

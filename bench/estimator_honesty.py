@@ -67,10 +67,10 @@ def main(argv=None) -> int:
                      cell(idle, "cpu_j", "W", 1 / idle.get("seconds", 1)) + " / " + cell(busy, "cpu_j", "W",
                                                                                           1 / busy.get("seconds", 1)),
                      cell(idle, "ram_j", "W", 1 / idle.get("seconds", 1)),
-                     f"{busy.get('process_cpu_s', 0):.1f} s CPU in {busy.get('seconds', 0):.1f} s",
+                     f"{idle.get('machine_busy', 0) * 100:.0f} % / {busy.get('machine_busy', 0) * 100:.0f} %",
                      ("error: " + errs) if errs else status_of(res)])
     print(table(["tool", "version", "idle: mean power", "one busy core: mean power", "busy ÷ idle",
-                 "CPU part idle / busy", "RAM part", "busy workload", "status"], rows,
+                 "CPU part idle / busy", "RAM part", "machine CPU busy idle / busy (all tenants)", "status"], rows,
                 title=f"Reported mean power over {seconds:g} s per workload (energy ÷ duration)"))
     notes = [f"- {name}: {res['model']}" for name, res in results if res.get("model")]
     if notes:
