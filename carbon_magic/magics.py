@@ -1,0 +1,295 @@
+"""`%%carbon` and `%carbon …`: the IPython face of a CarbonSession.
+
+How a `%%carbon` cell runs unchanged: an input transformer removes the `%%carbon …` line before
+IPython compiles the cell, so the body runs as an ordinary cell (same outputs, same `Out[n]`,
+same exception and traceback), and the pre/post_run_cell hooks take the snapshots. If the
+options do not parse, the line is left in place and the registered cell magic raises IPython's
+one-line UsageError, so the cell does not run. The cell magic is also the fallback where the
+transformer cannot apply (a `%%carbon` nested under another cell magic).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Float, Unicode
+
+from .intensity import normalize_zone
+
+log = logging.getLogger("carbon_magic")
+
+# Subcommands that live in their own modules, imported on first use so that loading the
+# extension does not pay for tables, exports, providers or the widget.
+COMMANDS = {
+    "zone": "carbon_magic.intensity.commands:zone_command",
+    "whatif": "carbon_magic.intensity.commands:whatif_command",
+    "forecast": "carbon_magic.intensity.commands:forecast_command",
+    "table": "carbon_magic.report.commands:table_command",
+    "export": "carbon_magic.report.commands:export_command",
+    "live": "carbon_magic.live:live_command",
+}
+LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
+BUILTIN = ("auto", "status")
+
+
+def _load(ref: str):
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _unquote(value):
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _is_control_cell(raw: str) -> bool:
+    """A cell made only of `%carbon …` lines (turning auto mode off, showing the table)."""
+    lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
+    return bool(lines) and all(ln == "%carbon" or ln.startswith("%carbon ") for ln in lines)
+
+
+def _first_line(text: str) -> str | None:
+    for ln in text.splitlines():
+        if ln.strip():
+            return ln.strip()[:120]
+    return None
+
+
+@magics_class
+class CarbonMagics(Magics):
+    zone = Unicode(None, allow_none=True, help="Grid zone (overrides CARBON_MAGIC_ZONE)").tag(config=True)
+    pue = Float(None, allow_none=True, help="Power usage effectiveness (overrides CARBON_MAGIC_PUE)").tag(config=True)
+    cuda_sync = Bool(None, allow_none=True, help="Synchronise CUDA before the end snapshot").tag(config=True)
+    quiet = Bool(False, help="Do not print the summary line after measured cells").tag(config=True)
+
+    def __init__(self, shell, session):
+        super().__init__(shell)
+        self.session = session
+        if self.zone:
+            session.settings.zone = normalize_zone(self.zone)
+            session.intensity.set_zone(session.settings.zone)
+        if self.pue is not None:
+            session.settings.pue = float(self.pue)
+        if self.cuda_sync is not None:
+            session.settings.cuda_sync = bool(self.cuda_sync)
+        self.auto = False
+        self._depth = 0
+        self._window = None
+        self._window_opts: dict = {}
+
+    # -- header parsing ------------------------------------------------------------------
+    def parse_cell_args(self, line: str) -> dict:
+        """Parse `%%carbon` options; raises UsageError (one line) on anything not accepted."""
+        try:
+            args = parse_argstring(self.carbon_cell, line)
+        except UsageError as exc:
+            raise UsageError(f"%%carbon: {exc}. Accepted: [--label NAME] [--zone ZONE] [--live] "
+                             "[--quiet] [--no-sync] [-o VAR]") from None
+        opts = {"label": _unquote(args.label), "zone": _unquote(args.zone), "live": args.live,
+                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync}
+        if opts["zone"]:
+            try:
+                opts["zone"] = normalize_zone(opts["zone"])
+            except ValueError as exc:
+                raise UsageError(f"%%carbon: {exc}") from None
+        if opts["var"] and not opts["var"].isidentifier():
+            raise UsageError(f"%%carbon: -o needs a Python variable name, not {opts['var']!r}")
+        return opts
+
+    @staticmethod
+    def _split_header(lines: list[str]) -> tuple[str | None, list[str]]:
+        """(option text of a leading `%%carbon` line or None, the lines after it)."""
+        i = 0
+        while i < len(lines) and not lines[i].strip():
+            i += 1
+        if i == len(lines):
+            return None, lines
+        first = lines[i].rstrip("\r\n")
+        if first == "%%carbon" or first.startswith(("%%carbon ", "%%carbon\t")):
+            return first[len("%%carbon"):].strip(), lines[i + 1:]
+        return None, lines
+
+    def _try_header(self, lines: list[str]) -> tuple[dict | None, bool, list[str]]:
+        """(options or None, whether the cell starts with %%carbon, body lines)."""
+        argline, body = self._split_header(lines)
+        if argline is None:
+            return None, False, body
+        try:
+            return self.parse_cell_args(argline), True, body
+        except UsageError:
+            return None, True, body
+
+    def transform(self, lines: list[str]) -> list[str]:
+        """Input transformer: drop a valid top-level `%%carbon` line so the body runs as itself."""
+        if self._depth:
+            return lines
+        opts, is_carbon, body = self._try_header(lines)
+        return body if is_carbon and opts is not None else lines
+
+    # -- cell hooks ----------------------------------------------------------------------
+    def pre_run_cell(self, info) -> None:
+        self._depth += 1
+        if self._depth > 1:
+            return
+        try:
+            raw = info.raw_cell or ""
+            opts, is_carbon, body = self._try_header(raw.splitlines(True))
+            if is_carbon and opts is None:
+                return  # bad options: the cell magic raises UsageError and the cell does not run
+            if opts is None:
+                if not self.auto or _is_control_cell(raw):
+                    return
+                opts = {}
+            self._open_window(opts, "".join(body), getattr(info, "cell_id", None))
+        except Exception as exc:  # noqa: BLE001 - our failure must never stop the user's cell
+            self._window = None
+            print(f"carbon_magic: could not start measuring this cell ({exc})", file=sys.stderr)
+
+    def _open_window(self, opts: dict, body: str, cell_id) -> None:
+        if cell_id is None:
+            cell_id = self._cell_id_from_kernel()
+        self._window_opts = opts
+        self._window = self.session.begin(
+            label=opts.get("label"), zone=opts.get("zone"), cell_id=cell_id,
+            execution_count=self.shell.execution_count, code_head=_first_line(body))
+        if opts.get("live"):
+            try:
+                _load(LIVE_CELL_HOOK)(self)
+            except Exception as exc:  # noqa: BLE001
+                print(f"carbon_magic: live view unavailable ({exc})", file=sys.stderr)
+
+    def _cell_id_from_kernel(self):
+        get_parent = getattr(self.shell, "get_parent", None)
+        if get_parent is None:
+            return None
+        try:
+            return (get_parent() or {}).get("metadata", {}).get("cellId")
+        except Exception:  # noqa: BLE001
+            return None
+
+    def post_run_cell(self, result) -> None:
+        self._depth = max(0, self._depth - 1)
+        if self._depth or self._window is None:
+            return
+        window, opts = self._window, self._window_opts
+        self._window = None
+        try:
+            self._finish(window, opts, result)
+        except Exception as exc:  # noqa: BLE001
+            print(f"carbon_magic: could not record this cell ({exc})", file=sys.stderr)
+
+    def _finish(self, window, opts, result):
+        err = None if result is None else (result.error_in_exec or result.error_before_exec)
+        if isinstance(err, KeyboardInterrupt):
+            status = "interrupted"
+        elif err is not None or result is None:
+            status = "error"
+        else:
+            status = "ok"
+        if result is not None and getattr(result, "execution_count", None) is not None:
+            window.execution_count = result.execution_count
+        record = self.session.end(window, status, sync=False if opts.get("sync") is False else None)
+        if opts.get("var"):
+            self.shell.user_ns[opts["var"]] = record
+        if not (opts.get("quiet") or self.quiet):
+            print(record.summary())
+        for notice in self.session.drain_notices():
+            print(notice, file=sys.stderr)
+        return record
+
+    # -- the magics ----------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--label", "-l", default=None, help="Name for this cell in tables and exports")
+    @argument("--zone", "-z", default=None, help="Grid zone for this cell only (FR, US-MIDA-PJM, aws:us-east-1)")
+    @argument("--live", action="store_true", help="Show the live power/intensity chart while the cell runs")
+    @argument("--quiet", "-q", action="store_true", help="Do not print the summary line")
+    @argument("--no-sync", action="store_true", help="Do not wait for queued CUDA work before the end snapshot")
+    @argument("-o", dest="output", default=None, metavar="VAR", help="Store the CellRecord in VAR")
+    @cell_magic("carbon")
+    def carbon_cell(self, line, cell):
+        """Measure the energy and CO₂e of this cell; a summary line follows its output.
+
+        The cell runs unchanged. Energy per component is marked measured (hardware counter or
+        power sensor) or estimated (a model from utilisation); see `%carbon status`.
+        """
+        opts = self.parse_cell_args(line)  # raises the one-line UsageError for bad options
+        # Only reached where the transformer could not apply (e.g. under another cell magic).
+        window = self.session.begin(label=opts["label"], zone=opts["zone"],
+                                    execution_count=self.shell.execution_count, code_head=_first_line(cell))
+        self._depth += 1
+        try:
+            result = self.shell.run_cell(cell, store_history=False)
+        finally:
+            self._depth -= 1
+        self._finish(window, opts, result)
+
+    @line_magic("carbon")
+    def carbon_line(self, line):
+        """%carbon auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
+
+        auto on|off     measure every cell without %%carbon
+        status          sensors found, sensors skipped (with the fix), zone, provider, interval, session energy
+        live            show the live power/intensity chart
+        table           per-cell emissions table of this session (--sort KEY, --top N)
+        export PATH     write the session's records (.csv .json .md .html .svg)
+        zone ZONE       set the grid zone (country, Electricity Maps zone, UK region, cloud region)
+        whatif ZONE…    what this session's energy would have emitted elsewhere
+        forecast        the greenest start time for a job (--duration 2h --within 24h)
+        """
+        sub, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        if not sub:
+            raise UsageError("%carbon needs a subcommand: " + ", ".join((*BUILTIN, *COMMANDS)))
+        if sub == "auto":
+            return self._auto(rest)
+        if sub == "status":
+            if rest:
+                raise UsageError("%carbon status takes no arguments")
+            print(self.status_text())
+            return None
+        if sub not in COMMANDS:
+            raise UsageError(f"%carbon: unknown subcommand {sub!r}; use one of: "
+                             + ", ".join((*BUILTIN, *COMMANDS)))
+        try:
+            fn = _load(COMMANDS[sub])
+        except ImportError as exc:
+            raise UsageError(f"%carbon {sub} is not available in this installation ({exc})") from None
+        return fn(self, rest)
+
+    def _auto(self, rest: str):
+        if rest not in ("on", "off"):
+            raise UsageError("%carbon auto takes 'on' or 'off'")
+        self.auto = rest == "on"
+        print(f"carbon_magic: auto mode {rest}" + (" (every cell is measured)" if self.auto else ""))
+
+    def status_text(self) -> str:
+        s = self.session
+        lines = ["carbon_magic status"]
+        lines.append("  sensors:")
+        for src in s.discovery.sources:
+            how = "measured" if src.method in ("counter", "sampled") else "estimated"
+            failed = " (FAILED: " + s.sampler.failed[src.name] + ")" if src.name in s.sampler.failed else ""
+            lines.append(f"    {src.name:<18} {src.kind:<5} {src.method:<9} {how}{failed}")
+        if s.discovery.skipped:
+            lines.append("  skipped:")
+            for k in s.discovery.skipped:
+                lines.append(f"    {k.line()}")
+        zone = s.settings.zone
+        lines.append(f"  zone: {zone or 'not set: static world average (set one: %carbon zone FR)'}")
+        lines.append(f"  provider: {getattr(s.intensity, 'describe', lambda: s.settings.provider)()}")
+        lines.append(f"  sampler: every {s.settings.interval_s:g} s, "
+                     f"{'running' if s.sampler.running else 'stopped'}; PUE {s.settings.pue:g}; "
+                     f"auto mode {'on' if self.auto else 'off'}")
+        from .units import fmt_energy, fmt_mass_g  # noqa: PLC0415
+        t = s.totals()
+        lines.append(f"  session: {fmt_energy(t['session_energy_j'])} so far "
+                     f"({t['cells']} measured cells {fmt_energy(t['cells_energy_j'])}, "
+                     f"idle between cells {fmt_energy(t['idle_energy_j'])}), "
+                     f"{fmt_mass_g(t['emissions_g'])} CO₂e in measured cells")
+        lines.append(f"  ledger: {s.ledger.path}")
+        return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""The one record type: what a measured cell (or `measure()` block) cost.
+
+`CellRecord.to_dict()` is the v1 record of DESIGN.md; the ledger, exports, the comm and cell
+metadata all carry exactly that shape, and `from_dict` reads it back.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+from .units import fmt_duration, fmt_energy, fmt_mass_g
+
+SCHEMA = "carbon_magic.record/1"
+MEASURED_METHODS = ("counter", "sampled")
+
+
+def iso_utc(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Component:
+    name: str
+    kind: str  # gpu | cpu | dram | ram
+    method: str  # counter | sampled | estimated
+    energy_j: float
+    status: str = "ok"  # ok | failed (the device was lost during the cell)
+
+    @property
+    def measured(self) -> bool:
+        return self.method in MEASURED_METHODS
+
+
+@dataclass
+class CellRecord:
+    session_id: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+    status: str  # ok | error | interrupted
+    energy_j: float  # after PUE
+    components: list[Component]
+    intensity_g_per_kwh: float
+    intensity: dict  # provenance of the main value: provider, zone, kind, fetched_at (+ source, signal)
+    emissions_g: float
+    pue: float = 1.0
+    cell_id: str | None = None
+    execution_count: int | None = None
+    label: str | None = None
+    code_head: str | None = None  # first line of the cell, for tables
+    intensity_segments: list[dict] = field(default_factory=list)  # each value used, with its energy
+    schema: str = SCHEMA
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["components"] = [asdict(c) for c in self.components]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CellRecord":
+        if d.get("schema") != SCHEMA:
+            raise ValueError(f"not a carbon_magic v1 record (schema={d.get('schema')!r})")
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["components"] = [Component(**{k: v for k, v in c.items() if k in Component.__dataclass_fields__})
+                            for c in d.get("components", [])]
+        return cls(**kw)
+
+    # -- views ---------------------------------------------------------------------------
+    @property
+    def measured(self) -> bool:
+        """True when every component came from a hardware reading (counter or sampled power)."""
+        return bool(self.components) and all(c.measured for c in self.components)
+
+    def energy_by_kind(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for c in self.components:
+            out[c.kind] = out.get(c.kind, 0.0) + c.energy_j * self.pue
+        return out
+
+    def intensity_label(self) -> str:
+        p = self.intensity or {}
+        parts = [p.get("zone") or "world average"]
+        provider = p.get("provider_name") or p.get("provider")
+        if provider:
+            parts.append(provider)
+        if p.get("kind") and p.get("kind") != provider:
+            parts.append(p["kind"])
+        if p.get("signal") == "marginal":
+            parts.append("marginal")
+        return ", ".join(str(x) for x in parts)
+
+    def summary(self) -> str:
+        comps = " · ".join(
+            f"{c.name} {fmt_energy(c.energy_j)} {'measured' if c.measured else 'estimated'}"
+            + (" (failed)" if c.status == "failed" else "")
+            for c in self.components
+        )
+        pue = f" · PUE {self.pue:g}" if self.pue != 1.0 else ""
+        status = "" if self.status == "ok" else f" · {self.status}"
+        label = f"[{self.label}] " if self.label else ""
+        return (f"⚡ {label}{fmt_energy(self.energy_j)} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
+                f"  @ {self.intensity_g_per_kwh:.0f} g/kWh ({self.intensity_label()}) · "
+                f"{fmt_duration(self.duration_s)}{pue}{status}")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(self.summary()) + "</pre>"

@@ -1,0 +1,198 @@
+"""One measuring session: sources, sampler, intensity, ledger, and the records of its cells.
+
+Both the IPython magics and `carbon_magic.measure()` use it: `begin()` takes the start snapshot,
+`end()` takes the end snapshot, builds the CellRecord, appends it to the ledger and tells the
+listeners (summary printer, live widget, JupyterLab comm). All collaborators are injected.
+"""
+from __future__ import annotations
+
+import logging
+import platform
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from . import __version__
+from .co2 import integrate
+from .config import Settings
+from .cuda_sync import synchronize_cuda
+from .ledger import Ledger
+from .record import CellRecord, Component, iso_utc
+from .sampler import Sampler, Snapshot
+from .sources import Discovery, discover
+
+log = logging.getLogger("carbon_magic")
+
+
+@dataclass
+class Window:
+    """An open measurement: what `begin()` saw, kept until `end()`."""
+
+    start: Snapshot
+    label: str | None = None
+    zone: str | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+    code_head: str | None = None
+    options: dict = field(default_factory=dict)
+
+
+class CarbonSession:
+    def __init__(self, settings: Settings | None = None, discovery: Discovery | None = None,
+                 ledger: Ledger | None = None, intensity=None, clock=time.monotonic, wall=time.time,
+                 cuda_sync=synchronize_cuda, start_thread: bool = True, intensity_for_zone=None):
+        self.pending_notices: list[str] = []
+        self.settings = settings or Settings.from_env()
+        self.session_id = uuid.uuid4().hex[:16]
+        self.discovery = discovery or discover(self.settings.powercap_root, cpu_tdp_w=self.settings.cpu_tdp_w)
+        self.sampler = Sampler(self.discovery.sources, self.settings.interval_s, clock=clock, wall=wall)
+        self.ledger = ledger or Ledger.in_dir(self.settings.data_dir)
+        if intensity is None:
+            from .intensity import make_service  # noqa: PLC0415
+            intensity = make_service(self.settings, self.ledger)
+        self.intensity = intensity
+        self._intensity_for_zone = intensity_for_zone
+        self._cuda_sync = cuda_sync
+        self.records: list[CellRecord] = []
+        self.record_listeners: list = []  # fn(record) called on the main thread after each cell
+        self.started_at = iso_utc(self.sampler.first.wall)
+        self.ledger.put_session(self.session_id, self.started_at, self.describe())
+        # Running session totals (idle time included), priced at the intensity of each tick.
+        self.cumulative_energy_j = 0.0
+        self.cumulative_emissions_g = 0.0
+        self._last_tick = self.sampler.first
+        self.sampler.add_listener(self._accumulate, period_s=0.0)
+        if start_thread:
+            self.sampler.start()
+
+    # -- identity ------------------------------------------------------------------------
+    def describe(self) -> dict:
+        """Who measured what, for exports (no secrets, no user names)."""
+        import psutil  # noqa: PLC0415
+        return {
+            "carbon_magic_version": __version__,
+            "python_version": platform.python_version(),
+            "os": platform.platform(),
+            "cpu_model": platform.processor() or platform.machine(),
+            "cpu_count": psutil.cpu_count() or 1,
+            "ram_total_size_gb": round(psutil.virtual_memory().total / 1e9, 3),
+            "gpu_count": sum(1 for s in self.discovery.sources if s.kind == "gpu"),
+            "gpu_uuids": [getattr(s, "uuid", None) for s in self.discovery.sources if s.kind == "gpu"],
+            "sensors": [{"name": s.name, "kind": s.kind, "method": s.method} for s in self.discovery.sources],
+            "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in self.discovery.skipped],
+            "pue": self.settings.pue,
+            "zone": self.settings.zone,
+            "interval_s": self.settings.interval_s,
+        }
+
+    # -- measuring -----------------------------------------------------------------------
+    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None, **options) -> Window:
+        snap = self.sampler.snapshot()
+        try:
+            self.intensity_for(zone).prefetch(snap.wall)
+        except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
+            log.debug("prefetch failed", exc_info=True)
+        return Window(snap, label, zone, cell_id, execution_count, code_head, options)
+
+    def intensity_for(self, zone: str | None):
+        if zone and zone != getattr(self.intensity, "zone", None) and self._intensity_for_zone:
+            return self._intensity_for_zone(zone)
+        return self.intensity
+
+    def end(self, window: Window, status: str = "ok", sync: bool | None = None) -> CellRecord:
+        if self.settings.cuda_sync if sync is None else sync:
+            self._cuda_sync()
+        end = self.sampler.snapshot()
+        record = self.build_record(window, end, status)
+        try:
+            self.ledger.append(record)
+        except Exception as exc:  # noqa: BLE001 - the record is kept in memory and the user told
+            log.warning("ledger write failed: %s", exc)
+            self.pending_notices.append(f"carbon_magic: could not write the ledger ({exc}); "
+                                        "the record is kept in memory for this session")
+        self.records.append(record)
+        for fn in list(self.record_listeners):
+            try:
+                fn(record)
+            except Exception:  # noqa: BLE001
+                log.debug("record listener failed", exc_info=True)
+        return record
+
+    def build_record(self, window: Window, end: Snapshot, status: str) -> CellRecord:
+        start = window.start
+        duration = max(0.0, end.t - start.t)
+        components = []
+        for src in self.sampler.sources:
+            e = max(0.0, end.energy_j.get(src.name, 0.0) - start.energy_j.get(src.name, 0.0))
+            method = src.method
+            if method == "counter" and e == 0.0 and duration < src.resolution_s:
+                power = end.power_w.get(src.name) or self.sampler.last_power_w(src.name)
+                if power:  # shorter than the counter's resolution: power × duration, said so
+                    e, method = power * duration, "sampled"
+            failed = src.name in end.failed and src.name not in start.failed
+            if src.name in start.failed:
+                continue  # already gone before the cell: not part of this record
+            components.append(Component(src.name, src.kind, method, e, "failed" if failed else "ok"))
+        device_j = sum(c.energy_j for c in components)
+        energy_j = device_j * self.settings.pue
+        points = [start, *self.sampler.window(start.t, end.t), end]
+        emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
+        main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
+        return CellRecord(
+            session_id=self.session_id, started_at=iso_utc(start.wall), ended_at=iso_utc(end.wall),
+            duration_s=duration, status=status, energy_j=energy_j, components=components,
+            intensity_g_per_kwh=mean, intensity={k: main.get(k) for k in main}, emissions_g=emissions_g,
+            pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
+            label=window.label, code_head=window.code_head, intensity_segments=segments,
+        )
+
+    # -- session totals ------------------------------------------------------------------
+    def _accumulate(self, snap: Snapshot) -> None:
+        """Sampler-thread listener: add this tick's energy and emissions to the running totals."""
+        last, self._last_tick = self._last_tick, snap
+        e = max(0.0, snap.total_j() - last.total_j()) * self.settings.pue
+        self.cumulative_energy_j += e
+        self.cumulative_emissions_g += e / 3.6e6 * self.intensity.at((last.wall + snap.wall) / 2).value_g_per_kwh
+
+    def sample_message(self, snap: Snapshot) -> dict:
+        """What the live views plot for one instant: power by component, intensity, running totals."""
+        iv = self.intensity.at(snap.wall)
+        return {
+            "t": snap.wall,
+            "power_w": {k: v for k, v in snap.power_w.items() if v is not None},
+            "methods": {s.name: s.method for s in self.sampler.sources},
+            "intensity_g_per_kwh": iv.value_g_per_kwh,
+            "intensity": dict(iv.provenance),
+            "energy_j": self.cumulative_energy_j,
+            "emissions_g": self.cumulative_emissions_g,
+        }
+
+    def session_energy_j(self) -> float:
+        """All energy since the session started, idle time between cells included (after PUE)."""
+        now = self.sampler.snapshot()
+        return max(0.0, now.total_j() - self.sampler.first.total_j()) * self.settings.pue
+
+    def totals(self) -> dict:
+        cells_j = sum(r.energy_j for r in self.records)
+        total_j = max(self.session_energy_j(), cells_j)
+        return {"cells": len(self.records), "cells_energy_j": cells_j, "session_energy_j": total_j,
+                "idle_energy_j": total_j - cells_j, "emissions_g": sum(r.emissions_g for r in self.records)}
+
+    def drain_notices(self) -> list[str]:
+        out = list(self.pending_notices)
+        self.pending_notices.clear()
+        try:
+            out += self.intensity.notices()
+        except Exception:  # noqa: BLE001
+            pass
+        return out
+
+    def close(self) -> None:
+        self.sampler.stop()
+        try:
+            self.intensity.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.discovery.close()
+        self.ledger.close()
+

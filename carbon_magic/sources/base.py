@@ -1,0 +1,44 @@
+"""The source contract shared by NVML, RAPL and the estimators."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Cumulative energy since the source started, and the latest power if known."""
+
+    energy_j: float
+    power_w: float | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A sensor that was looked for and not used: why, and the one-line fix."""
+
+    name: str
+    reason: str
+    fix: str = ""
+
+    def line(self) -> str:
+        return f"{self.name}: {self.reason}" + (f" Fix: {self.fix}" if self.fix else "")
+
+
+class SourceFailed(Exception):
+    """A source stopped working (GPU fell off the bus, file vanished). The source is dropped."""
+
+
+class Source(Protocol):
+    name: str
+    kind: str  # gpu | cpu | dram | ram
+    method: str  # counter | sampled | estimated
+    # Time between counter updates; a cell shorter than this may read 0 J from a counter.
+    resolution_s: float
+
+    def read(self, now: float) -> Reading:
+        """Cumulative energy at monotonic time `now`. Raises SourceFailed when the device is gone."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,174 @@
+"""NVIDIA GPUs through NVML (`pynvml`, from the official nvidia-ml-py distribution).
+
+Energy comes from the board's cumulative counter (mJ, Volta and newer); where the counter is
+not supported, instantaneous power (mW) is integrated over time instead (method ``sampled``).
+GPUs are matched to ``CUDA_VISIBLE_DEVICES`` by UUID, and integer entries are CUDA ordinals, which
+follow PCI bus order here (NVML's own index order is not guaranteed to match CUDA's).
+The NVML module is passed in, so tests give a small fake and no driver is needed.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+from .base import Reading, Skipped, SourceFailed
+
+# nvmlReturn_t codes (nvml.h); looked up on the module when present.
+NOT_SUPPORTED = 3
+DRIVER_NOT_LOADED = 9
+LIBRARY_NOT_FOUND = 12
+FUNCTION_NOT_FOUND = 13
+GPU_IS_LOST = 15
+RESET_REQUIRED = 16
+LIB_RM_VERSION_MISMATCH = 18
+GPU_NOT_FOUND = 28
+
+_INIT_REASONS = {
+    DRIVER_NOT_LOADED: ("NVIDIA driver not loaded (no GPU on this machine?)", ""),
+    LIBRARY_NOT_FOUND: ("libnvidia-ml.so not found (no NVIDIA driver installed)", ""),
+    LIB_RM_VERSION_MISMATCH: ("NVIDIA driver and library versions differ (driver upgraded without reboot)",
+                              "reboot, or reload the nvidia kernel modules"),
+    GPU_NOT_FOUND: ("no NVIDIA GPU found", ""),
+}
+
+
+def _code(exc) -> int | None:
+    return getattr(exc, "value", None)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class NvmlGpu:
+    """One GPU as a cumulative energy source."""
+
+    kind = "gpu"
+
+    def __init__(self, nvml, handle, name: str, uuid: str):
+        self._nvml = nvml
+        self._handle = handle
+        self.name = name
+        self.uuid = uuid
+        self._lock = threading.Lock()
+        self._total_j = 0.0
+        self._last_mj: int | None = None
+        self._last_t: float | None = None
+        self._last_power_w: float | None = None
+        self.resets = 0
+        try:
+            self._last_mj = int(nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
+            self.method = "counter"
+            self.resolution_s = 0.1  # the counter updates about every 100 ms
+        except nvml.NVMLError as exc:
+            if _code(exc) not in (NOT_SUPPORTED, FUNCTION_NOT_FOUND):
+                raise
+            self.method = "sampled"
+            self.resolution_s = 0.0
+            self._power_now()  # raises NOT_SUPPORTED too when the board reports no power at all
+
+    def _power_now(self) -> float | None:
+        try:
+            return self._nvml.nvmlDeviceGetPowerUsage(self._handle) / 1000.0
+        except self._nvml.NVMLError as exc:
+            if _code(exc) in (GPU_IS_LOST, RESET_REQUIRED):
+                raise SourceFailed(f"{self.name} lost: {exc}") from exc
+            if self.method == "sampled":
+                raise
+            return None
+
+    def read(self, now: float) -> Reading:
+        nvml = self._nvml
+        with self._lock:
+            try:
+                if self.method == "counter":
+                    mj = int(nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle))
+                    if mj >= self._last_mj:
+                        self._total_j += (mj - self._last_mj) / 1000.0
+                    else:  # counter reset (driver reload): discard the interval, re-baseline
+                        self.resets += 1
+                    self._last_mj = mj
+                    power = self._power_now()
+                else:
+                    power = self._power_now()
+                    if self._last_t is not None and power is not None and self._last_power_w is not None:
+                        self._total_j += (power + self._last_power_w) / 2 * max(0.0, now - self._last_t)
+            except nvml.NVMLError as exc:
+                raise SourceFailed(f"{self.name}: {exc}") from exc
+            self._last_t = now
+            if power is not None:
+                self._last_power_w = power
+            return Reading(self._total_j, power)
+
+    def close(self) -> None:
+        pass
+
+
+def _visible(env: dict, devices: list[tuple[int, object, str, str]]):
+    """Select and name devices per CUDA_VISIBLE_DEVICES. devices: (nvml_index, handle, uuid, bus_id)."""
+    spec = env.get("CUDA_VISIBLE_DEVICES")
+    if spec is None:
+        return [(f"gpu:{i}", h, u) for i, h, u, _ in devices], []
+    by_pci = sorted(devices, key=lambda d: d[3])
+    chosen, problems = [], []
+    for ordinal, entry in enumerate(e.strip() for e in spec.split(",") if e.strip()):
+        match = None
+        if entry.lstrip("-").isdigit():
+            idx = int(entry)
+            if 0 <= idx < len(by_pci):
+                match = by_pci[idx]
+        else:
+            # UUIDs (unique prefixes allowed); MIG-<uuid> slices report their parent GPU's energy.
+            key = entry.removeprefix("MIG-") if entry.startswith("MIG-GPU-") else entry
+            hits = [d for d in devices if d[2].startswith(key)]
+            match = hits[0] if len(hits) == 1 else None
+        if match is None:
+            problems.append(entry)
+            break  # CUDA hides every device after an invalid entry
+        chosen.append((f"gpu:{ordinal}", match[1], match[2]))
+    return chosen, problems
+
+
+def discover_nvml(nvml=None, env: dict | None = None) -> tuple[list[NvmlGpu], list[Skipped]]:
+    env = os.environ if env is None else env
+    if nvml is None:
+        try:
+            import pynvml as nvml  # noqa: PLC0415 - optional at run time, loaded only here
+        except ImportError:
+            return [], [Skipped("gpu", "nvidia-ml-py is not installed", "pip install nvidia-ml-py")]
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError as exc:
+        reason, fix = _INIT_REASONS.get(_code(exc), (f"NVML failed to start: {exc}", ""))
+        return [], [Skipped("gpu", reason, fix)]
+    except OSError as exc:
+        return [], [Skipped("gpu", f"NVML failed to load: {exc}", "")]
+    sources: list[NvmlGpu] = []
+    skipped: list[Skipped] = []
+    try:
+        devices = []
+        for i in range(nvml.nvmlDeviceGetCount()):
+            h = nvml.nvmlDeviceGetHandleByIndex(i)
+            uuid = _text(nvml.nvmlDeviceGetUUID(h))
+            try:
+                bus = _text(nvml.nvmlDeviceGetPciInfo(h).busId)
+            except (nvml.NVMLError, AttributeError):
+                bus = f"{i:08d}"
+            devices.append((i, h, uuid, bus))
+    except nvml.NVMLError as exc:
+        return [], [Skipped("gpu", f"NVML could not list GPUs: {exc}", "")]
+    chosen, problems = _visible(env, devices)
+    for entry in problems:
+        skipped.append(Skipped("gpu", f"CUDA_VISIBLE_DEVICES entry {entry!r} matches no GPU; later entries hidden",
+                               "use indices or GPU UUIDs from `nvidia-smi -L`"))
+    for name, handle, uuid in chosen:
+        try:
+            sources.append(NvmlGpu(nvml, handle, name, uuid))
+        except nvml.NVMLError as exc:
+            if _code(exc) in (NOT_SUPPORTED, FUNCTION_NOT_FOUND):
+                skipped.append(Skipped(name, "this GPU reports neither an energy counter nor power", ""))
+            else:
+                skipped.append(Skipped(name, f"NVML error: {exc}", ""))
+    if not devices:
+        skipped.append(Skipped("gpu", "NVML found no GPU", ""))
+    return sources, skipped

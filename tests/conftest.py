@@ -1,0 +1,48 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakes import FakeClock, FakePowercap  # noqa: E402
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def powercap(tmp_path):
+    return FakePowercap(tmp_path / "powercap")
+
+
+@pytest.fixture
+def env(tmp_path, powercap, monkeypatch):
+    """Environment for a loaded extension: a fake (readable) RAPL package, a temp ledger, no network."""
+    powercap.add_zone("intel-rapl:0", "package-0", 1_000_000)
+    monkeypatch.setenv("CARBON_MAGIC_POWERCAP_ROOT", str(powercap.root))
+    monkeypatch.setenv("CARBON_MAGIC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    for var in ("CARBON_MAGIC_ZONE", "ELECTRICITYMAPS_API_TOKEN", "WATTTIME_USERNAME", "WATTTIME_PASSWORD",
+                "CARBON_MAGIC_PROVIDER", "CARBON_MAGIC_INTERVAL_S", "CARBON_MAGIC_PUE"):
+        monkeypatch.delenv(var, raising=False)
+    return os.environ
+
+
+@pytest.fixture
+def shell(env):
+    """A real IPython InteractiveShell with the extension loaded; unloaded afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "carbon_magic")
+    yield ip
+    ip.run_line_magic("unload_ext", "carbon_magic")
+
+
+def run(ip, code):
+    """Run a cell as a frontend would (stored in history, so Out[n] is set)."""
+    return ip.run_cell(code, store_history=True)
