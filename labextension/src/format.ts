@@ -110,11 +110,11 @@ export function formatChange(current: number, previous: number | null): string |
   return `${sign}${Math.abs(pct)}${NBSP}% vs last run`;
 }
 
-/** ISO 8601 UTC time as "2026-11-23 18:20:05 UTC"; the input when unparsable. */
-export function formatTimestamp(iso: string): string {
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) {
-    return iso;
+/** ISO 8601 (or unix seconds) as "2026-11-23 18:20:05 UTC"; the input when unparsable. */
+export function formatTimestamp(time: string | number): string {
+  const ms = typeof time === 'number' ? time * 1000 : Date.parse(time);
+  if (!Number.isFinite(ms)) {
+    return String(time);
   }
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ') + ' UTC';
 }

@@ -20,6 +20,8 @@ import {
 } from './protocol';
 import { CarbonSession } from './session';
 
+const EXPORT_REPLY_TIMEOUT_MS = 15000;
+
 export interface ICarbonSettings {
   unit: EnergyUnit;
   showBadges: boolean;
@@ -74,6 +76,11 @@ export class NotebookCarbon {
       return false;
     }
     this._comm.send({ type: 'export_request', format });
+    clearTimeout(this._exportTimer);
+    this._exportTimer = setTimeout(
+      () => console.warn(`[carbon_magic] the kernel has not answered the ${format} export request`),
+      EXPORT_REPLY_TIMEOUT_MS
+    );
     return true;
   }
 
@@ -172,6 +179,7 @@ export class NotebookCarbon {
         this._store(message.record);
         break;
       case 'export':
+        clearTimeout(this._exportTimer);
         downloadText(message.filename, message.content, EXPORT_MIME[message.format]);
         break;
     }
@@ -266,4 +274,5 @@ export class NotebookCarbon {
   private _comm: Kernel.IComm | null = null;
   private _kernels = new Set<Kernel.IKernelConnection>();
   private _watched = new WeakSet<ICellModel>();
+  private _exportTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 }

@@ -25,7 +25,8 @@ export interface IIntensityProvenance {
   provider: string | null;
   zone: string | null;
   kind: string | null;
-  fetched_at: string | null;
+  /** ISO 8601 or unix seconds. */
+  fetched_at: string | number | null;
 }
 
 /** A v1 record (`CellRecord.to_dict()`), plus the comm-only extras. */
@@ -144,7 +145,7 @@ function isProvenance(v: unknown): boolean {
       isOptStr(v.provider) &&
       isOptStr(v.zone) &&
       isOptStr(v.kind) &&
-      isOptStr(v.fetched_at))
+      (isOptStr(v.fetched_at) || isNum(v.fetched_at)))
   );
 }
 

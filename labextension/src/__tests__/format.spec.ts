@@ -102,5 +102,6 @@ describe('other units', () => {
     expect(formatIntensity(null)).toBe('intensity unknown');
     expect(formatTimestamp('2026-11-23T18:20:05.123Z')).toBe('2026-11-23 18:20:05 UTC');
     expect(formatTimestamp('not a date')).toBe('not a date');
+    expect(formatTimestamp(1795458412.5)).toBe('2026-11-23 18:26:52 UTC');
   });
 });

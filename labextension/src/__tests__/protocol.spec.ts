@@ -57,6 +57,12 @@ describe('validateMessage', () => {
     }
   });
 
+  it('accepts provenance with extra keys and a numeric fetched_at', () => {
+    const intensity = { provider: 'em', zone: 'FR', kind: 'live', fetched_at: 1795458412.5, source: 'x' };
+    expect(parseMessage({ ...sample, intensity })).toMatchObject({ intensity });
+    expect(parseMessage({ ...sample, intensity: { ...intensity, zone: 3 } })).toBeNull();
+  });
+
   it('accepts an export', () => {
     const e = { type: 'export', format: 'md', filename: 'x.md', content: '| a |' };
     expect(parseMessage(e)).toEqual(e);
