@@ -223,6 +223,10 @@ test.describe('carbon_magic in JupyterLab', () => {
     await run(page, 0);
     await run(page, 1);
     const out = (await page.notebook.getCellOutputLocator(1))!;
-    await expect(out.locator('svg path').first()).toBeAttached({ timeout: 30000 });
+    // The bqplot figure's own SVG (not an icon of the output area), with a drawn line.
+    await expect(out.locator('.jp-OutputArea-output .bqplot svg path').first()).toBeAttached({
+      timeout: 30000
+    });
+    await expect(out.locator('[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
   });
 });
