@@ -16,7 +16,7 @@ import sys
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, Unicode, observe
 
 from .intensity import normalize_zone
 
@@ -81,6 +81,24 @@ class CarbonMagics(Magics):
         self._depth = 0
         self._window = None
         self._window_opts: dict = {}
+
+    @observe("zone")
+    def _zone_changed(self, change):  # `%config CarbonMagics.zone = "FR"` after loading
+        if getattr(self, "session", None) is None or change["new"] is None:
+            return
+        try:
+            zone = normalize_zone(change["new"])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        self.session.settings.zone = zone
+        self.session.intensity.set_zone(zone)
+
+    @observe("pue")
+    def _pue_changed(self, change):
+        if getattr(self, "session", None) is not None and change["new"] is not None:
+            if not 1.0 <= change["new"] <= 5.0:
+                raise UsageError("CarbonMagics.pue must be between 1.0 and 5.0")
+            self.session.settings.pue = float(change["new"])
 
     # -- header parsing ------------------------------------------------------------------
     def parse_cell_args(self, line: str) -> dict:

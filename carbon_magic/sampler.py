@@ -9,7 +9,6 @@ The thread never prints: listener errors are counted and kept, not shown.
 """
 from __future__ import annotations
 
-import bisect
 import logging
 import threading
 import time
@@ -48,7 +47,8 @@ class Sampler:
         self.interval_s = interval_s
         self._clock = clock
         self._wall = wall
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # serialises source reads
+        self._store_lock = threading.Lock()  # guards the deques (the thread appends, cells read)
         self.failed: dict[str, str] = {}  # name -> reason
         self._last_good: dict[str, float] = {}
         self._last_power: dict[str, float | None] = {}
@@ -92,9 +92,10 @@ class Sampler:
     def tick(self) -> Snapshot:
         """One sampler step: read, store, notify listeners. Called by the thread, or by tests."""
         snap = self.snapshot()
-        self.fine.append(snap)
-        if not self.coarse or snap.t - self.coarse[-1].t >= self._coarse_every_s:
-            self.coarse.append(snap)
+        with self._store_lock:
+            self.fine.append(snap)
+            if not self.coarse or snap.t - self.coarse[-1].t >= self._coarse_every_s:
+                self.coarse.append(snap)
         self.ticks += 1
         for lst in list(self._listeners):
             if snap.t - lst.last_t >= lst.period_s:
@@ -107,21 +108,42 @@ class Sampler:
         return snap
 
     def window(self, t0: float, t1: float) -> list[Snapshot]:
-        """Stored samples strictly inside (t0, t1): coarse ones before the fine history, then fine."""
-        fine = list(self.fine)
-        fine_start = fine[0].t if fine else float("inf")
-        out = [s for s in self.coarse if t0 < s.t < min(t1, fine_start)]
-        keys = [s.t for s in fine]
-        lo = bisect.bisect_right(keys, t0)
-        hi = bisect.bisect_left(keys, t1)
-        out.extend(fine[lo:hi])
-        return out
+        """Stored samples strictly inside (t0, t1): coarse ones before the fine history, then fine.
+
+        Walks back from the newest sample, so a short cell costs a few steps however long the
+        history is.
+        """
+        with self._store_lock:
+            fine = []
+            for s in reversed(self.fine):
+                if s.t <= t0:
+                    break
+                if s.t < t1:
+                    fine.append(s)
+            fine.reverse()
+            fine_start = self.fine[0].t if self.fine else float("inf")
+            coarse = []
+            if t0 < fine_start:
+                for s in reversed(self.coarse):
+                    if s.t <= t0:
+                        break
+                    if s.t < min(t1, fine_start):
+                        coarse.append(s)
+                coarse.reverse()
+        return coarse + fine
 
     def recent(self, seconds: float) -> list[Snapshot]:
-        if not self.fine:
-            return []
-        t_end = self.fine[-1].t
-        return [s for s in self.fine if s.t >= t_end - seconds]
+        with self._store_lock:
+            if not self.fine:
+                return []
+            t_end = self.fine[-1].t
+            out = []
+            for s in reversed(self.fine):
+                if s.t < t_end - seconds:
+                    break
+                out.append(s)
+        out.reverse()
+        return out
 
     # -- listeners -----------------------------------------------------------------------
     def add_listener(self, fn, period_s: float = 1.0) -> None:

@@ -200,3 +200,19 @@ def test_loading_the_extension_does_not_import_the_widget_or_http_stack(env):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_carbon_nested_under_another_cell_magic_still_measures(shell):
+    s = session_for(shell)
+    before = len(s.records)
+    r, cap = outputs(shell, "%%capture captured\n%%carbon --label nested\nz = 5")
+    assert r.error_in_exec is None and shell.user_ns["z"] == 5
+    assert [x.label for x in s.records[before:]] == ["nested"]
+    assert "⚡" in shell.user_ns["captured"].stdout
+
+
+def test_ipython_config_sets_pue(shell):
+    shell.run_line_magic("config", "CarbonMagics.pue = 1.2")
+    r, _ = outputs(shell, "%%carbon -o rec\nx = 1")
+    assert shell.user_ns["rec"].pue == 1.2
+    shell.run_line_magic("config", "CarbonMagics.pue = 1.0")
