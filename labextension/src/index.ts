@@ -9,11 +9,10 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { downloadText, EXPORT_MIME } from './download';
-import { ENERGY_UNITS, EnergyUnit } from './format';
-import { clampHistoryLength } from './history';
 import { exportRecords } from './localexport';
-import { ICarbonSettings, logError, NotebookCarbon } from './notebook';
+import { logError, NotebookCarbon } from './notebook';
 import { ExportFormat } from './protocol';
+import { readSettings } from './settings';
 import { CarbonSidebar } from './sidebar';
 
 const PLUGIN_ID = 'carbon-magic-labextension:plugin';
@@ -31,17 +30,6 @@ const leafIcon = new LabIcon({
     'd="M17 8C8 10 5.9 16.17 3.82 21.34l1.89.66.95-2.3c.48.17.98.3 1.34.3C19 20 22 3 22 3c-1 2-8 ' +
     '2.25-13 3.25S2 11.5 2 13.5s1.75 3.75 1.75 3.75C7 8 17 8 17 8z"/></svg>'
 });
-
-export function readSettings(composite: Partial<Record<string, unknown>>): ICarbonSettings {
-  const unit = ENERGY_UNITS.includes(composite.units as EnergyUnit)
-    ? (composite.units as EnergyUnit)
-    : 'auto';
-  return {
-    unit,
-    showBadges: composite.showBadges !== false,
-    historyLength: clampHistoryLength(composite.historyLength)
-  };
-}
 
 function activate(
   app: JupyterFrontEnd,

@@ -8,7 +8,6 @@ import { Kernel, KernelMessage } from '@jupyterlab/services';
 
 import { renderBadge } from './badge';
 import { downloadText, EXPORT_MIME } from './download';
-import { EnergyUnit } from './format';
 import { appendRecord, ICellCarbon, readCellCarbon, summarise } from './history';
 import {
   CarbonMessage,
@@ -19,14 +18,9 @@ import {
   parseMessage
 } from './protocol';
 import { CarbonSession } from './session';
+import { ICarbonSettings } from './settings';
 
 const EXPORT_REPLY_TIMEOUT_MS = 15000;
-
-export interface ICarbonSettings {
-  unit: EnergyUnit;
-  showBadges: boolean;
-  historyLength: number;
-}
 
 export interface INotebookCarbonHost {
   settings(): ICarbonSettings;
@@ -261,6 +255,7 @@ export class NotebookCarbon {
   }
 
   private _dispose(): void {
+    clearTimeout(this._exportTimer);
     for (const kernel of this._kernels) {
       if (!kernel.isDisposed) {
         kernel.removeCommTarget(COMM_TARGET, this._onCommOpen);

@@ -117,6 +117,25 @@ test.describe('carbon_magic in JupyterLab', () => {
     // Nothing ran: the notebook's (new) session has sent no record.
     await showSidebar(page);
     await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '0');
+
+    // No carbon_magic in this kernel: export falls back to the records stored in the notebook.
+    const downloadPromise = page.waitForEvent('download', { timeout: 20000 });
+    await page.locator(`${SIDEBAR} .cm-export-button[data-format="json"]`).click();
+    const download = await downloadPromise;
+    expect(download.suggestedFilename()).toBe(name.replace('.ipynb', '-emissions.json'));
+    const exported = JSON.parse(require('fs').readFileSync(await download.path(), 'utf-8'));
+    expect(exported.map((r: any) => r.energy_j)).toEqual([Number(energyJ)]);
+
+    // "Clear stored emissions metadata" removes badges and metadata.
+    await page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute('carbon-magic:clear-metadata')
+    );
+    await expect(page.locator(BADGE)).toHaveCount(0);
+    expect((await cellModelInfo(page, 1)).carbon).toBeNull();
+    const nbMeta = await page.evaluate(() =>
+      (window as any).jupyterapp.shell.currentWidget.content.model.getMetadata('carbon_magic')
+    );
+    expect(nbMeta).toBeUndefined();
   });
 
   test('second run shows the change against the previous run', async ({ page }) => {
