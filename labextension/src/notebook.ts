@@ -135,9 +135,38 @@ export class NotebookCarbon {
     } catch (err) {
       logError('registering the comm target', err);
     }
+    void this._adoptOpenComms(kernel);
+  }
+
+  /**
+   * Attach to a comm the kernel opened before this connection existed (page
+   * reload, notebook reopened while its kernel runs): no hello is replayed,
+   * but samples, records and exports flow again.
+   */
+  private async _adoptOpenComms(kernel: Kernel.IKernelConnection): Promise<void> {
+    try {
+      const reply = await kernel.requestCommInfo({ target_name: COMM_TARGET });
+      if (reply.content.status !== 'ok' || kernel.isDisposed) {
+        return;
+      }
+      for (const commId of Object.keys(reply.content.comms)) {
+        if (!kernel.hasComm(commId)) {
+          this._attach(kernel.createComm(COMM_TARGET, commId));
+          this.session.reattached = true;
+          this._host.changed(this);
+        }
+      }
+    } catch (err) {
+      console.warn('[carbon_magic] could not look for an open comm:', err);
+    }
   }
 
   private _onCommOpen = (comm: Kernel.IComm, msg: KernelMessage.ICommOpenMsg): void => {
+    this._attach(comm);
+    this._handle(msg.content.data);
+  };
+
+  private _attach(comm: Kernel.IComm): void {
     this._comm = comm;
     comm.onMsg = m => this._handle(m.content.data);
     comm.onClose = () => {
@@ -145,8 +174,7 @@ export class NotebookCarbon {
         this._comm = null;
       }
     };
-    this._handle(msg.content.data);
-  };
+  }
 
   private _handle(data: unknown): void {
     try {

@@ -13,6 +13,8 @@ export class CarbonSession {
   lastSample: ISampleMessage | null = null;
   points: IChartPoint[] = [];
   records: ICarbonRecord[] = [];
+  /** Attached to a comm opened before this page loaded (its hello was missed). */
+  reattached = false;
   /** Samples received so far (not bounded; shown to tests as data-sample-count). */
   sampleCount = 0;
 

@@ -116,6 +116,11 @@ export class CarbonSidebar extends Widget {
 
   private _renderStatus(session: CarbonSession | null): void {
     const hello = session?.hello;
+    if (!hello && session?.reattached) {
+      this._status.textContent = 'Connected to a running carbon_magic session (%carbon status lists its sensors).';
+      this._status.title = '';
+      return;
+    }
     if (!hello) {
       this._status.textContent = 'No carbon_magic kernel: run %load_ext carbon_magic in this notebook.';
       this._status.title = '';

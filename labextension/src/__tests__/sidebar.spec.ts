@@ -52,6 +52,15 @@ describe('CarbonSidebar', () => {
     expect(sidebar.node.dataset.sampleCount).toBe('0');
   });
 
+  it('says when it joined a running session without its hello', () => {
+    const s = new CarbonSession();
+    s.reattached = true;
+    sidebar.render(s, 'auto');
+    expect(sidebar.node.querySelector('.cm-sidebar-status')!.textContent).toMatch(
+      /^Connected to a running carbon_magic session/
+    );
+  });
+
   it('renders sensors, live values, chart, totals and the cell list', () => {
     sidebar.render(session(), 'auto');
     const text = (sel: string) => sidebar.node.querySelector(sel)!.textContent!.replace(/\u00a0/g, ' ');

@@ -249,3 +249,51 @@ test.describe('carbon_magic in JupyterLab', () => {
     await expect(out.locator('[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
   });
 });
+
+test.describe('carbon_magic after a page reload', () => {
+  // No galata session tracking (a route mock of /api/sessions) across the
+  // reload: the page sees the server's sessions; the test shuts its kernel down.
+  test.use({
+    sessions: async ({}, use: (v: any) => Promise<void>) => {
+      await use(null);
+    }
+  } as any);
+
+  test('after a page reload the running session still feeds badges and sidebar', async ({
+    page,
+    tmpPath
+  }) => {
+    // Uploaded rather than created: galata's createNew renames the file behind
+    // the session's back, and a reload would then start a new kernel.
+    const name = `reload-${test.info().repeatEachIndex}.ipynb`;
+    const cells = ['%load_ext carbon_magic', '%%carbon\nimport time; time.sleep(2)'].map(source => ({
+      cell_type: 'code',
+      source,
+      metadata: {},
+      outputs: [],
+      execution_count: null
+    }));
+    const notebook = {
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+      cells
+    };
+    await page.contents.uploadContent(JSON.stringify(notebook), 'text', `${tmpPath}/${name}`);
+    await page.notebook.openByPath(`${tmpPath}/${name}`);
+    await run(page, 0);
+    await page.reload({ waitForIsReady: false }); // the notebook, not a launcher, comes back
+    await expect.poll(() =>
+      page.evaluate(() => (window as any).jupyterapp.shell.currentWidget?.content?.model?.cells.length)
+    ).toBe(2);
+    await showSidebar(page);
+    await expect(page.locator(`${SIDEBAR} .cm-sidebar-status`)).toContainText(
+      'Connected to a running carbon_magic session'
+    );
+    await run(page, 1);
+    await expect((await page.notebook.getCellLocator(1))!.locator(BADGE)).toHaveCount(1);
+    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
+    expect(Number(await page.locator(SIDEBAR).getAttribute('data-sample-count'))).toBeGreaterThan(0);
+    await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+  });
+});
