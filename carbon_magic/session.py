@@ -55,6 +55,7 @@ class CarbonSession:
         self._cuda_sync = cuda_sync
         self.records: list[CellRecord] = []
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell
+        self.close_listeners: list = []  # fn() called once by close(), before the sampler stops
         self.started_at = iso_utc(self.sampler.first.wall)
         self.ledger.put_session(self.session_id, self.started_at, self.describe())
         # Running session totals (idle time included), priced at the intensity of each tick.
@@ -188,6 +189,12 @@ class CarbonSession:
         return out
 
     def close(self) -> None:
+        listeners, self.close_listeners = list(self.close_listeners), []
+        for fn in listeners:  # views detach from this session (e.g. the live widget's updater)
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - closing must finish whatever a listener does
+                log.debug("close listener failed", exc_info=True)
         self.sampler.stop()
         try:
             self.intensity.close()

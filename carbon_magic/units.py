@@ -11,7 +11,7 @@ def fmt_energy(energy_j: float) -> str:
         return "0 J"
     if e < 1.0:
         return f"{e * 1000:.3g} mJ"
-    if e < J_PER_WH:
+    if e < 1000.0:  # from 1 kJ on, Wh: `.3g` would print 2530 J as "2.53e+03 J"
         return f"{e:.3g} J"
     if e < J_PER_KWH:
         return f"{e / J_PER_WH:.3g} Wh"

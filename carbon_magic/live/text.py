@@ -1,0 +1,69 @@
+"""Text of the live view: the readout's HTML and the one-line summary. No widget imports here,
+so the text fallback works where ipywidgets or bqplot are missing. User text is escaped."""
+from __future__ import annotations
+
+import html
+
+from ..record import MEASURED_METHODS
+from ..units import fmt_energy, fmt_mass_g, fmt_power
+
+INTENSITY_COLOR = "#ff7f0e"
+
+
+def provenance_label(prov: dict | None) -> str:
+    """`FR, Electricity Maps, live` or `world average, static`: where the intensity comes from."""
+    p = prov or {}
+    parts = [p.get("zone") or "world average"]
+    provider = p.get("provider_name") or p.get("provider")
+    if provider:
+        parts.append(str(provider))
+    if p.get("kind") and p.get("kind") != provider:
+        parts.append(str(p["kind"]))
+    if p.get("signal") == "marginal":
+        parts.append("marginal")
+    return ", ".join(str(x) for x in parts)
+
+
+def intensity_legend(prov: dict | None) -> str:
+    return f"grid g CO₂e/kWh ({provenance_label(prov)})"
+
+
+def is_measured(method: str) -> bool:
+    return method in MEASURED_METHODS
+
+
+def readout_html(msg: dict) -> str:
+    """The compact readout: current W, energy so far, g CO₂e so far, intensity now (all escaped)."""
+    powers = msg.get("power_w") or {}
+    methods = msg.get("methods") or {}
+    total_w = sum(powers.values())
+    rows = "".join(
+        f"<div style='opacity:.75'>{html.escape(name)} {html.escape(fmt_power(w))}"
+        f"{'' if is_measured(methods.get(name, '')) else ' <i>est.</i>'}</div>"
+        for name, w in powers.items()
+    )
+    prov = html.escape(provenance_label(msg.get("intensity")))
+    return (
+        "<div style='font-size:12px;line-height:1.5;padding:4px 8px'>"
+        f"<div><b style='font-size:15px'>{html.escape(fmt_power(total_w))}</b> now</div>{rows}"
+        f"<div style='margin-top:4px'><b>{html.escape(fmt_energy(msg.get('energy_j', 0.0)))}</b> so far</div>"
+        f"<div><b>{html.escape(fmt_mass_g(msg.get('emissions_g', 0.0)))}</b> CO₂e so far</div>"
+        f"<div style='margin-top:4px;color:{INTENSITY_COLOR}'>"
+        f"<b>{msg.get('intensity_g_per_kwh', float('nan')):.0f}</b> g CO₂e/kWh now</div>"
+        f"<div style='opacity:.75'>{prov}</div></div>"
+    )
+
+
+def text_summary(msg: dict | None) -> str:
+    """One line for places where widgets cannot render (terminal IPython, nbconvert, no ipywidgets)."""
+    if not msg:
+        return "carbon_magic live: no samples yet"
+    powers = msg.get("power_w") or {}
+    methods = msg.get("methods") or {}
+    parts = " · ".join(
+        f"{name} {fmt_power(w)} {'measured' if is_measured(methods.get(name, '')) else 'estimated'}"
+        for name, w in powers.items()
+    )
+    return (f"carbon_magic live: {fmt_power(sum(powers.values()))} now ({parts}) · "
+            f"{fmt_energy(msg.get('energy_j', 0.0))} · {fmt_mass_g(msg.get('emissions_g', 0.0))} CO₂e so far · "
+            f"{msg.get('intensity_g_per_kwh', float('nan')):.0f} g/kWh ({provenance_label(msg.get('intensity'))})")

@@ -1,0 +1,98 @@
+"""`%carbon table` and `%carbon export`, and the JupyterLab comm's export request.
+
+Each function gets the magics object (`magics.session`, `magics.shell`) and the rest of the
+line; bad arguments raise IPython's one-line UsageError naming what is accepted.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+from IPython.core.error import UsageError
+
+from .formats import SUFFIXES, ExportError, render, write
+from .model import Report
+from .table import SORT_KEYS, CellTable
+
+TABLE_USAGE = f"%carbon table [--sort {'|'.join(SORT_KEYS)}] [--top N]"
+EXPORT_USAGE = f"%carbon export PATH (PATH ends in {', '.join(SUFFIXES)})"
+TEXT_FORMATS = {"csv": ".csv", "json": ".json", "md": ".md"}
+
+
+def project_name(shell=None) -> str:
+    """The notebook's name where the frontend tells us (ipykernel, VS Code), else "notebook"."""
+    ns = getattr(shell, "user_ns", None) or {}
+    for value in (ns.get("__session__"), ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
+        if isinstance(value, str) and value.strip():
+            stem = Path(value.strip()).stem
+            if stem:
+                return stem
+    return "notebook"
+
+
+def _split(argline: str, usage: str) -> list[str]:
+    try:
+        return shlex.split(argline)
+    except ValueError as exc:
+        raise UsageError(f"{exc}; usage: {usage}") from None
+
+
+def parse_table_args(argline: str) -> tuple[str, int | None]:
+    words = _split(argline, TABLE_USAGE)
+    sort, top = "start", None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        name, eq, value = word.partition("=")
+        if name not in ("--sort", "--top"):
+            raise UsageError(f"%carbon table: unexpected {word!r}; usage: {TABLE_USAGE}")
+        if not eq:
+            i += 1
+            if i == len(words):
+                raise UsageError(f"%carbon table: {name} needs a value; usage: {TABLE_USAGE}")
+            value = words[i]
+        if name == "--sort":
+            if value not in SORT_KEYS:
+                raise UsageError(f"%carbon table: --sort takes one of {', '.join(SORT_KEYS)}, not {value!r}")
+            sort = value
+        else:
+            if not value.isdigit() or int(value) < 1:
+                raise UsageError(f"%carbon table: --top takes a whole number ≥ 1, not {value!r}")
+            top = int(value)
+        i += 1
+    return sort, top
+
+
+def table_command(magics, argline: str) -> CellTable:
+    sort, top = parse_table_args(argline)
+    return CellTable(Report.from_session(magics.session, project_name(magics.shell)), sort, top)
+
+
+def export_command(magics, argline: str) -> None:
+    words = _split(argline, EXPORT_USAGE)
+    if len(words) != 1:
+        raise UsageError(f"%carbon export takes one path; usage: {EXPORT_USAGE}")
+    report = Report.from_session(magics.session, project_name(magics.shell))
+    try:
+        path = write(report, words[0])
+    except ExportError as exc:
+        raise UsageError(f"%carbon export: {exc}") from None
+    n = report.totals["cells"]
+    print(f"carbon_magic: wrote {n} cell{'s' if n != 1 else ''} to {path}")
+
+
+def export_text(session, fmt: str) -> tuple[str, str]:
+    """(file name, content) of an export in `fmt` (csv, json or md), for the JupyterLab comm."""
+    if fmt not in TEXT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(TEXT_FORMATS)}")
+    try:
+        from IPython import get_ipython  # noqa: PLC0415
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    report = Report.from_session(session, project_name(shell))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", report.project_name).strip("._") or "notebook"
+    return f"{stem}-carbon{TEXT_FORMATS[fmt]}", render(report, TEXT_FORMATS[fmt])

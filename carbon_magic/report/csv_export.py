@@ -1,0 +1,101 @@
+"""CSV in CodeCarbon's emissions.csv shape: one row per cell, CodeCarbon's columns and units first.
+
+Columns and units follow CodeCarbon's `EmissionsData` dataclass
+(mlco2/codecarbon `codecarbon/output_methods/emissions_data.py`, commit 11887393) and its
+output documentation: emissions in kg CO₂e, emissions_rate in kg/s, power in W (mean over the
+cell), energy in kWh, duration in s, ram_total_size in GB. Energies include PUE, as our
+`energy_j` does, so cpu + gpu + ram energy = energy_consumed.
+
+Filled as follows: project_name = the notebook name (or "notebook"), run_id = our session id,
+experiment_id as given (empty by default), timestamp = the cell's end (UTC, to the second),
+location from the grid zone (no geolocation: longitude/latitude stay empty), and
+`codecarbon_version` is left EMPTY: the file was not written by CodeCarbon; our version is in the
+extra column `carbon_magic_version`. DRAM and RAM sources both go to ram_*. tracking_mode is
+"machine" (we read whole devices, not one process).
+
+Our own fields follow CodeCarbon's, in extra columns (listed in EXTRA_COLUMNS).
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+from ..record import CellRecord
+from ..units import J_PER_KWH
+from .location import zone_location
+from .model import Report, mark, methods_by_kind
+
+CODECARBON_COLUMNS = (
+    "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
+    "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed",
+    "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os", "python_version",
+    "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
+    "ram_total_size", "tracking_mode", "on_cloud", "pue",
+)
+EXTRA_COLUMNS = (
+    "carbon_magic_version", "cell_id", "execution_count", "label", "status", "started_at", "ended_at",
+    "measured", "cpu_method", "gpu_method", "ram_method", "intensity_g_per_kwh", "intensity_provider",
+    "intensity_zone", "intensity_kind", "intensity_signal", "intensity_source", "intensity_fetched_at",
+)
+COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS
+_CC_KIND = {"cpu": "cpu", "gpu": "gpu", "dram": "ram", "ram": "ram"}
+
+
+def _timestamp(iso: str) -> str:
+    return iso.split(".")[0].rstrip("Z")  # CodeCarbon's %Y-%m-%dT%H:%M:%S
+
+
+def row(record: CellRecord, report: Report, project_name: str | None = None) -> dict:
+    host = report.host
+    energy_kwh = {"cpu": 0.0, "gpu": 0.0, "ram": 0.0}
+    for kind, e in record.energy_by_kind().items():
+        if kind in _CC_KIND:
+            energy_kwh[_CC_KIND[kind]] += e / J_PER_KWH
+    dur = record.duration_s
+    methods = methods_by_kind(record)
+    ram_methods = "+".join(m for m in (methods.get("dram"), methods.get("ram")) if m)
+    prov = record.intensity or {}
+    emissions_kg = record.emissions_g / 1000.0
+    out = {
+        "timestamp": _timestamp(record.ended_at), "project_name": project_name or report.project_name,
+        "run_id": record.session_id, "experiment_id": report.experiment_id, "duration": dur,
+        "emissions": emissions_kg, "emissions_rate": emissions_kg / dur if dur > 0 else 0.0,
+        **{f"{k}_power": (energy_kwh[k] * J_PER_KWH / dur if dur > 0 else 0.0) for k in ("cpu", "gpu", "ram")},
+        **{f"{k}_energy": energy_kwh[k] for k in ("cpu", "gpu", "ram")},
+        "energy_consumed": record.energy_j / J_PER_KWH,
+        **zone_location(prov.get("zone") or host.get("zone")),
+        "os": host.get("os", ""), "python_version": host.get("python_version", ""), "codecarbon_version": "",
+        "cpu_count": host.get("cpu_count", ""), "cpu_model": host.get("cpu_model", ""),
+        "gpu_count": host.get("gpu_count", ""), "gpu_model": host.get("gpu_model", ""),
+        "longitude": "", "latitude": "", "ram_total_size": host.get("ram_total_size_gb", ""),
+        "tracking_mode": "machine", "pue": record.pue,
+        "carbon_magic_version": host.get("carbon_magic_version", ""), "cell_id": record.cell_id or "",
+        "execution_count": "" if record.execution_count is None else record.execution_count,
+        "label": record.label or "", "status": record.status, "started_at": record.started_at,
+        "ended_at": record.ended_at, "measured": mark(record), "cpu_method": methods.get("cpu", ""),
+        "gpu_method": methods.get("gpu", ""), "ram_method": ram_methods,
+        "intensity_g_per_kwh": record.intensity_g_per_kwh,
+        "intensity_provider": prov.get("provider") or "", "intensity_zone": prov.get("zone") or "",
+        "intensity_kind": prov.get("kind") or "", "intensity_signal": prov.get("signal") or "",
+        "intensity_source": prov.get("source") or "", "intensity_fetched_at": prov.get("fetched_at") or "",
+    }
+    return {k: out[k] for k in COLUMNS}
+
+
+def _safe(value):
+    """Neutralise spreadsheet formulas in user text (`=`, `+`, `-`, `@` at the start)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def render(report: Report) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for i, r in enumerate(report.records):
+        d = row(r, report, report.project_of(i))
+        d["label"] = _safe(d["label"])
+        d["project_name"] = _safe(d["project_name"])
+        w.writerow({k: repr(v) if isinstance(v, float) else v for k, v in d.items()})
+    return buf.getvalue()

@@ -1,0 +1,73 @@
+"""Display strings shared by the table, the receipt, the badge and the CLI.
+
+Every total shown anywhere goes through these (and `units.fmt_*`), so all outputs round the
+same way.
+"""
+from __future__ import annotations
+
+from ..units import fmt_duration, fmt_energy, fmt_mass_g
+from .equivalents import equivalents
+from .model import measured_share
+
+DASH = "–"
+
+
+def fmt_intensity(g_per_kwh: float | None) -> str:
+    return DASH if g_per_kwh is None else f"{g_per_kwh:.0f} g/kWh"
+
+
+def fmt_optional_energy(energy_j: float | None) -> str:
+    return DASH if energy_j is None else fmt_energy(energy_j)
+
+
+def fmt_start(iso: str | None) -> str:
+    """`2026-09-21T14:03:07.123Z` -> `2026-09-21 14:03:07` (UTC, as recorded)."""
+    if not iso:
+        return DASH
+    return iso.replace("T", " ").split(".")[0].rstrip("Z")
+
+
+_CONTROL = {i: "?" for i in [*range(0, 32), 127, *range(128, 160)]}
+
+
+def printable(text: str) -> str:
+    """Control characters (terminal escape sequences among them) replaced by '?'."""
+    return str(text).translate(_CONTROL)
+
+
+def one_line(text: str | None, limit: int = 60) -> str:
+    """User text on one line, cut to `limit` characters (escaping is the renderer's job)."""
+    if not text:
+        return ""
+    s = printable(" ".join(str(text).split()))
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def measured_text(totals: dict) -> str:
+    share = measured_share(totals)
+    if share is None:
+        return "no energy recorded"
+    if share >= 0.9995:
+        return "all measured by hardware sensors"
+    if share <= 0.0005:
+        return "all estimated, no hardware sensor"
+    return f"{share * 100:.0f} % measured by hardware sensors, the rest estimated"
+
+
+def measured_label(totals: dict) -> str:
+    """Short form for table footers: `100 % measured`, `12 % measured`."""
+    share = measured_share(totals)
+    return DASH if share is None else f"{share * 100:.0f} % measured"
+
+
+def footprint_sentence(report) -> str:
+    """One sentence summarising the footprint, e.g. for a paper's appendix."""
+    t = report.totals
+    if not t["cells"]:
+        return f"No cells of {report.project_name} were measured, so no footprint can be given."
+    eq = equivalents(t["emissions_g"])
+    how = measured_text(t)
+    return (f"The {t['cells']} measured cell{'s' if t['cells'] != 1 else ''} of {report.project_name} used "
+            f"{fmt_energy(t['cells_energy_j'])} in {fmt_duration(t['duration_s'])} ({how}), emitting "
+            f"{fmt_mass_g(t['emissions_g'])} CO₂e at {fmt_intensity(t['intensity_g_per_kwh'])}, "
+            f"about {eq[0].text()} or {eq[1].text()}.")

@@ -1,0 +1,48 @@
+"""JSON export: the v1 records with session totals, sensors and methods, intensity sources, versions.
+
+`parse(text)` reads it back (records as CellRecord), for round-trip tests and other tools.
+"""
+from __future__ import annotations
+
+import json
+import platform
+
+from .. import __version__
+from ..record import CellRecord
+from .equivalents import EPA_URL, equivalents
+from .model import Report, components_used, intensity_sources, now_iso
+
+SCHEMA = "carbon_magic.export/1"
+
+
+def document(report: Report) -> dict:
+    host = report.host
+    return {
+        "schema": SCHEMA,
+        "generated_at": now_iso(),
+        "project_name": report.project_name,
+        "session_id": report.session_id,
+        "experiment_id": report.experiment_id or None,
+        "totals": report.totals,
+        "versions": {"carbon_magic": host.get("carbon_magic_version", __version__),
+                     "python": host.get("python_version", platform.python_version())},
+        "host": {k: v for k, v in host.items() if k not in ("sensors", "skipped")},
+        "sensors": host.get("sensors", []),
+        "skipped": host.get("skipped", []),
+        "components": components_used(report.records),
+        "intensity_sources": intensity_sources(report.records),
+        "equivalents": [{"what": e.what, "amount": e.amount, "basis": e.basis, "source": e.source,
+                         "year": e.year, "url": EPA_URL} for e in equivalents(report.totals["emissions_g"])],
+        "records": [r.to_dict() for r in report.records],
+    }
+
+
+def render(report: Report) -> str:
+    return json.dumps(document(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def parse(text: str) -> tuple[dict, list[CellRecord]]:
+    doc = json.loads(text)
+    if doc.get("schema") != SCHEMA:
+        raise ValueError(f"not a carbon_magic export (schema={doc.get('schema')!r})")
+    return doc, [CellRecord.from_dict(d) for d in doc["records"]]

@@ -1,0 +1,168 @@
+"""The one view every output renders: records, their totals, and what measured them.
+
+`Report.from_session` (the magics, the comm) and `Report.from_records` (the CLI, from notebook
+metadata or the ledger) build the same object, so the table, the exports and the CLI print the
+same numbers. Only whitelisted host fields are kept: Settings (which holds API tokens) is never
+read here, and the GPU UUIDs of `describe()` are dropped.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..record import CellRecord
+from ..units import J_PER_KWH
+
+KINDS = ("gpu", "cpu", "dram", "ram")
+HOST_KEYS = ("carbon_magic_version", "python_version", "os", "cpu_model", "cpu_count", "ram_total_size_gb",
+             "gpu_count", "gpu_model", "sensors", "skipped", "pue", "zone", "interval_s")
+METHOD_TEXT = {
+    "counter": "read from a hardware energy counter (NVML total energy, RAPL energy_uj)",
+    "sampled": "integrated from a hardware power sensor sampled during the cell",
+    "estimated": "estimated by a model (CPU: utilisation × TDP; RAM: installed memory), not measured",
+}
+_LICENCE_RE = re.compile(r"CC[ -]BY(?:-[A-Z]{2})*(?: \d\.\d)?|CC0(?: 1\.0)?|ODbL(?: 1\.0)?|Apache-2\.0|MIT")
+
+
+def cell_name(record: CellRecord) -> str:
+    """The label where one was given, else `In [n]`, else `–`."""
+    if record.label:
+        return str(record.label)
+    if record.execution_count is not None:
+        return f"In [{record.execution_count}]"
+    return "–"
+
+
+def mark(record: CellRecord) -> str:
+    """measured (every component from hardware), estimated (none), mixed, or `no sensor`."""
+    if not record.components:
+        return "no sensor"
+    measured = [c.measured for c in record.components]
+    return "measured" if all(measured) else "estimated" if not any(measured) else "mixed"
+
+
+def methods_by_kind(record: CellRecord) -> dict[str, str]:
+    """kind -> method (methods joined with '+' where one kind has several sources)."""
+    out: dict[str, list[str]] = {}
+    for c in record.components:
+        out.setdefault(c.kind, [])
+        if c.method not in out[c.kind]:
+            out[c.kind].append(c.method)
+    return {k: "+".join(v) for k, v in out.items()}
+
+
+def licence_of(provenance: dict) -> str:
+    """The licence a provenance names (its own key, or found in its source), else ''."""
+    for key in ("licence", "license"):
+        if provenance.get(key):
+            return str(provenance[key])
+    m = _LICENCE_RE.search(str(provenance.get("source") or ""))
+    return m.group(0) if m else ""
+
+
+def kinds_present(records: list[CellRecord]) -> list[str]:
+    seen = {c.kind for r in records for c in r.components}
+    return [k for k in KINDS if k in seen] + sorted(seen - set(KINDS))
+
+
+def compute_totals(records: list[CellRecord], session_energy_j: float | None = None) -> dict:
+    """Sums over the records; idle energy only where the whole session's energy is known."""
+    cells_j = sum(r.energy_j for r in records)
+    emissions_g = sum(r.emissions_g for r in records)
+    by_kind: dict[str, float] = {}
+    for r in records:
+        for k, e in r.energy_by_kind().items():
+            by_kind[k] = by_kind.get(k, 0.0) + e
+    measured_j = sum(c.energy_j * r.pue for r in records for c in r.components if c.measured)
+    session_j = None if session_energy_j is None else max(session_energy_j, cells_j)
+    return {
+        "cells": len(records),
+        "measured_cells": sum(1 for r in records if r.measured),
+        "duration_s": sum(r.duration_s for r in records),
+        "cells_energy_j": cells_j,
+        "measured_energy_j": measured_j,
+        "energy_by_kind_j": by_kind,
+        "session_energy_j": session_j,
+        "idle_energy_j": None if session_j is None else session_j - cells_j,
+        "emissions_g": emissions_g,
+        "intensity_g_per_kwh": emissions_g / (cells_j / J_PER_KWH) if cells_j > 0 else None,
+    }
+
+
+def intensity_sources(records: list[CellRecord]) -> list[dict]:
+    """Each distinct intensity provenance used (segments first, else the record's main one)."""
+    out: list[dict] = []
+    seen = set()
+    for r in records:
+        provs = [s.get("intensity") or {} for s in r.intensity_segments] or [r.intensity or {}]
+        for p in provs:
+            key = tuple(str(p.get(k)) for k in ("provider", "zone", "kind", "source", "signal"))
+            if key in seen or not p:
+                continue
+            seen.add(key)
+            out.append({"provider": p.get("provider_name") or p.get("provider"), "zone": p.get("zone"),
+                        "kind": p.get("kind"), "signal": p.get("signal"), "source": p.get("source"),
+                        "licence": licence_of(p), "flag": p.get("flag")})
+    return out
+
+
+def components_used(records: list[CellRecord]) -> list[dict]:
+    """Each component (name, kind) with its methods and energy over the records (after PUE)."""
+    out: dict[tuple, dict] = {}
+    for r in records:
+        for c in r.components:
+            d = out.setdefault((c.name, c.kind), {"name": c.name, "kind": c.kind, "methods": [], "energy_j": 0.0,
+                                                  "failed": False})
+            if c.method not in d["methods"]:
+                d["methods"].append(c.method)
+            d["energy_j"] += c.energy_j * r.pue
+            d["failed"] = d["failed"] or c.status == "failed"
+    return list(out.values())
+
+
+def host_info(info: dict | None) -> dict:
+    info = info or {}
+    return {k: info[k] for k in HOST_KEYS if k in info}
+
+
+def measured_share(totals: dict) -> float | None:
+    """Fraction of the cells' energy that came from hardware readings (None without energy)."""
+    return totals["measured_energy_j"] / totals["cells_energy_j"] if totals["cells_energy_j"] > 0 else None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Report:
+    records: list[CellRecord]
+    totals: dict
+    host: dict = field(default_factory=dict)
+    session_id: str | None = None
+    project_name: str = "notebook"
+    experiment_id: str = ""
+    record_projects: list[str] | None = None  # per record, when one report joins several notebooks
+
+    def project_of(self, index: int) -> str:
+        if self.record_projects is not None and index < len(self.record_projects):
+            return self.record_projects[index]
+        return self.project_name
+
+    @classmethod
+    def from_session(cls, session, project_name: str | None = None) -> "Report":
+        records = list(session.records)
+        session_j = session.totals()["session_energy_j"]
+        return cls(records, compute_totals(records, session_j), host_info(session.describe()),
+                   session.session_id, project_name or "notebook")
+
+    @classmethod
+    def from_records(cls, records: list[CellRecord], host: dict | None = None, session_id: str | None = None,
+                     project_name: str = "notebook", session_energy_j: float | None = None) -> "Report":
+        sid = session_id
+        if sid is None:
+            ids = sorted({r.session_id for r in records})
+            sid = ids[0] if len(ids) == 1 else None
+        return cls(list(records), compute_totals(records, session_energy_j), host_info(host), sid,
+                   project_name or "notebook")

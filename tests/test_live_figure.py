@@ -1,0 +1,185 @@
+"""The live widget built headless: mark traits after driving samples with a fake clock, and the
+comm messages one update sends (through a recording comm, no frontend)."""
+import numpy as np
+import pytest
+
+from carbon_magic.intensity import IntensityValue
+from carbon_magic.live.store import PlotStore
+from carbon_magic.live.updater import LiveUpdater, to_dates, updater_for
+from live_helpers import drive, install_recording_comm, make_session, updates_by_widget
+
+
+class StepIntensity:
+    """400 g/kWh before `switch_wall`, 250 after; provenance with characters that need escaping."""
+
+    zone = "FR"
+
+    def __init__(self, switch_wall):
+        self.switch_wall = switch_wall
+
+    def at(self, wall_s):
+        value = 400.0 if wall_s < self.switch_wall else 250.0
+        return IntensityValue(value, {"provider": "<script>x</script>", "zone": "FR", "kind": "live"})
+
+    def prefetch(self, wall_s):
+        pass
+
+    def notices(self):
+        return []
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def comms(monkeypatch):
+    return install_recording_comm(monkeypatch)
+
+
+@pytest.fixture
+def session(tmp_path, powercap, clock, comms):
+    s = make_session(tmp_path, powercap, clock, intensity=StepIntensity(clock.wall() + 5.0))
+    yield s
+    s.close()
+
+
+def test_marks_show_the_driven_samples(session, clock, powercap):
+    joules = [10, 10, 15, 20, 20, 5, 5, 10, 10, 12, 14, 16, 18, 20]  # per 0.5 s; 7 s in all
+    drive(session, clock, powercap, joules)
+    view = LiveUpdater(session).attach().view()
+    # The session's first snapshot, then every tick.
+    walls = np.array([session.sampler.first.wall] + [s.wall for s in session.sampler.fine])
+    assert view.figure.animation_duration == 0
+    # Measured CPU package: solid, W = J / 0.5 s; no power at the first read of a counter (a gap).
+    assert view.measured.line_style == "solid" and view.measured.visible
+    assert np.array_equal(view.measured.x, (walls * 1000).round().astype("int64").astype("datetime64[ms]"))
+    assert np.isnan(view.measured.y[0])
+    assert np.array_equal(view.measured.y[1:], np.array(joules) * 2.0)
+    assert list(view.measured.labels) == ["cpu:package-0 W"]
+    # Estimated RAM: dashed, its own legend entry.
+    assert view.estimated.line_style == "dashed" and view.estimated.labels == ["ram W (estimated)"]
+    assert np.all(view.estimated.y > 0)
+    # Grid intensity: a step line on the right axis, one point per change plus the last sample.
+    assert view.intensity.interpolation == "step-after"
+    assert list(view.intensity.y) == [400.0, 250.0, 250.0]
+    assert "FR" in view.intensity.labels[0] and "live" in view.intensity.labels[0]
+    sides = {a.label: a.side for a in view.figure.axes}
+    assert sides["W"] == "left" and sides["g CO₂e/kWh"] == "right"
+    assert view.intensity.scales["y"] is not view.measured.scales["y"]
+
+
+def test_readout_shows_totals_and_escapes_provenance(session, clock, powercap):
+    drive(session, clock, powercap, [10] * 12)  # 6 s: past the switch to 250 g/kWh
+    view = LiveUpdater(session).attach().view()
+    html = view.readout.value
+    assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    ram_w = session.sampler.fine[-1].power_w["ram"]
+    from carbon_magic.units import fmt_energy, fmt_mass_g, fmt_power
+    assert fmt_power(20.0 + ram_w) in html  # current W
+    assert fmt_energy(session.cumulative_energy_j) in html
+    assert fmt_mass_g(session.cumulative_emissions_g) in html
+    assert "250</b> g CO₂e/kWh now" in html
+
+
+def test_cell_boundaries_from_records_and_the_running_cell(session, clock, powercap):
+    updater = LiveUpdater(session).attach()
+    view = updater.view()
+    drive(session, clock, powercap, [10] * 4)
+    window = session.begin(label="<b>train</b>", execution_count=3)
+    drive(session, clock, powercap, [30] * 4)
+    session.end(window)
+    window2 = session.begin(execution_count=4)
+    updater.window_source = lambda: window2
+    drive(session, clock, powercap, [30] * 2)
+    updater.update()
+    assert list(view.cell_labels.text) == ["<b>train</b>", "[4]"]  # SVG text: shown literally
+    starts = np.array([window.start.wall, window2.start.wall])
+    assert np.array_equal(view.cell_labels.x, (starts * 1000).round().astype("int64").astype("datetime64[ms]"))
+    edges = view.cell_lines.x.astype("int64")  # rows [t, t]: start and end of cell 3, start of cell 4
+    assert edges.shape == (3, 2) and np.all(edges[:, 0] == edges[:, 1])
+    assert view.cell_lines.visible and view.cell_labels.visible
+
+
+def test_one_update_message_per_mark_per_tick(session, clock, powercap, comms):
+    updater = LiveUpdater(session, period_s=0.75).attach()
+    view = updater.view()
+    drive(session, clock, powercap, [10])  # the listener's first call: an update
+    start = len(comms)
+    drive(session, clock, powercap, [10])  # 0.5 s later: below the period, nothing sent
+    assert updates_by_widget(comms, start) == {}
+    drive(session, clock, powercap, [10])  # 1.0 s after the last update: one update
+    sent = updates_by_widget(comms, start)
+    ids = {name: getattr(view, name).model_id for name in ("measured", "estimated", "intensity", "readout",
+                                                          "cell_lines", "cell_labels", "figure")}
+    assert sent.get(ids["measured"]) == 1 and sent.get(ids["estimated"]) == 1
+    assert sent.get(ids["intensity"]) == 1 and sent.get(ids["readout"]) == 1
+    assert ids["cell_lines"] not in sent and ids["figure"] not in sent  # unchanged: nothing sent
+    state = next(m["data"]["state"] for m in comms[start:] if m["comm_id"] == ids["measured"])
+    assert {"x", "y"} <= set(state)
+    session.end(session.begin(execution_count=1))
+    start = len(comms)
+    drive(session, clock, powercap, [10, 10])
+    sent = updates_by_widget(comms, start)
+    assert sent.get(ids["cell_lines"]) == 1 and sent.get(ids["cell_labels"]) == 1
+
+
+def test_copies_share_one_updater_and_cost_the_same(session, clock, powercap, comms):
+    drive(session, clock, powercap, [10] * 4)
+    first = updater_for(session)
+    views = [updater_for(session).view() for _ in range(3)]
+    assert updater_for(session) is first
+    assert all(v is views[0] for v in views)  # three displays = three views of one set of models
+    assert sum(1 for lst in session.sampler._listeners if lst.fn == first._on_sample) == 1
+    start = len(comms)
+    drive(session, clock, powercap, [10, 10])  # one listener call
+    sent = updates_by_widget(comms, start)
+    assert sent.get(views[0].measured.model_id) == 1 and sent.get(views[0].readout.model_id) == 1
+
+
+def test_a_closed_view_is_rebuilt_and_no_longer_updated(session, clock, powercap, comms):
+    updater = updater_for(session)
+    old = updater.view()
+    old.close()
+    new = updater.view()
+    assert new is not old and new.alive and updater.views == [new]
+    drive(session, clock, powercap, [10, 10, 10])  # updates at the 1st and 3rd tick
+    assert new.measured.y.size == 4  # the session's first snapshot and three ticks
+    assert old.measured.y.size == 0
+
+
+def test_plotted_window_stays_bounded_after_many_samples(session, clock, powercap):
+    store = PlotStore(2, cap=500, compact_to=200, recent_s=20)  # small, so that it compacts here
+    updater = LiveUpdater(session, max_points=150, recent_s=20, period_s=5.0, store=store).attach()
+    view = updater.view()
+    rng = np.random.default_rng(1)
+    joules = rng.uniform(5, 15, 1200)
+    joules[100] = 400  # an 800 W spike long ago
+    drive(session, clock, powercap, joules)
+    updater.update()  # the samples since the last periodic update
+    assert store.compactions >= 2 and store.n <= store.cap
+    assert len(view.measured.x) <= 150 and view.measured.y.shape == view.measured.x.shape
+    assert np.nanmax(view.measured.y) == pytest.approx(800.0)
+    recent = np.array([s.wall for s in session.sampler.fine if s.wall >= session.sampler.fine[-1].wall - 20])
+    assert np.isin(to_dates(recent), view.measured.x).all()
+
+
+def test_detaches_when_the_session_closes(tmp_path, powercap, clock, comms):
+    s = make_session(tmp_path, powercap, clock)
+    updater = updater_for(s)
+    assert updater.attached and updater._close_listener in s.close_listeners
+    s.close()
+    assert not updater.attached
+    assert all(lst.fn != updater._on_sample for lst in s.sampler._listeners)
+    assert updater._record_listener not in s.record_listeners
+
+
+def test_displayed_bundle_carries_a_text_fallback(session, clock, powercap):
+    """nbconvert, VS Code without the widget manager: they render text/plain or text/html."""
+    drive(session, clock, powercap, [10] * 4)
+    updater = LiveUpdater(session).attach()
+    view = updater.view()
+    from carbon_magic.live.text import text_summary
+    bundle = view.displayable(text_summary(updater.last_message))._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.box.model_id
+    assert bundle["text/plain"].startswith("carbon_magic live: ") and "cpu:package-0 20 W measured" in bundle["text/plain"]
+    assert "&lt;script&gt;" in bundle["text/html"] and "<script>" not in bundle["text/html"]
