@@ -37,6 +37,12 @@ export function badgeTooltip(cell: ICellCarbon, unit: EnergyUnit): string {
       (p.fetched_at ? `, fetched ${formatTimestamp(p.fetched_at)}` : '')
     : 'no provenance';
   lines.push(`Intensity: ${formatIntensity(r.intensity_g_per_kwh)} (${provenance})`);
+  if (p && typeof p.flag === 'string' && p.flag) {
+    lines.push(`  Note: ${p.flag}`);
+  }
+  if (p && typeof p.source === 'string' && p.source) {
+    lines.push(`  Source: ${p.source}`);
+  }
   lines.push(`Emissions: ${formatEmissions(r.emissions_g)}`);
   lines.push(`Duration: ${formatDuration(r.duration_s)} · status ${r.status}`);
   if (cell.history.length > 1) {

@@ -27,6 +27,9 @@ export interface IIntensityProvenance {
   kind: string | null;
   /** ISO 8601 or unix seconds. */
   fetched_at: string | number | null;
+  /** A caveat from the kernel, e.g. "no zone set: world average". */
+  flag?: string | null;
+  source?: string | null;
 }
 
 /** A v1 record (`CellRecord.to_dict()`), plus the comm-only extras. */

@@ -148,7 +148,8 @@ export class CarbonSidebar extends Widget {
       : '';
     this._now.textContent =
       `Power: ${formatPower(total)} · Intensity: ${formatIntensity(s.intensity_g_per_kwh)}${provenance}`;
-    this._now.title = parts;
+    const flag = s.intensity && typeof s.intensity.flag === 'string' ? `\n${s.intensity.flag}` : '';
+    this._now.title = parts + flag;
   }
 
   private _renderChart(session: CarbonSession | null): void {

@@ -2,7 +2,7 @@
  * End to end: a real ipykernel with carbon_magic (fake RAPL tree from
  * jupyter_server_test_config.py) -> comm -> badges, metadata, sidebar.
  */
-import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 
 const BADGE = '.cm-badge';
 const SIDEBAR = '#carbon-magic-sidebar';
@@ -294,6 +294,76 @@ test.describe('carbon_magic after a page reload', () => {
     await expect((await page.notebook.getCellLocator(1))!.locator(BADGE)).toHaveCount(1);
     await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
     expect(Number(await page.locator(SIDEBAR).getAttribute('data-sample-count'))).toBeGreaterThan(0);
+    await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+  });
+});
+
+test.describe('carbon_magic in a windowed notebook', () => {
+  const tracker = '@jupyterlab/notebook-extension:tracker';
+  test.use({
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      [tracker]: { ...(galata.DEFAULT_SETTINGS as any)[tracker], windowingMode: 'full' }
+    }
+  });
+
+  test('badges come from stored metadata, also for cells rendered late', async ({
+    page,
+    tmpPath
+  }) => {
+    const stored = (energy_j: number, cell_id: string) => {
+      const last = {
+        schema: 'carbon_magic.record/1',
+        session_id: 's',
+        cell_id,
+        execution_count: 1,
+        label: null,
+        started_at: '2026-11-23T18:00:00Z',
+        ended_at: '2026-11-23T18:00:02Z',
+        duration_s: 2,
+        status: 'ok',
+        energy_j,
+        components: [{ name: 'cpu:package-0', kind: 'cpu', method: 'counter', energy_j }],
+        intensity_g_per_kwh: 56,
+        intensity: { provider: 'static', zone: 'FR', kind: 'static', fetched_at: null },
+        emissions_g: (energy_j / 3.6e6) * 56,
+        pue: 1
+      };
+      return { last, history: [{ started_at: last.started_at, energy_j, emissions_g: last.emissions_g, duration_s: 2, status: 'ok' }] };
+    };
+    const cells = Array.from({ length: 80 }, (_, i) => ({
+      id: `cell-${i}`,
+      cell_type: 'code',
+      source: `x = ${i}`,
+      metadata: i === 1 ? { carbon_magic: stored(111, 'cell-1') } : i === 79 ? { carbon_magic: stored(7979, 'cell-79') } : {},
+      outputs: [],
+      execution_count: null
+    }));
+    const name = `windowed-${test.info().repeatEachIndex}.ipynb`;
+    await page.contents.uploadContent(
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+        cells
+      }),
+      'text',
+      `${tmpPath}/${name}`
+    );
+    await page.notebook.openByPath(`${tmpPath}/${name}`);
+    const first = page.locator('.jp-Cell[data-windowed-list-index="1"] .cm-badge');
+    await expect(first).toHaveAttribute('data-energy-j', '111');
+    // The last cell is not rendered yet in 'full' windowing mode...
+    await expect(page.locator('.jp-Cell[data-windowed-list-index="79"]')).toHaveCount(0);
+    // ...and gets its badge once scrolled into view.
+    await page.evaluate(() => {
+      const nb = (window as any).jupyterapp.shell.currentWidget.content;
+      return nb.scrollToItem(79, 'center');
+    });
+    await expect(page.locator('.jp-Cell[data-windowed-list-index="79"] .cm-badge')).toHaveAttribute(
+      'data-energy-j',
+      '7979'
+    );
     await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
   });
 });
