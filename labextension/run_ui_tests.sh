@@ -9,6 +9,12 @@ cd "$HERE"
 if [ -n "${VENV:-}" ]; then export PATH="$VENV/bin:$PATH"; fi
 command -v jupyter >/dev/null || { echo "run_ui_tests: jupyter not on PATH (set VENV=/path/to/venv)" >&2; exit 2; }
 
+# The Notebook 7 test needs the notebook package (better: list it in the test extras).
+if ! python -c "import notebook.app" 2>/dev/null; then
+  echo "run_ui_tests: installing notebook>=7 for the Notebook 7 test" >&2
+  python -m pip install -q "notebook>=7"
+fi
+
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 if [ ! -x "$CHROMIUM_PATH" ]; then

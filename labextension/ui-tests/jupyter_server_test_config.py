@@ -12,6 +12,7 @@ from jupyterlab.galata import configure_jupyter_server
 
 configure_jupyter_server(c)  # noqa: F821 - `c` is the config object jupyter injects
 c.ServerApp.allow_root = True  # CI containers run as root  # noqa: F821
+c.JupyterNotebookApp.expose_app_in_browser = True  # window.jupyterapp in Notebook 7 too  # noqa: F821
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent

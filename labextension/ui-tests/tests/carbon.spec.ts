@@ -367,3 +367,62 @@ test.describe('carbon_magic in a windowed notebook', () => {
     await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
   });
 });
+
+test.describe('carbon_magic in Notebook 7', () => {
+  test.use({ autoGoto: false });
+
+  test('badge and sidebar work in the Notebook 7 interface', async ({ page, tmpPath }) => {
+    const name = `nb7-${test.info().repeatEachIndex}.ipynb`;
+    const cells = ['%load_ext carbon_magic', '%%carbon -o r\nimport time; time.sleep(1)', 'print(repr(r.energy_j))'].map(
+      source => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null })
+    );
+    await page.contents.uploadContent(
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+        cells
+      }),
+      'text',
+      `${tmpPath}/${name}`
+    );
+    await page.page.goto(`http://localhost:8888/notebooks/${tmpPath}/${name}`);
+    await expect.poll(
+      () =>
+        page.page.evaluate(async () => {
+          const app = (window as any).jupyterapp;
+          if (!app) {
+            return false;
+          }
+          await app.started;
+          return app.name;
+        }),
+      { timeout: 60000 }
+    ).toBe('Jupyter Notebook');
+    const panel = page.page.locator('.jp-NotebookPanel');
+    await expect(panel.locator('.jp-Cell')).toHaveCount(3, { timeout: 30000 });
+    await expect.poll(
+      () =>
+        page.page.evaluate(() => {
+          const ctx = (window as any).jupyterapp.shell.currentWidget?.sessionContext;
+          return ctx?.session?.kernel?.status ?? 'none';
+        }),
+      { timeout: 60000 }
+    ).toBe('idle');
+    await page.page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute('notebook:run-all-cells')
+    );
+    const output = panel.locator('.jp-Cell').nth(2).locator('.jp-OutputArea-output');
+    await expect(output).toHaveText(/^\d+(\.\d+)?(e[-+]?\d+)?\s*$/, { timeout: 60000 });
+    const energyJ = Number((await output.textContent())!.trim());
+    const badge = panel.locator('.jp-Cell').nth(1).locator('.cm-badge');
+    await expect(badge).toHaveCount(1);
+    expect(Number(await badge.getAttribute('data-energy-j'))).toBe(energyJ);
+    await page.page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute('carbon-magic:show-sidebar')
+    );
+    await expect(page.page.locator('#carbon-magic-sidebar')).toBeVisible();
+    await expect(page.page.locator('#carbon-magic-sidebar')).toHaveAttribute('data-record-count', '1');
+    await page.page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+  });
+});
