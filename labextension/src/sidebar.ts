@@ -70,11 +70,32 @@ export class CarbonSidebar extends Widget {
     this.node.appendChild(el('h3', 'cm-sidebar-subtitle', 'Measured cells'));
     this._cells = this.node.appendChild(el('ol', 'cm-sidebar-cells'));
     this.node.appendChild(this._buildExportButtons());
-    this.render(null, 'auto');
+    this._renderNowVisible();
   }
 
-  /** Show `session` (null: the current widget has no carbon_magic kernel). */
+  /**
+   * Show `session` (null: the current widget has no carbon_magic kernel).
+   * While the panel is hidden this only remembers what to show.
+   */
   render(session: CarbonSession | null, unit: EnergyUnit): void {
+    this._pending = { session, unit };
+    if (this.isVisible) {
+      this._renderNowVisible();
+    }
+  }
+
+  protected onAfterShow(): void {
+    this._renderNowVisible();
+  }
+
+  protected onAfterAttach(): void {
+    if (this.isVisible) {
+      this._renderNowVisible();
+    }
+  }
+
+  private _renderNowVisible(): void {
+    const { session, unit } = this._pending;
     this.node.dataset.sampleCount = String(session?.sampleCount ?? 0);
     this.node.dataset.recordCount = String(session?.records.length ?? 0);
     this._renderStatus(session);
@@ -182,6 +203,13 @@ export class CarbonSidebar extends Widget {
   }
 
   private _renderCells(session: CarbonSession | null, unit: EnergyUnit): void {
+    // Samples arrive every second; rebuild the list only when it changed.
+    const key = { session, unit, count: session?.records.length ?? 0 };
+    const last = this._cellsKey;
+    if (last && last.session === key.session && last.unit === key.unit && last.count === key.count) {
+      return;
+    }
+    this._cellsKey = key;
     const items = [...(session?.records ?? [])].reverse().map(r => {
       const li = el('li', 'cm-cell-item');
       const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
@@ -208,6 +236,12 @@ export class CarbonSidebar extends Widget {
     this._cells.replaceChildren(...items);
   }
 
+  private _pending: { session: CarbonSession | null; unit: EnergyUnit } = {
+    session: null,
+    unit: 'auto'
+  };
+  private _cellsKey: { session: CarbonSession | null; unit: EnergyUnit; count: number } | null =
+    null;
   private _actions: ISidebarActions;
   private _status: HTMLElement;
   private _now: HTMLElement;

@@ -80,6 +80,27 @@ describe('CarbonSidebar', () => {
     expect(items[1].querySelector('b')).toBeNull();
   });
 
+  it('renders only while visible, and catches up when shown', () => {
+    sidebar.hide();
+    sidebar.render(session(), 'auto');
+    expect(sidebar.node.dataset.sampleCount).toBe('0');
+    sidebar.show();
+    expect(sidebar.node.dataset.sampleCount).toBe('3');
+  });
+
+  it('rebuilds the cell list only when records or the unit change', () => {
+    const s = session();
+    sidebar.render(s, 'auto');
+    const before = sidebar.node.querySelector('.cm-cell-item');
+    sidebar.render(s, 'auto');
+    expect(sidebar.node.querySelector('.cm-cell-item')).toBe(before);
+    s.addRecord(record({ label: 'third' }));
+    sidebar.render(s, 'auto');
+    expect(sidebar.node.querySelectorAll('.cm-cell-item')).toHaveLength(3);
+    sidebar.render(s, 'J');
+    expect(sidebar.node.querySelector('.cm-cell-numbers')!.textContent).toContain('7200\u00a0J');
+  });
+
   it('selects a cell on click and exports on the buttons', () => {
     sidebar.render(session(), 'auto');
     (sidebar.node.querySelectorAll('.cm-cell-item')[1] as HTMLElement).click();
