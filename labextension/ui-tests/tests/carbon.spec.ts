@@ -80,6 +80,10 @@ test.describe('carbon_magic in JupyterLab', () => {
     // The badge under cell 1 carries exactly the kernel's numbers.
     const badge = (await page.notebook.getCellLocator(1))!.locator(BADGE);
     await expect(badge).toHaveCount(1);
+    await test.info().attach('cell-with-badge', {
+      body: await (await page.notebook.getCellLocator(1))!.screenshot(),
+      contentType: 'image/png'
+    });
     expect(Number(await badge.getAttribute('data-energy-j'))).toBe(Number(energyJ));
     expect(Number(await badge.getAttribute('data-emissions-g'))).toBe(Number(emissionsG));
     // ... and shows them: energy in mWh (J / 3.6) to three significant digits.
