@@ -22,7 +22,7 @@ setup_python() {
         || [ pyproject.toml -nt "$VENV/.carbon_magic_installed" ]; then
         log "installing carbon_magic and its test tools"
         python -m pip install -q --upgrade pip
-        python -m pip install -q -e ".[test]"
+        python -m pip install -q -c ci/constraints.txt -e ".[test,examples]"
         touch "$VENV/.carbon_magic_installed"
     fi
 }

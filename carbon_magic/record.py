@@ -6,7 +6,7 @@ metadata all carry exactly that shape, and `from_dict` reads it back.
 from __future__ import annotations
 
 import html
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .units import fmt_duration, fmt_energy, fmt_mass_g
@@ -17,6 +17,15 @@ MEASURED_METHODS = ("counter", "sampled")
 
 def iso_utc(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _plain(value):
+    """A copy of nested dicts/lists/tuples (values are JSON scalars), as asdict would give."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 @dataclass
@@ -54,8 +63,14 @@ class CellRecord:
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["components"] = [asdict(c) for c in self.components]
+        """The v1 record as a new dict (changing it leaves the record alone).
+
+        Built field by field: `dataclasses.asdict` (deep copies through every level, and it ran
+        twice over the components) was the largest single cost of a measured cell.
+        """
+        d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__}
+        d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__}
+                           for c in self.components]
         return d
 
     @classmethod
@@ -90,6 +105,10 @@ class CellRecord:
             parts.append(p["kind"])
         if p.get("signal") == "marginal":
             parts.append("marginal")
+        if p.get("fallback_reason"):
+            parts.append(f"fallback: {p['fallback_reason']}")
+        elif p.get("flag") and p.get("zone"):
+            parts.append(str(p["flag"]))
         return ", ".join(str(x) for x in parts)
 
     def summary(self) -> str:

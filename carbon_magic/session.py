@@ -51,7 +51,7 @@ class CarbonSession:
             from .intensity import make_service  # noqa: PLC0415
             intensity = make_service(self.settings, self.ledger)
         self.intensity = intensity
-        self._intensity_for_zone = intensity_for_zone
+        self._intensity_for_zone = intensity_for_zone or getattr(intensity, "for_zone", None)
         self._cuda_sync = cuda_sync
         self.records: list[CellRecord] = []
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell

@@ -1,0 +1,105 @@
+"""Electricity Maps API v3: latest and the last 24 h (free tier), the forecast where the plan allows.
+
+Every request names the zone (or, for a cloud region, the data-centre provider and region) and
+sets ``shouldUseFallbackCallerLookup=false``: the API must never guess the location from the
+caller's IP. Factors are lifecycle unless asked otherwise, and the basis the API reports is kept
+in provenance. A 401/403 on the forecast only means "not in this plan": the provider keeps
+serving latest + history and remembers not to ask again.
+"""
+from __future__ import annotations
+
+import time
+
+from .provider import Interval, IntensityValue, ProviderError, get_json, iso_seconds, number, parse_time
+
+GRANULARITY_S = {"5_minutes": 300, "15_minutes": 900, "hourly": 3600, "daily": 86400}
+SOURCE = "Electricity Maps API v3 (electricitymaps.com)"
+
+
+class ElectricityMaps:
+    name = "electricitymaps"
+    display = "Electricity Maps"
+    refresh_s = 900.0  # hourly data; the latest value is revised within the hour
+
+    def __init__(self, base_url: str, session, token: str, timeout_s: float = 5.0,
+                 emission_factor: str = "lifecycle", wall=time.time):
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self._token = token
+        self.timeout_s = timeout_s
+        self.emission_factor = emission_factor
+        self._wall = wall
+        self.forecast_note: str | None = None  # why no forecast, once known
+        self.cache_key = f"{self.name}/{emission_factor}"
+
+    def __repr__(self) -> str:  # never the token
+        return f"ElectricityMaps({self.base_url!r}, emission_factor={self.emission_factor!r})"
+
+    def secrets(self) -> list[str]:
+        return [self._token] if self._token else []
+
+    def supports(self, zone) -> bool:
+        return bool(zone.em_zone or zone.cloud)
+
+    # -- requests ------------------------------------------------------------------------
+    def _params(self, zone) -> dict:
+        p = {"emissionFactorType": self.emission_factor, "shouldUseFallbackCallerLookup": "false"}
+        if zone.cloud:
+            p["dataCenterProvider"], p["dataCenterRegion"] = zone.cloud
+        elif zone.em_zone:
+            p["zone"] = zone.em_zone
+        else:
+            raise ProviderError("unsupported", f"Electricity Maps has no zone for {zone.key}")
+        return p
+
+    def _get(self, path: str, zone):
+        body = get_json(self._session, f"{self.base_url}/v3/carbon-intensity/{path}", timeout_s=self.timeout_s,
+                        params=self._params(zone), headers={"auth-token": self._token})
+        if not isinstance(body, dict):
+            raise ProviderError("malformed", f"{path}: expected an object")
+        return body
+
+    def refresh(self, zone) -> list[Interval]:
+        """Latest (must work), then history and forecast (each optional, degrading on 401/403)."""
+        fetched = iso_seconds(self._wall())
+        latest = self._interval(self._get("latest", zone), zone, "live", fetched)
+        out = []  # later entries win for the same hour: history, then latest, then forecast
+        try:
+            out += self._series(self._get("history", zone), "history", zone, "historical", fetched)
+        except ProviderError as exc:
+            if exc.cause not in ("http_401", "http_403", "null"):
+                raise
+        out.append(latest)
+        if self.forecast_note is None:
+            try:
+                out += self._series(self._get("forecast", zone), "forecast", zone, "forecast", fetched)
+            except ProviderError as exc:
+                if exc.cause not in ("http_401", "http_403", "http_404"):
+                    raise
+                self.forecast_note = f"not in this Electricity Maps plan (HTTP {exc.status})"
+        return out
+
+    # -- parsing -------------------------------------------------------------------------
+    def _series(self, body: dict, key: str, zone, kind: str, fetched: str) -> list[Interval]:
+        items = body.get(key)
+        if not isinstance(items, list):
+            raise ProviderError("malformed", f"{key}: expected a list")
+        out = []
+        for item in items:
+            if isinstance(item, dict) and item.get("carbonIntensity") is None:
+                continue  # documented: history entries may be null
+            out.append(self._interval(item, zone, kind, fetched))
+        return out
+
+    def _interval(self, item, zone, kind: str, fetched: str) -> Interval:
+        if not isinstance(item, dict):
+            raise ProviderError("malformed", "expected an object per value")
+        value = number(item.get("carbonIntensity"), "carbonIntensity")
+        start = parse_time(item.get("datetime"))
+        step = GRANULARITY_S.get(item.get("temporalGranularity") or "hourly", 3600)
+        prov = {"provider": self.name, "provider_name": self.display, "zone": zone.key, "kind": kind,
+                "fetched_at": fetched, "source": SOURCE, "signal": "average",
+                "emission_factor": item.get("emissionFactorType") or self.emission_factor}
+        if item.get("isEstimated"):
+            prov["estimated"] = True
+        return Interval(start, start + step, IntensityValue(value, prov))

@@ -1,0 +1,441 @@
+"""The intensity service: I(t) from caches only, fetched by one background thread.
+
+A *feed* is one zone's values: which provider serves it (or none: the static table), the cached
+series, and how the last fetch went. ``at(t)`` reads a feed and never blocks, never raises:
+
+1. the cached interval containing t (live, historical or forecast, as the provider said);
+2. else the latest cached value within ``STALE_S`` before t, with ``fallback_reason``;
+3. else the static table for the zone, with ``fallback_reason``.
+
+``prefetch(t)`` only marks a feed as wanted and wakes the worker. The worker fetches, merges
+(an actual beats a forecast for the same period), keeps ``KEEP_S`` of history in memory and
+writes what changed to the ledger's ``intensity_cache``, which a restarted kernel reads back.
+Failures back off (Retry-After honoured), become one notice per cause per session, and a
+rejected credential stops that provider for the session. Secrets never leave this module: every
+notice and description passes through ``_redact``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from . import messages
+from .electricitymaps import ElectricityMaps
+from .provider import Interval, IntensityValue, ProviderError
+from .schedule import Series
+from .static import static_value, world_row
+from .uk import UKCarbonIntensity
+from .watttime import WattTime
+from .zones import Zone, parse_zone
+
+log = logging.getLogger("carbon_magic")
+
+STALE_S = 3 * 3600.0  # a cached value this recent still prices a later time (labelled)
+KEEP_S = 8 * 86400.0  # memory: drop values older than this (the sampler keeps 7 days)
+ACTIVE_S = 2 * 86400.0  # keep refreshing a zone prefetched within this
+AHEAD_S = 3 * 86400.0  # how far ahead cached forecasts are read back from the ledger
+POLL_S = 30.0  # the worker's heartbeat when nothing wakes it
+MIN_RETRY_S = 60.0
+MAX_BACKOFF_S = 1800.0
+
+
+def choose_provider(settings, zone: Zone | None) -> tuple[str | None, str | None]:
+    """(the provider for this zone or None for the static table, why a wanted one cannot serve it).
+
+    auto: WattTime for watttime: zones, the UK API for UK regions, Electricity Maps when a token
+    is set, the UK API for GB, else static.
+    """
+    if zone is None or zone.scope == "world" or settings.provider == "static":
+        return None, None
+    em = bool(settings.electricitymaps_token)
+    wt = bool(settings.watttime_username and settings.watttime_password)
+    want = settings.provider
+    if want == "auto":
+        if zone.scope == "watttime":
+            return ("watttime", None) if wt else (None, "no_credentials")
+        if zone.scope == "uk":
+            return "uk", None
+        if em and (zone.em_zone or zone.cloud):
+            return "electricitymaps", None
+        return ("uk", None) if zone.key == "GB" else (None, None)
+    if want == "electricitymaps":
+        if not em:
+            return None, "no_token"
+        return ("electricitymaps", None) if (zone.em_zone or zone.cloud) else (None, "unsupported")
+    if want == "uk":
+        return ("uk", None) if zone.in_gb else (None, "unsupported")
+    if want == "watttime":
+        if not wt:
+            return None, "no_credentials"
+        return ("watttime", None) if zone.watttime_region else (None, "unsupported")
+    return None, None
+
+
+class _LazyHttp:
+    """A requests.Session made on first use (in the worker thread): loading stays cheap."""
+
+    def __init__(self):
+        self._session = None
+
+    def get(self, *args, **kwargs):
+        if self._session is None:
+            import requests  # noqa: PLC0415
+
+            from .. import __version__  # noqa: PLC0415
+
+            self._session = requests.Session()
+            self._session.headers["User-Agent"] = f"carbon_magic/{__version__}"
+        return self._session.get(*args, **kwargs)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+
+class Feed:
+    """One zone's values. Also what `for_zone()` returns: it answers like the service."""
+
+    def __init__(self, service: "IntensityService", spec: Zone | None, provider, static: IntensityValue):
+        self._service = service
+        self.spec = spec
+        self.zone = spec.key if spec else None
+        self.provider = provider
+        self.static = static
+        self.series = Series()
+        self.last_ok_s: float | None = None
+        self.last_try_s: float | None = None
+        self.error: ProviderError | None = None
+        self.failures = 0
+        self.retry_at = float("-inf")
+        self.disabled: str | None = None  # a cause that will not fix itself this session
+        self.requested = False
+        self.in_flight = False
+        self.active_at = float("-inf")
+        self._static_by_reason: dict[str, IntensityValue] = {}
+
+    def __repr__(self) -> str:
+        return f"<intensity feed {self.zone or 'world average'} via {self.provider_name}>"
+
+    @property
+    def provider_name(self) -> str:
+        return self.provider.display if self.provider else "static table"
+
+    # -- the service interface -----------------------------------------------------------
+    def at(self, wall_s: float) -> IntensityValue:
+        """The intensity in force at wall_s, from caches only. Never blocks, never raises."""
+        try:
+            if self.provider is None:
+                return self.static
+            iv = self.series.find(wall_s)
+            if iv is not None:
+                return iv.value
+            reason = self.reason()
+            last = self.series.last_before(wall_s, STALE_S)
+            if last is not None:
+                return IntensityValue(last.value.value_g_per_kwh,
+                                      {**last.value.provenance, "fallback_reason": reason or "stale"})
+            return self.static_for(reason or ("pending" if self.last_ok_s is None else "no_data"))
+        except Exception:  # noqa: BLE001 - pricing must never break a cell; the static row is labelled
+            log.debug("intensity lookup failed", exc_info=True)
+            return self.static_for("error")
+
+    def prefetch(self, wall_s: float) -> None:
+        self._service.request(self, wall_s)
+
+    def notices(self) -> list[str]:
+        return self._service.notices()
+
+    def describe(self) -> str:
+        return self._service.describe_feed(self)
+
+    def close(self) -> None:
+        pass  # the service owns the thread
+
+    # -- state ---------------------------------------------------------------------------
+    def reason(self) -> str | None:
+        """Why the provider's own value is missing (a cause code), or None if nothing failed."""
+        if self.provider is None:
+            return None
+        return (self.disabled or self._service.disabled_cause(self.provider.name)
+                or (self.error.cause if self.error else None))
+
+    def static_for(self, reason: str) -> IntensityValue:
+        v = self._static_by_reason.get(reason)
+        if v is None:
+            prov = {**self.static.provenance, "fallback_reason": reason}
+            if self.provider is not None:
+                prov["fallback_from"] = self.provider.name
+            v = self._static_by_reason[reason] = IntensityValue(self.static.value_g_per_kwh, prov)
+        return v
+
+    def usable(self) -> bool:
+        return not (self.provider is None or self.disabled or self._service.disabled_cause(self.provider.name))
+
+    def needs_fetch(self, now: float, t: float) -> bool:
+        if not self.usable():
+            return False
+        if self.in_flight or now < self.retry_at:
+            return False
+        if self.last_try_s is not None and now - self.last_try_s < MIN_RETRY_S:
+            return False
+        if self.last_ok_s is None:
+            return True
+        return now - self.last_ok_s >= self.provider.refresh_s or self.series.find(t) is None
+
+
+class IntensityService:
+    """The session's intensity: a default zone (``zone``, ``set_zone``) and any other via ``for_zone``."""
+
+    def __init__(self, settings, ledger=None, *, wall=time.time, timeout_s: float = 5.0, http=None):
+        self.settings = settings
+        self._ledger = ledger
+        self._wall = wall
+        self.timeout_s = timeout_s
+        self._http = http if http is not None else _LazyHttp()
+        self._providers: dict[str, object] = {}
+        self._disabled: dict[str, str] = {}  # provider name -> cause (rejected credentials)
+        self._feeds: dict[str | None, Feed] = {}
+        self._lock = threading.RLock()
+        self._notices: list[str] = []
+        self._said: set = set()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+        zone = settings.zone
+        if zone:
+            try:
+                zone = parse_zone(zone).key
+            except ValueError as exc:
+                self._notice(("zone", "invalid"), f"carbon_magic: CARBON_MAGIC_ZONE: {exc}; using the world average")
+                zone = None
+        settings.zone = zone
+        self._feed = self._feed_for(zone)
+        if self._feed.provider is not None:  # start fetching at load: values are there by the first cell
+            self.request(self._feed, wall())
+
+    def __repr__(self) -> str:
+        return f"<IntensityService zone={self.zone!r} provider={self._feed.provider_name!r}>"
+
+    # -- the service interface (the default zone) ----------------------------------------
+    @property
+    def zone(self) -> str | None:
+        return self._feed.zone
+
+    def at(self, wall_s: float) -> IntensityValue:
+        return self._feed.at(wall_s)
+
+    def prefetch(self, wall_s: float) -> None:
+        self.request(self._feed, wall_s)
+
+    def set_zone(self, zone: str | None) -> None:
+        """Change the session's zone (ValueError for an unknown one) and start fetching its values."""
+        feed = self._feed_for(parse_zone(zone).key if zone else None)
+        self._feed = feed
+        self.settings.zone = feed.zone
+        self.request(feed, self._wall())
+
+    def for_zone(self, zone: str | None) -> Feed:
+        """The feed for a zone (`%%carbon --zone Z`, what-if; None: the session's): it answers
+        `at`, `prefetch`, `notices`, `describe` like the service."""
+        return self._feed if zone is None else self._feed_for(parse_zone(zone).key)
+
+    def notices(self) -> list[str]:
+        with self._lock:
+            out, self._notices = self._notices, []
+        return out
+
+    def describe(self) -> str:
+        return self.describe_feed(self._feed)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+            if self._thread.is_alive():
+                return  # stuck in a request until its timeout; a daemon thread, so let it be
+        self._http.close()
+
+    # -- for commands and tests ----------------------------------------------------------
+    def now(self) -> float:
+        return self._wall()
+
+    def sync(self, timeout_s: float) -> bool:
+        """Wait until no fetch is wanted or running (tests, `%carbon forecast`); True if so."""
+        return self._idle.wait(timeout_s)
+
+    def refresh_now(self, feed: Feed, wait_s: float) -> None:
+        """Fetch `feed` now, fresh or not (backoff aside), and wait up to wait_s (explicit commands)."""
+        if feed.usable():
+            self._want(feed)
+            self._idle.wait(wait_s)
+
+    def disabled_cause(self, provider_name: str) -> str | None:
+        return self._disabled.get(provider_name)
+
+    # -- feeds ---------------------------------------------------------------------------
+    def _feed_for(self, key: str | None) -> Feed:
+        with self._lock:
+            feed = self._feeds.get(key)
+            if feed is not None:
+                return feed
+            spec = parse_zone(key) if key else None
+            name, reason = choose_provider(self.settings, spec)
+            provider = self._provider(name) if name else None
+            feed = Feed(self, spec, provider, static_value(spec, fallback_reason=reason))
+            if reason:
+                self._notice((self.settings.provider, reason, key),
+                             messages.choice_text(spec, reason, self.settings.provider))
+            if provider is not None:
+                self._load_cache(feed)
+            self._feeds[key] = feed
+            return feed
+
+    def _provider(self, name: str):
+        p = self._providers.get(name)
+        if p is None:
+            s, kw = self.settings, {"timeout_s": self.timeout_s, "wall": self._wall}
+            if name == "electricitymaps":
+                p = ElectricityMaps(s.electricitymaps_url, self._http, s.electricitymaps_token, **kw)
+            elif name == "uk":
+                p = UKCarbonIntensity(s.uk_url, self._http, **kw)
+            else:
+                p = WattTime(s.watttime_url, self._http, s.watttime_username, s.watttime_password, **kw)
+            self._providers[name] = p
+        return p
+
+    def _load_cache(self, feed: Feed) -> None:
+        if self._ledger is None:
+            return
+        now = self._wall()
+        try:
+            rows = self._ledger.cached_intensity(feed.provider.cache_key, feed.zone, now - KEEP_S, now + AHEAD_S)
+        except Exception:  # noqa: BLE001 - an unreadable cache is an empty cache
+            log.debug("intensity cache unreadable", exc_info=True)
+            return
+        feed.series = Series(Interval(a, b, IntensityValue(v, p)) for a, b, v, p in rows)
+
+    # -- fetching ------------------------------------------------------------------------
+    def request(self, feed: Feed, wall_s: float, keep_fresh: bool = True) -> None:
+        """Mark `feed` as wanted if its cache is stale for wall_s; never waits. (prefetch)
+
+        keep_fresh: also refresh it in the background for the next ACTIVE_S (a zone being
+        measured), rather than once (a zone a command only looks at).
+        """
+        now = self._wall()
+        if keep_fresh:
+            feed.active_at = now
+        if feed.spec is None:
+            row = world_row()
+            self._notice(("zone", "none"), messages.NO_ZONE_HINT.format(value=row.g_co2e_per_kwh,
+                                                               source=f"OWID {row.year}"))
+            return
+        if feed.needs_fetch(now, wall_s) and not feed.requested:
+            self._want(feed)
+
+    def _want(self, feed: Feed) -> None:
+        """Queue a fetch of `feed` for the worker, starting the worker if needed."""
+        with self._lock:
+            feed.requested = True
+            self._idle.clear()
+        self._wake.set()
+        self._ensure_worker()
+
+    def _ensure_worker(self) -> None:
+        with self._lock:
+            if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = threading.Thread(target=self._run, name="carbon_magic-intensity", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            for feed in self._due():
+                if self._stop.is_set():
+                    return
+                self._refresh(feed)
+            with self._lock:
+                if not any(f.requested for f in self._feeds.values()):
+                    self._idle.set()
+            self._wake.wait(POLL_S)
+
+    def _due(self) -> list[Feed]:
+        now = self._wall()
+        with self._lock:
+            feeds = list(self._feeds.values())
+        out = []
+        for f in feeds:
+            if f.requested and not f.usable():
+                f.requested = False
+            if f.requested or (now - f.active_at <= ACTIVE_S and f.needs_fetch(now, now)):
+                out.append(f)
+        return out
+
+    def _refresh(self, feed: Feed) -> None:
+        now = self._wall()
+        feed.in_flight, feed.requested, feed.last_try_s = True, False, now
+        try:
+            intervals = feed.provider.refresh(feed.spec)
+        except ProviderError as exc:
+            self._failed(feed, exc, now)
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not kill the thread; labelled
+            log.debug("intensity provider %s crashed", feed.provider.name, exc_info=True)
+            self._failed(feed, ProviderError("malformed", type(exc).__name__), now)
+        else:
+            series, changed = feed.series.merged(intervals, now - KEEP_S)
+            feed.series = series
+            feed.last_ok_s, feed.error, feed.failures, feed.retry_at = now, None, 0, float("-inf")
+            self._store(feed, changed)
+        finally:
+            feed.in_flight = False
+
+    def _store(self, feed: Feed, changed: list[Interval]) -> None:
+        if self._ledger is None or not changed:
+            return
+        try:
+            self._ledger.cache_intensity(feed.provider.cache_key, feed.zone, [
+                (i.start_s, i.end_s, i.value.value_g_per_kwh, i.value.provenance) for i in changed])
+        except Exception:  # noqa: BLE001 - the memory cache still has them
+            log.debug("intensity cache write failed", exc_info=True)
+
+    def _failed(self, feed: Feed, exc: ProviderError, now: float) -> None:
+        p = feed.provider
+        feed.error = exc
+        feed.failures += 1
+        log.debug("%s for %s failed: %s", p.name, feed.zone, self._redact(str(exc)))
+        if exc.cause == "http_401":
+            self._disabled[p.name] = exc.cause  # credentials are per provider: stop asking
+            self._notice((p.name, "credentials"), messages.credentials_text(p, exc))
+        elif exc.cause in ("http_403", "http_404", "unsupported", "not_allowed"):
+            feed.disabled = exc.cause  # will not change this session for this zone
+            self._notice((p.name, exc.cause, feed.zone), messages.zone_text(p, feed, exc))
+        else:
+            backoff = min(MIN_RETRY_S * 2 ** (feed.failures - 1), MAX_BACKOFF_S)
+            if exc.retry_after_s:
+                backoff = max(backoff, min(exc.retry_after_s, MAX_BACKOFF_S))
+            feed.retry_at = now + backoff
+            self._notice((p.name, exc.cause), messages.transient_text(p, feed, exc, backoff, self.timeout_s))
+
+    # -- words ---------------------------------------------------------------------------
+    def _notice(self, key, text: str) -> None:
+        with self._lock:
+            if key in self._said:
+                return
+            self._said.add(key)
+            self._notices.append(self._redact(text))
+
+    def _redact(self, text: str) -> str:
+        s = self.settings
+        secrets = [s.electricitymaps_token, s.watttime_username, s.watttime_password]
+        for p in self._providers.values():
+            secrets += p.secrets()
+        for secret in sorted({x for x in secrets if x and len(x) >= 3}, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def describe_feed(self, feed: Feed) -> str:
+        """One line for `%carbon status` and `%carbon zone`."""
+        return self._redact(messages.describe_feed(feed, stopped=feed.provider is not None and not feed.usable()))

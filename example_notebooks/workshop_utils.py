@@ -1,0 +1,192 @@
+"""Small helpers shared by the workshop notebooks (data, a tiny model, result tables).
+
+Nothing here measures energy: every number comes from carbon_magic's records. The helpers only
+keep the notebooks short (the same training loop in 02 and 03) and print each comparison both as
+a readable table and as one JSON object (``display_result``), which the test suite reads back.
+"""
+from __future__ import annotations
+
+import json
+
+RESULT_MIME = "application/json"
+
+
+# -- results ---------------------------------------------------------------------------------
+def display_result(name: str, data: dict) -> dict:
+    """Show `data` as a table and attach it as JSON (`{"workshop_result": name, ...}`)."""
+    from IPython.display import display  # noqa: PLC0415
+
+    payload = {"workshop_result": name, **data}
+    json.dumps(payload)  # fail here, loudly, if something is not JSON-serialisable
+    display({RESULT_MIME: payload, "text/plain": format_result(name, data)}, raw=True)
+    return payload
+
+
+def format_result(name: str, data: dict) -> str:
+    lines = [f"{name}:"]
+    rows = data.get("rows")
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+        cols = list(rows[0])
+        cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+        lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    for k, v in data.items():
+        if k != "rows":
+            lines.append(f"  {k}: {_fmt(v)}")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def record_row(name: str, rec, **extra) -> dict:
+    """One comparison row from a CellRecord: energy, CO₂e, time, how it was obtained."""
+    return {"name": name, "energy_j": rec.energy_j, "emissions_g": rec.emissions_g,
+            "duration_s": rec.duration_s, "measured": rec.measured, **extra}
+
+
+# -- data ------------------------------------------------------------------------------------
+def digits_split(seed: int = 0, test_size: float = 0.25):
+    """scikit-learn's bundled 8×8 digits (1797 images, no download), scaled to [0, 1]."""
+    from sklearn.datasets import load_digits  # noqa: PLC0415
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+
+
+def digits_tensors(seed: int = 0, device: str = "cpu"):
+    import torch  # noqa: PLC0415
+
+    X_tr, X_te, y_tr, y_te = digits_split(seed)
+    f = lambda a: torch.tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+    i = lambda a: torch.tensor(a, dtype=torch.long, device=device)  # noqa: E731
+    return f(X_tr), f(X_te), i(y_tr), i(y_te)
+
+
+# -- a tiny model ----------------------------------------------------------------------------
+def setup_torch(max_threads: int = 4) -> str:
+    """Use at most half the logical CPUs (1 on a 2-core machine) and return the device to train on.
+
+    PyTorch's default (one thread per core) spins waiting threads when the cores are shared with
+    anything else (the sampler, the browser, a neighbour's job): on a busy 2-core machine 3 epochs
+    took 8.0 s with 2 threads against 0.44 s with 1, and energy follows time. Fewer threads is the
+    greener default for a tiny model.
+    """
+    import os  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(max(1, min(max_threads, (os.cpu_count() or 2) // 2)))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"training on {device}" + (f" with {torch.get_num_threads()} CPU thread(s)" if device == "cpu" else ""))
+    return device
+
+
+# -- a tiny model ----------------------------------------------------------------------------
+def make_mlp(hidden: int = 512, layers: int = 2, seed: int = 0, device: str = "cpu"):
+    import torch  # noqa: PLC0415
+    from torch import nn  # noqa: PLC0415
+
+    torch.manual_seed(seed)
+    blocks, width = [], 64
+    for _ in range(layers):
+        blocks += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    blocks.append(nn.Linear(width, 10))
+    return nn.Sequential(*blocks).to(device)
+
+
+def amp_settings(device: str):
+    """(autocast dtype, needs a GradScaler) for mixed precision on this device."""
+    import torch  # noqa: PLC0415
+
+    if device == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16, False
+        return torch.float16, True
+    return torch.bfloat16, False
+
+
+def train_epoch(model, opt, X, y, batch_size: int = 64, amp_dtype=None, scaler=None, seed: int = 0) -> float:
+    """One pass over (X, y); returns the mean loss. `amp_dtype` turns autocast on."""
+    import torch  # noqa: PLC0415
+    from torch.nn import functional as F  # noqa: PLC0415
+
+    model.train()
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(X), generator=g).to(X.device)
+    total, n = 0.0, 0
+    for start in range(0, len(X), batch_size):
+        idx = order[start:start + batch_size]
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=X.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        total += loss.item() * len(idx)
+        n += len(idx)
+    return total / n
+
+
+def accuracy(model, X, y, amp_dtype=None) -> float:
+    import torch  # noqa: PLC0415
+
+    model.eval()
+    with torch.no_grad(), torch.autocast(device_type=X.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        return float((model(X).argmax(1) == y).float().mean())
+
+
+def train(epochs: int = 5, hidden: int = 512, amp: bool = False, device: str = "cpu", seed: int = 0,
+          batch_size: int = 64, lr: float = 1e-3, verbose: bool = True) -> dict:
+    """Train the digits MLP; returns the test accuracy and the precision and device used.
+
+    Time and energy are not measured here: the `%%carbon` cell around the call records them.
+    """
+    import torch  # noqa: PLC0415
+
+    X_tr, X_te, y_tr, y_te = digits_tensors(seed, device)
+    model = make_mlp(hidden, seed=seed, device=device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    amp_dtype, needs_scaler = amp_settings(device) if amp else (None, False)
+    scaler = torch.amp.GradScaler(device) if needs_scaler else None
+    for epoch in range(epochs):
+        loss = train_epoch(model, opt, X_tr, y_tr, batch_size, amp_dtype, scaler, seed=seed + epoch)
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs}: loss {loss:.3f}", flush=True)
+    acc = accuracy(model, X_te, y_te, amp_dtype)
+    precision = str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "float32"
+    return {"accuracy": acc, "precision": precision, "device": device}
+
+
+# -- participant notebooks (06) --------------------------------------------------------------
+def write_participant_notebook(path, title: str, records) -> None:
+    """A small notebook whose cells carry records the way the JupyterLab extension stores them.
+
+    Cell metadata `carbon_magic` = {"last": <v1 record>, "history": [...]}, one cell per record.
+    """
+    import nbformat  # noqa: PLC0415
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: PLC0415
+
+    cells = [new_markdown_cell(f"# {title}")]
+    for rec in records:
+        d = rec.to_dict()
+        cell = new_code_cell(f"%%carbon --label {rec.label}\n# {rec.code_head or ''}")
+        cell.metadata["carbon_magic"] = {
+            "last": d,
+            "history": [{k: d[k] for k in ("started_at", "energy_j", "emissions_g", "duration_s", "status")}],
+        }
+        cells.append(cell)
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}})
+    nbformat.write(nb, str(path))

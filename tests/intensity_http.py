@@ -1,0 +1,213 @@
+"""A real HTTP server on 127.0.0.1 that answers like the three intensity APIs, faults on demand.
+
+Shapes follow ../shared/notes/measurement.md §4 (Electricity Maps v3, UK Carbon Intensity API,
+WattTime v3). Series are generated around `api.now` so a test controls time. Every request is
+recorded (path, query, headers) so tests can check what was sent, e.g. that the zone is always
+named and the caller-IP lookup is off.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+EM_TOKEN = "em-secret-token-7f3a9c"
+WT_USER, WT_PASSWORD = "wt-user-b81", "wt-password-c4d2e"
+WT_JWT = "wt-jwt-eyJhbGciOi-0d9e8f"
+UK_REGIONS = {3: "North West England", 13: "London"}
+
+
+def iso_ms(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_min(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def parse_min(s: str) -> float:
+    return datetime.strptime(s, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+@dataclass
+class Fault:
+    prefix: str
+    status: int = 200
+    delay_s: float = 0.0
+    body: bytes | None = None
+    retry_after: str | None = None
+
+
+class FakeAPI:
+    def __init__(self, now: float = 1_790_000_000.0):
+        self.now = now
+        self.requests: list[tuple[str, dict, dict]] = []
+        self.faults: list[Fault] = []
+        self.em_forecast_allowed = True
+        self.wt_moer_regions = {"CAISO_NORTH"}  # the free preview region
+        # values per period start (unix s); tests replace these
+        self.em_value = lambda start: 100.0 + (start // 3600) % 24
+        self.uk_actual = lambda start: 200.0 + ((start // 1800) % 10) * 10
+        self.uk_forecast = lambda start: 205.0 + ((start // 1800) % 10) * 10
+        self.wt_moer_lb = lambda start: 1000.0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fault(self, prefix: str, **kw) -> None:
+        self.faults.append(Fault(prefix, **kw))
+
+    def paths(self) -> list[str]:
+        return [p for p, _, _ in self.requests]
+
+    # -- the three APIs ------------------------------------------------------------------
+    def answer(self, path: str, query: dict, headers: dict):
+        if path.startswith("/v3/carbon-intensity/"):
+            return self._em(path.rsplit("/", 1)[-1], query, headers)
+        if path.startswith(("/intensity/", "/regional/")):
+            return self._uk(path)
+        if path == "/login" or path.startswith("/v3/"):
+            return self._wt(path, query, headers)
+        return 404, {"error": "no such endpoint"}
+
+    def _em(self, what, q, headers):
+        if headers.get("auth-token") != EM_TOKEN:
+            return 401, {"error": "Invalid auth-token"}
+        zone = q.get("zone") or (f"{q.get('dataCenterProvider')}:{q.get('dataCenterRegion')}"
+                                 if q.get("dataCenterProvider") else None)
+        if zone is None:
+            return 400, {"error": "zone missing"}
+        hour = self.now - self.now % 3600
+        ef = q.get("emissionFactorType", "lifecycle")
+
+        def entry(start, value):
+            return {"zone": zone, "carbonIntensity": value, "datetime": iso_ms(start), "updatedAt": iso_ms(self.now),
+                    "createdAt": iso_ms(start), "emissionFactorType": ef, "isEstimated": False,
+                    "estimationMethod": None}
+
+        if what == "latest":
+            return 200, entry(hour, self.em_value(hour))
+        if what == "history":
+            hist = [entry(hour - k * 3600, self.em_value(hour - k * 3600)) for k in range(24, 0, -1)]
+            hist[0]["carbonIntensity"] = None  # documented: history values can be null
+            return 200, {"zone": zone, "history": hist}
+        if what == "forecast":
+            if not self.em_forecast_allowed:
+                return 403, {"error": "Forecast is not included in your plan"}
+            return 200, {"zone": zone, "updatedAt": iso_ms(self.now), "forecast": [
+                {"datetime": iso_ms(hour + k * 3600), "carbonIntensity": self.em_value(hour + k * 3600)}
+                for k in range(1, 25)]}
+        return 404, {"error": "unknown"}
+
+    def _uk(self, path):
+        parts = path.strip("/").split("/")
+        regional = parts[0] == "regional"
+        if regional:  # /regional/intensity/{from}/{window}/{regionid|postcode}/{x}
+            parts = parts[1:]
+        frm, window = parse_min(parts[1]), parts[2]
+        if window == "pt24h":
+            starts = [frm - k * 1800 for k in range(48, 0, -1)]
+        else:
+            starts = [frm + k * 1800 for k in range(96)]
+        periods = []
+        for s in starts:
+            closed = s + 1800 <= self.now
+            if regional:
+                iv = {"forecast": self.uk_forecast(s), "index": "moderate"}
+            else:
+                iv = {"forecast": self.uk_forecast(s), "actual": self.uk_actual(s) if closed else None,
+                      "index": "moderate"}
+            periods.append({"from": iso_min(s), "to": iso_min(s + 1800), "intensity": iv,
+                            "generationmix": [{"fuel": "gas", "perc": 43.6}, {"fuel": "wind", "perc": 56.4}]})
+        if not regional:
+            return 200, {"data": periods}
+        if parts[3] == "regionid":
+            rid = int(parts[4])
+            return 200, {"data": {"regionid": rid, "dnoregion": "UKPN", "shortname": UK_REGIONS.get(rid, "?"),
+                                  "data": periods}}
+        return 200, {"data": [{"regionid": 3, "dnoregion": "Electricity North West", "shortname": UK_REGIONS[3],
+                               "postcode": parts[4], "data": periods}]}
+
+    def _wt(self, path, q, headers):
+        if path == "/login":
+            expected = "Basic " + base64.b64encode(f"{WT_USER}:{WT_PASSWORD}".encode()).decode()
+            if headers.get("Authorization") != expected:
+                return 403, {"error": "invalid credentials"}
+            return 200, {"token": WT_JWT}
+        if headers.get("Authorization") != f"Bearer {WT_JWT}":
+            return 401, {"error": "token expired"}
+        region = q.get("region")
+        meta = {"region": region, "signal_type": "co2_moer", "model": {"date": "2026-03-01"},
+                "units": "lbs_co2_per_mwh", "warnings": [], "data_point_period_seconds": 300}
+        step = self.now - self.now % 300
+        if path == "/v3/signal-index":
+            return 200, {"data": [{"point_time": iso_ms(step), "value": 37.0}], "meta": {**meta, "units": "percentile"}}
+        if region not in self.wt_moer_regions:
+            return 403, {"error": "subscription required"}
+        if path == "/v3/historical":
+            pts = [step - k * 300 for k in range(288, -1, -1)]
+        elif path == "/v3/forecast":
+            pts = [step + k * 300 for k in range(1, 289)]
+            meta["generated_at"] = iso_ms(step)
+        else:
+            return 404, {"error": "unknown"}
+        return 200, {"data": [{"point_time": iso_ms(t), "value": self.wt_moer_lb(t)} for t in pts], "meta": meta}
+
+    def _handler(self):
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):  # noqa: N802
+                u = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(u.query).items()}
+                api.requests.append((u.path, query, dict(self.headers)))
+                fault = next((f for f in api.faults if u.path.startswith(f.prefix)), None)
+                if fault is not None:
+                    time.sleep(fault.delay_s)
+                if fault is not None and (fault.status != 200 or fault.body is not None):
+                    status, body = fault.status, fault.body if fault.body is not None else b'{"error": "fault"}'
+                else:
+                    status, payload = api.answer(u.path, query, dict(self.headers))
+                    body = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    if fault is not None and fault.retry_after:
+                        self.send_header("Retry-After", fault.retry_after)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+        return Handler
+
+
+def refused_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"
