@@ -78,6 +78,7 @@ class CarbonMagics(Magics):
         if self.cuda_sync is not None:
             session.settings.cuda_sync = bool(self.cuda_sync)
         self.auto = False
+        self._parsed: dict = {}
         self._depth = 0
         self._window = None
         self._window_opts: dict = {}
@@ -137,10 +138,16 @@ class CarbonMagics(Magics):
         argline, body = self._split_header(lines)
         if argline is None:
             return None, False, body
-        try:
-            return self.parse_cell_args(argline), True, body
-        except UsageError:
-            return None, True, body
+        cached = self._parsed.get(argline)
+        if cached is None:  # parsed once per distinct header (the transformer and the hook both ask)
+            try:
+                cached = self.parse_cell_args(argline)
+            except UsageError:
+                cached = False
+            if len(self._parsed) > 256:
+                self._parsed.clear()
+            self._parsed[argline] = cached
+        return (dict(cached) if cached else None), True, body
 
     def transform(self, lines: list[str]) -> list[str]:
         """Input transformer: drop a valid top-level `%%carbon` line so the body runs as itself."""

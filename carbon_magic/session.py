@@ -126,9 +126,11 @@ class CarbonSession:
         for src in self.sampler.sources:
             e = max(0.0, end.energy_j.get(src.name, 0.0) - start.energy_j.get(src.name, 0.0))
             method = src.method
-            if method == "counter" and e == 0.0 and duration < src.resolution_s:
+            if method == "counter" and duration < src.resolution_s:
+                # Shorter than the counter's update period: its delta is 0 or one whole update,
+                # both wrong. Power × duration instead, and said so.
                 power = end.power_w.get(src.name) or self.sampler.last_power_w(src.name)
-                if power:  # shorter than the counter's resolution: power × duration, said so
+                if power:
                     e, method = power * duration, "sampled"
             failed = src.name in end.failed and src.name not in start.failed
             if src.name in start.failed:

@@ -149,3 +149,26 @@ def test_cuda_sync_runs_before_the_end_snapshot_unless_opted_out(tmp_path, clock
     assert calls == ["sync"] and r.energy_j == pytest.approx(7)  # work finishing in the sync is billed
     s.end(s.begin(), sync=False)
     assert calls == ["sync"]
+
+
+def test_short_cell_where_the_counter_ticked_uses_power_not_the_whole_update(tmp_path, clock):
+    gpu = FakeGpu("GPU-1", "0000:01:00.0", energy_mj=0, power_mw=200_000)
+    sources, _ = discover_nvml(FakeNvml([gpu]), env={})
+    s = make_session(tmp_path, clock, sources)
+    w = s.begin()
+    gpu.energy_mj += 20_000  # one 100 ms update of 200 W landed inside a 20 ms cell
+    clock.advance(0.02)
+    (c,) = s.end(w).components
+    assert c.method == "sampled" and c.energy_j == pytest.approx(200 * 0.02)
+
+
+def test_without_a_driver_pynvml_is_not_imported(monkeypatch):
+    import sys
+
+    from carbon_magic.sources import nvml
+
+    monkeypatch.setattr(nvml, "DRIVER_PATHS", ("/nonexistent/nvidia",))
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
+    sources, (s,) = nvml.discover_nvml(None, env={})
+    assert sources == [] and "no NVIDIA driver" in s.reason
+    assert "pynvml" not in sys.modules

@@ -23,6 +23,9 @@ RESET_REQUIRED = 16
 LIB_RM_VERSION_MISMATCH = 18
 GPU_NOT_FOUND = 28
 
+# Where an NVIDIA driver shows itself (Linux, and WSL's GPU paravirtualisation device).
+DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg")
+
 _INIT_REASONS = {
     DRIVER_NOT_LOADED: ("NVIDIA driver not loaded (no GPU on this machine?)", ""),
     LIBRARY_NOT_FOUND: ("libnvidia-ml.so not found (no NVIDIA driver installed)", ""),
@@ -132,6 +135,10 @@ def _visible(env: dict, devices: list[tuple[int, object, str, str]]):
 def discover_nvml(nvml=None, env: dict | None = None) -> tuple[list[NvmlGpu], list[Skipped]]:
     env = os.environ if env is None else env
     if nvml is None:
+        if not any(os.path.exists(p) for p in DRIVER_PATHS):
+            # No driver on this machine: skip the ~100 ms pynvml/ctypes import entirely.
+            return [], [Skipped("gpu", "no NVIDIA driver on this machine (no /proc/driver/nvidia or /dev/nvidiactl)",
+                                "")]
         try:
             import pynvml as nvml  # noqa: PLC0415 - optional at run time, loaded only here
         except ImportError:
