@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Galata UI tests of the JupyterLab extension against a real kernel.
+# Needs: a Python env with this package's dependencies (jupyterlab, ipykernel, ...) whose bin dir
+# is on PATH or given as VENV; Node >= 20. Installs what is missing (Debian chromium, node_modules),
+# builds the extension if it is not built, then runs Playwright with CI=1. Never downloads browsers.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$HERE"
+if [ -n "${VENV:-}" ]; then export PATH="$VENV/bin:$PATH"; fi
+command -v jupyter >/dev/null || { echo "run_ui_tests: jupyter not on PATH (set VENV=/path/to/venv)" >&2; exit 2; }
+
+# The Notebook 7 test needs the notebook package (better: list it in the test extras).
+if ! python -c "import notebook.app" 2>/dev/null; then
+  echo "run_ui_tests: installing notebook>=7 for the Notebook 7 test" >&2
+  python -m pip install -q "notebook>=7"
+fi
+
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM_PATH" ]; then
+  echo "run_ui_tests: installing Debian chromium" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -d node_modules ]; then jlpm install --immutable; fi
+if [ ! -f ../carbon_magic/labextension/static/style.js ]; then jlpm build:prod; fi
+
+cd ui-tests
+if [ ! -d node_modules ]; then jlpm install --immutable; fi
+CI=1 jlpm playwright test "$@"

@@ -1,0 +1,91 @@
+import { badgeTooltip, createBadge, renderBadge } from '../badge';
+import { appendRecord } from '../history';
+import { record } from './fixtures';
+
+const nb = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');
+
+describe('createBadge', () => {
+  it('shows energy, emissions and a measured mark', () => {
+    const node = createBadge(appendRecord(undefined, record(), 5), 'auto');
+    expect(node.className).toBe('cm-badge');
+    expect(nb(node.querySelector('.cm-badge-energy')!.textContent)).toBe('2.00 Wh');
+    expect(nb(node.querySelector('.cm-badge-emissions')!.textContent)).toBe('112 mg CO\u2082e');
+    expect(node.querySelector('.cm-badge-method')!.textContent).toBe('measured');
+    expect(node.dataset.energyJ).toBe('7200');
+    expect(node.dataset.emissionsG).toBe('0.112');
+    expect(node.querySelector('.cm-badge-change')).toBeNull();
+  });
+
+  it('marks estimated records', () => {
+    const r = record({
+      components: [{ name: 'cpu', kind: 'cpu', method: 'estimated', energy_j: 7200 }]
+    });
+    const node = createBadge(appendRecord(undefined, r, 5), 'auto');
+    expect(node.querySelector('.cm-badge-method')!.textContent).toBe('estimated');
+    expect(node.dataset.method).toBe('estimated');
+  });
+
+  it('shows the change against the previous run', () => {
+    const first = appendRecord(undefined, record({ energy_j: 1000 }), 5);
+    const second = appendRecord(first, record({ energy_j: 620 }), 5);
+    const node = createBadge(second, 'auto');
+    expect(nb(node.querySelector('.cm-badge-change')!.textContent)).toBe('\u221238 % vs last run');
+  });
+
+  it('inserts a label containing HTML as text', () => {
+    const label = '<img src=x onerror=alert(1)>';
+    const node = createBadge(appendRecord(undefined, record({ label }), 5), 'auto');
+    expect(node.querySelector('img')).toBeNull();
+    expect(node.querySelector('.cm-badge-label')!.textContent).toBe(label);
+    expect(node.title).toContain(`Label: ${label}`);
+  });
+
+  it('shows a non-ok status', () => {
+    const node = createBadge(appendRecord(undefined, record({ status: 'error' }), 5), 'auto');
+    expect(node.querySelector('.cm-badge-status')!.textContent).toBe('error');
+  });
+});
+
+describe('badgeTooltip', () => {
+  it('lists components, intensity with provenance and recent runs', () => {
+    const first = appendRecord(undefined, record({ energy_j: 3600 }), 5);
+    const cell = appendRecord(first, record({ started_at: '2026-11-23T19:00:00Z' }), 5);
+    const text = nb(badgeTooltip(cell, 'Wh'));
+    expect(text).toContain('cpu:package-0 (cpu): 1.94 Wh counter');
+    expect(text).toContain('dram (dram): 0.0556 Wh counter');
+    expect(text).toContain('Intensity: 56.0 g/kWh (FR, static, static)');
+    expect(text).toContain('Last runs:');
+    expect(text).not.toContain('Note:');
+    expect(text.indexOf('2026-11-23 19:00:00 UTC')).toBeLessThan(text.indexOf('2026-11-23 18:20:05 UTC'));
+  });
+});
+
+describe('badgeTooltip caveats', () => {
+  it('shows the kernel\'s flag and source of the intensity', () => {
+    const intensity = {
+      provider: 'static',
+      zone: null,
+      kind: 'static',
+      fetched_at: null,
+      flag: 'no zone set: world average',
+      source: 'OWID 2025'
+    };
+    const text = badgeTooltip(appendRecord(undefined, record({ intensity }), 5), 'auto');
+    expect(text).toContain('Intensity: 56.0\u00a0g/kWh (static, static)');
+    expect(text).toContain('  Note: no zone set: world average');
+    expect(text).toContain('  Source: OWID 2025');
+  });
+});
+
+describe('renderBadge', () => {
+  it('adds, replaces and removes a single badge', () => {
+    const host = document.createElement('div');
+    renderBadge(host, appendRecord(undefined, record({ energy_j: 36 }), 5), 'auto');
+    renderBadge(host, appendRecord(undefined, record({ energy_j: 72 }), 5), 'auto');
+    const badges = host.querySelectorAll('.cm-badge');
+    expect(badges).toHaveLength(1);
+    expect(nb(badges[0].querySelector('.cm-badge-energy')!.textContent)).toBe('20.0 mWh');
+    renderBadge(host, null, 'auto');
+    expect(host.querySelector('.cm-badge')).toBeNull();
+  });
+});

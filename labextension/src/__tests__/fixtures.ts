@@ -1,0 +1,27 @@
+import { ICarbonRecord } from '../protocol';
+
+/** A v1 record as the kernel sends it (numbers are arbitrary but consistent). */
+export function record(overrides: Partial<ICarbonRecord> = {}): ICarbonRecord {
+  return {
+    schema: 'carbon_magic.record/1',
+    session_id: 's-1',
+    cell_id: 'cell-a',
+    execution_count: 3,
+    label: null,
+    started_at: '2026-11-23T18:20:05.000Z',
+    ended_at: '2026-11-23T18:20:09.000Z',
+    duration_s: 4.0,
+    status: 'ok',
+    energy_j: 7200,
+    components: [
+      { name: 'cpu:package-0', kind: 'cpu', method: 'counter', energy_j: 7000 },
+      { name: 'dram', kind: 'dram', method: 'counter', energy_j: 200 }
+    ],
+    intensity_g_per_kwh: 56,
+    intensity: { provider: 'static', zone: 'FR', kind: 'static', fetched_at: null },
+    emissions_g: 0.112,
+    pue: 1.0,
+    code_head: 'import time',
+    ...overrides
+  };
+}

@@ -1,0 +1,115 @@
+import { isMeasured, parseMessage, validateMessage } from '../protocol';
+import { record } from './fixtures';
+
+const hello = {
+  type: 'hello',
+  version: '0.1.0',
+  session_id: 'abc',
+  sensors: [{ name: 'cpu', kind: 'cpu', method: 'estimated' }],
+  skipped: [{ name: 'rapl', reason: 'no permission', fix: 'chmod' }],
+  zone: 'FR'
+};
+
+const sample = {
+  type: 'sample',
+  t: 1700000000.5,
+  power_w: { cpu: 12.5, 'gpu:0': 80.1 },
+  methods: { cpu: 'estimated', 'gpu:0': 'counter' },
+  intensity_g_per_kwh: 56.0,
+  intensity: { provider: 'static', zone: 'FR', kind: 'static', fetched_at: null },
+  energy_j: 1234.5,
+  emissions_g: 0.02
+};
+
+describe('validateMessage', () => {
+  let warn: jest.SpyInstance;
+  beforeEach(() => {
+    warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+  });
+  afterEach(() => warn.mockRestore());
+
+  it('accepts the documented hello', () => {
+    expect(parseMessage(hello)).toEqual(hello);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it('fills optional hello fields', () => {
+    const m = parseMessage({ ...hello, skipped: undefined, zone: undefined });
+    expect(m).toMatchObject({ type: 'hello', skipped: [], zone: null });
+  });
+
+  it('accepts the documented sample and a sample without intensity', () => {
+    expect(parseMessage(sample)).toEqual(sample);
+    expect(
+      parseMessage({ ...sample, intensity_g_per_kwh: null, intensity: null, methods: undefined })
+    ).toMatchObject({ intensity_g_per_kwh: null, intensity: null, methods: {} });
+  });
+
+  it('accepts a record and normalises a missing cell id to null', () => {
+    const r = record({ cell_id: undefined as unknown as null, intensity_segments: [] });
+    const m = parseMessage({ type: 'record', record: r });
+    expect(m).not.toBeNull();
+    expect(m!.type).toBe('record');
+    if (m!.type === 'record') {
+      expect(m!.record.cell_id).toBeNull();
+      expect(m!.record.energy_j).toBe(7200);
+      expect(m!.record.intensity_segments).toEqual([]);
+    }
+  });
+
+  it('accepts provenance with extra keys and a numeric fetched_at', () => {
+    const intensity = { provider: 'em', zone: 'FR', kind: 'live', fetched_at: 1795458412.5, source: 'x' };
+    expect(parseMessage({ ...sample, intensity })).toMatchObject({ intensity });
+    expect(parseMessage({ ...sample, intensity: { ...intensity, zone: 3 } })).toBeNull();
+  });
+
+  it('accepts an export', () => {
+    const e = { type: 'export', format: 'md', filename: 'x.md', content: '| a |' };
+    expect(parseMessage(e)).toEqual(e);
+  });
+
+  it.each([
+    ['not an object', 'hello'],
+    ['null', null],
+    ['an array', [hello]],
+    ['unknown type', { type: 'telemetry' }],
+    ['hello without sensors', { ...hello, sensors: undefined }],
+    ['hello with bad sensor', { ...hello, sensors: [{ name: 1 }] }],
+    ['sample with string power', { ...sample, power_w: { cpu: '12' } }],
+    ['sample with NaN energy', { ...sample, energy_j: NaN }],
+    ['sample without time', { ...sample, t: undefined }],
+    ['record without energy', { type: 'record', record: record({ energy_j: undefined as unknown as number }) }],
+    ['record with bad component', {
+      type: 'record',
+      record: record({ components: [{ name: 'cpu' }] as never })
+    }],
+    ['record missing', { type: 'record' }],
+    ['export with bad format', { type: 'export', format: 'exe', filename: 'a', content: '' }]
+  ])('ignores %s with a prefixed warning', (_, data) => {
+    expect(parseMessage(data)).toBeNull();
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toMatch(/^\[carbon_magic\] ignored comm message: /);
+  });
+
+  it('names the bad record fields', () => {
+    const res = validateMessage({
+      type: 'record',
+      record: record({ energy_j: 'x' as never, status: 3 as never })
+    });
+    expect(res.problem).toBe('bad or missing status, energy_j');
+  });
+});
+
+describe('isMeasured', () => {
+  it('is true when every component is a counter or sampled', () => {
+    expect(isMeasured(record())).toBe(true);
+  });
+  it('is false when any component is estimated', () => {
+    const r = record();
+    r.components = [...r.components, { name: 'ram', kind: 'ram', method: 'estimated', energy_j: 1 }];
+    expect(isMeasured(r)).toBe(false);
+  });
+  it('is false with no components', () => {
+    expect(isMeasured(record({ components: [] }))).toBe(false);
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * The per-cell badge: a small DOM element built from a stored cell value.
+ * Every piece of text goes through `textContent` / `title`, never innerHTML,
+ * because labels and code heads are user text.
+ */
+import {
+  EnergyUnit,
+  formatChange,
+  formatDuration,
+  formatEmissions,
+  formatEnergy,
+  formatIntensity,
+  formatTimestamp
+} from './format';
+import { ICellCarbon, previousEntry } from './history';
+import { isMeasured } from './protocol';
+
+export const BADGE_CLASS = 'cm-badge';
+
+/** Tooltip (title attribute): components, intensity, provenance, recent runs. */
+export function badgeTooltip(cell: ICellCarbon, unit: EnergyUnit): string {
+  const r = cell.last;
+  const lines: string[] = [];
+  if (r.label) {
+    lines.push(`Label: ${r.label}`);
+  }
+  lines.push(
+    `Energy: ${formatEnergy(r.energy_j, unit)}` +
+      (r.pue !== null && r.pue !== 1 ? ` (PUE ${r.pue})` : '')
+  );
+  for (const c of r.components) {
+    lines.push(`  ${c.name} (${c.kind}): ${formatEnergy(c.energy_j, unit)} ${c.method}`);
+  }
+  const p = r.intensity;
+  const provenance = p
+    ? [p.zone, p.provider, p.kind].filter(Boolean).join(', ') +
+      (p.fetched_at ? `, fetched ${formatTimestamp(p.fetched_at)}` : '')
+    : 'no provenance';
+  lines.push(`Intensity: ${formatIntensity(r.intensity_g_per_kwh)} (${provenance})`);
+  if (p && typeof p.flag === 'string' && p.flag) {
+    lines.push(`  Note: ${p.flag}`);
+  }
+  if (p && typeof p.source === 'string' && p.source) {
+    lines.push(`  Source: ${p.source}`);
+  }
+  lines.push(`Emissions: ${formatEmissions(r.emissions_g)}`);
+  lines.push(`Duration: ${formatDuration(r.duration_s)} · status ${r.status}`);
+  if (cell.history.length > 1) {
+    lines.push('Last runs:');
+    for (const e of [...cell.history].reverse()) {
+      lines.push(
+        `  ${formatTimestamp(e.started_at)}: ${formatEnergy(e.energy_j, unit)}, ` +
+          `${formatEmissions(e.emissions_g)}, ${formatDuration(e.duration_s)}, ${e.status}`
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+function span(cls: string, text: string): HTMLSpanElement {
+  const el = document.createElement('span');
+  el.className = cls;
+  el.textContent = text;
+  return el;
+}
+
+/** Build the badge element for a cell's stored value. */
+export function createBadge(cell: ICellCarbon, unit: EnergyUnit): HTMLElement {
+  const r = cell.last;
+  const measured = isMeasured(r);
+  const node = document.createElement('div');
+  node.className = BADGE_CLASS;
+  node.dataset.energyJ = String(r.energy_j);
+  node.dataset.emissionsG = String(r.emissions_g);
+  node.dataset.method = measured ? 'measured' : 'estimated';
+  node.title = badgeTooltip(cell, unit);
+
+  node.appendChild(span('cm-badge-icon', '\u26a1'));
+  node.appendChild(span('cm-badge-energy', formatEnergy(r.energy_j, unit)));
+  node.appendChild(span('cm-badge-sep', '\u00b7'));
+  node.appendChild(span('cm-badge-emissions', formatEmissions(r.emissions_g)));
+  node.appendChild(
+    span(
+      `cm-badge-method cm-badge-${measured ? 'measured' : 'estimated'}`,
+      measured ? 'measured' : 'estimated'
+    )
+  );
+  const prev = previousEntry(cell);
+  const change = formatChange(r.energy_j, prev ? prev.energy_j : null);
+  if (change) {
+    node.appendChild(span('cm-badge-change', change));
+  }
+  if (r.status !== 'ok') {
+    node.appendChild(span('cm-badge-status', r.status));
+  }
+  if (r.label) {
+    node.appendChild(span('cm-badge-label', r.label));
+  }
+  return node;
+}
+
+/**
+ * Put the badge for `cell` into `host` (replacing any previous one), or remove
+ * it when `cell` is null.
+ */
+export function renderBadge(host: HTMLElement, cell: ICellCarbon | null, unit: EnergyUnit): void {
+  const old = host.querySelector(`:scope > .${BADGE_CLASS}`);
+  if (cell === null) {
+    old?.remove();
+    return;
+  }
+  const badge = createBadge(cell, unit);
+  if (old) {
+    host.replaceChild(badge, old);
+  } else {
+    host.appendChild(badge);
+  }
+}

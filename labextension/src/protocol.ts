@@ -1,0 +1,329 @@
+/**
+ * The `carbon_magic` comm protocol: types and validation of kernel messages.
+ *
+ * The kernel decides every number; this module only checks that a message has
+ * the shape the rest of the extension relies on. Anything unknown or malformed
+ * is dropped with a `[carbon_magic]` warning so that a newer or broken kernel
+ * side can never throw inside JupyterLab.
+ */
+
+export const COMM_TARGET = 'carbon_magic';
+export const METADATA_KEY = 'carbon_magic';
+export const RECORD_SCHEMA = 'carbon_magic.record/1';
+
+/** How a component's energy was obtained. */
+export type Method = 'counter' | 'sampled' | 'estimated';
+
+export interface IComponent {
+  name: string;
+  kind: string;
+  method: string;
+  energy_j: number;
+}
+
+export interface IIntensityProvenance {
+  provider: string | null;
+  zone: string | null;
+  kind: string | null;
+  /** ISO 8601 or unix seconds. */
+  fetched_at: string | number | null;
+  /** A caveat from the kernel, e.g. "no zone set: world average". */
+  flag?: string | null;
+  source?: string | null;
+}
+
+/** A v1 record (`CellRecord.to_dict()`), plus the comm-only extras. */
+export interface ICarbonRecord {
+  schema: string;
+  session_id: string | null;
+  cell_id: string | null;
+  execution_count: number | null;
+  label: string | null;
+  started_at: string;
+  ended_at: string | null;
+  duration_s: number;
+  status: string;
+  energy_j: number;
+  components: IComponent[];
+  intensity_g_per_kwh: number | null;
+  intensity: IIntensityProvenance | null;
+  emissions_g: number;
+  pue: number | null;
+  code_head?: string | null;
+  [extra: string]: unknown;
+}
+
+export interface ISensor {
+  name: string;
+  kind: string;
+  method: string;
+}
+
+export interface ISkipped {
+  name: string;
+  reason: string;
+  fix: string | null;
+}
+
+export interface IHelloMessage {
+  type: 'hello';
+  version: string;
+  session_id: string | null;
+  sensors: ISensor[];
+  skipped: ISkipped[];
+  zone: string | null;
+}
+
+export interface ISampleMessage {
+  type: 'sample';
+  /** Unix time in seconds. */
+  t: number;
+  power_w: Record<string, number>;
+  methods: Record<string, string>;
+  intensity_g_per_kwh: number | null;
+  intensity: IIntensityProvenance | null;
+  /** Session cumulative joules. */
+  energy_j: number;
+  /** Session cumulative grams CO2e. */
+  emissions_g: number;
+}
+
+export interface IRecordMessage {
+  type: 'record';
+  record: ICarbonRecord;
+}
+
+export type ExportFormat = 'csv' | 'json' | 'md';
+
+export interface IExportMessage {
+  type: 'export';
+  format: ExportFormat;
+  filename: string;
+  content: string;
+}
+
+export type CarbonMessage =
+  | IHelloMessage
+  | ISampleMessage
+  | IRecordMessage
+  | IExportMessage;
+
+export const EXPORT_FORMATS: ReadonlyArray<ExportFormat> = ['csv', 'json', 'md'];
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isNum(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function isStr(v: unknown): v is string {
+  return typeof v === 'string';
+}
+
+function isOptStr(v: unknown): v is string | null | undefined {
+  return v === null || v === undefined || typeof v === 'string';
+}
+
+function isOptNum(v: unknown): v is number | null | undefined {
+  return v === null || v === undefined || isNum(v);
+}
+
+function isNumMap(v: unknown): v is Record<string, number> {
+  return isObj(v) && Object.values(v).every(isNum);
+}
+
+function isStrMap(v: unknown): v is Record<string, string> {
+  return isObj(v) && Object.values(v).every(isStr);
+}
+
+function isProvenance(v: unknown): boolean {
+  return (
+    v === null ||
+    v === undefined ||
+    (isObj(v) &&
+      isOptStr(v.provider) &&
+      isOptStr(v.zone) &&
+      isOptStr(v.kind) &&
+      (isOptStr(v.fetched_at) || isNum(v.fetched_at)))
+  );
+}
+
+function isComponent(v: unknown): v is IComponent {
+  return (
+    isObj(v) &&
+    isStr(v.name) &&
+    isStr(v.kind) &&
+    isStr(v.method) &&
+    isNum(v.energy_j)
+  );
+}
+
+/** Why `v` is not a v1 record, or null when it is one. */
+export function recordProblem(v: unknown): string | null {
+  if (!isObj(v)) {
+    return 'record is not an object';
+  }
+  const checks: Array<[string, boolean]> = [
+    ['started_at', isStr(v.started_at)],
+    ['ended_at', isOptStr(v.ended_at)],
+    ['duration_s', isNum(v.duration_s)],
+    ['status', isStr(v.status)],
+    ['energy_j', isNum(v.energy_j)],
+    ['emissions_g', isNum(v.emissions_g)],
+    ['intensity_g_per_kwh', isOptNum(v.intensity_g_per_kwh)],
+    ['intensity', isProvenance(v.intensity)],
+    ['components', Array.isArray(v.components) && v.components.every(isComponent)],
+    ['cell_id', isOptStr(v.cell_id)],
+    ['session_id', isOptStr(v.session_id)],
+    ['label', isOptStr(v.label)],
+    ['execution_count', isOptNum(v.execution_count)],
+    ['pue', isOptNum(v.pue)],
+    ['code_head', isOptStr(v.code_head)]
+  ];
+  const bad = checks.filter(([, ok]) => !ok).map(([key]) => key);
+  return bad.length ? `bad or missing ${bad.join(', ')}` : null;
+}
+
+/** A record with optional keys normalised to null; assumes `recordProblem` passed. */
+function normaliseRecord(v: Obj): ICarbonRecord {
+  return {
+    ...v,
+    schema: isStr(v.schema) ? v.schema : RECORD_SCHEMA,
+    session_id: (v.session_id as string | undefined) ?? null,
+    cell_id: (v.cell_id as string | undefined) || null,
+    execution_count: (v.execution_count as number | undefined) ?? null,
+    label: (v.label as string | undefined) ?? null,
+    started_at: v.started_at as string,
+    ended_at: (v.ended_at as string | undefined) ?? null,
+    duration_s: v.duration_s as number,
+    status: v.status as string,
+    energy_j: v.energy_j as number,
+    components: v.components as IComponent[],
+    intensity_g_per_kwh: (v.intensity_g_per_kwh as number | undefined) ?? null,
+    intensity: (v.intensity as IIntensityProvenance | undefined) ?? null,
+    emissions_g: v.emissions_g as number,
+    pue: (v.pue as number | undefined) ?? null
+  };
+}
+
+/** Validate a record (e.g. one read back from cell metadata); null if invalid. */
+export function asRecord(v: unknown): ICarbonRecord | null {
+  return recordProblem(v) === null ? normaliseRecord(v as Obj) : null;
+}
+
+function helloProblem(v: Obj): string | null {
+  const ok =
+    isStr(v.version) &&
+    isOptStr(v.session_id) &&
+    isOptStr(v.zone) &&
+    Array.isArray(v.sensors) &&
+    v.sensors.every(
+      s => isObj(s) && isStr(s.name) && isStr(s.kind) && isStr(s.method)
+    ) &&
+    (v.skipped === undefined ||
+      (Array.isArray(v.skipped) &&
+        v.skipped.every(
+          s => isObj(s) && isStr(s.name) && isStr(s.reason) && isOptStr(s.fix)
+        )));
+  return ok ? null : 'bad hello fields';
+}
+
+function sampleProblem(v: Obj): string | null {
+  const ok =
+    isNum(v.t) &&
+    isNumMap(v.power_w) &&
+    (v.methods === undefined || isStrMap(v.methods)) &&
+    isOptNum(v.intensity_g_per_kwh) &&
+    isProvenance(v.intensity) &&
+    isNum(v.energy_j) &&
+    isNum(v.emissions_g);
+  return ok ? null : 'bad sample fields';
+}
+
+function exportProblem(v: Obj): string | null {
+  const ok =
+    EXPORT_FORMATS.includes(v.format as ExportFormat) &&
+    isStr(v.filename) &&
+    isStr(v.content);
+  return ok ? null : 'bad export fields';
+}
+
+/** Check a message and return it typed, or null with the reason. */
+export function validateMessage(
+  data: unknown
+): { message: CarbonMessage; problem: null } | { message: null; problem: string } {
+  if (!isObj(data)) {
+    return { message: null, problem: 'message is not an object' };
+  }
+  let problem: string | null;
+  switch (data.type) {
+    case 'hello':
+      problem = helloProblem(data);
+      break;
+    case 'sample':
+      problem = sampleProblem(data);
+      break;
+    case 'record':
+      problem = recordProblem(data.record);
+      if (problem === null) {
+        const record = normaliseRecord(data.record as Obj);
+        return { message: { type: 'record', record }, problem: null };
+      }
+      break;
+    case 'export':
+      problem = exportProblem(data);
+      break;
+    default:
+      problem = `unknown message type ${JSON.stringify(data.type)}`;
+  }
+  if (problem !== null) {
+    return { message: null, problem };
+  }
+  if (data.type === 'hello') {
+    return {
+      message: {
+        ...(data as unknown as IHelloMessage),
+        session_id: (data.session_id as string | undefined) ?? null,
+        zone: (data.zone as string | undefined) ?? null,
+        skipped: (data.skipped as ISkipped[] | undefined) ?? []
+      },
+      problem: null
+    };
+  }
+  if (data.type === 'sample') {
+    return {
+      message: {
+        ...(data as unknown as ISampleMessage),
+        methods: (data.methods as Record<string, string> | undefined) ?? {},
+        intensity_g_per_kwh: (data.intensity_g_per_kwh as number | undefined) ?? null,
+        intensity: (data.intensity as IIntensityProvenance | undefined) ?? null
+      },
+      problem: null
+    };
+  }
+  return { message: data as unknown as CarbonMessage, problem: null };
+}
+
+/**
+ * Parse a comm payload; malformed or unknown messages are logged with the
+ * `[carbon_magic]` prefix and ignored (null).
+ */
+export function parseMessage(data: unknown): CarbonMessage | null {
+  const { message, problem } = validateMessage(data);
+  if (problem !== null) {
+    console.warn(`[carbon_magic] ignored comm message: ${problem}`);
+  }
+  return message;
+}
+
+/** Measured when every component was read from a counter or sampled. */
+export function isMeasured(record: ICarbonRecord): boolean {
+  return (
+    record.components.length > 0 &&
+    record.components.every(c => c.method === 'counter' || c.method === 'sampled')
+  );
+}

@@ -1,0 +1,253 @@
+/**
+ * The carbon sidebar: live power/intensity chart (plain SVG), session totals,
+ * the per-cell list and export buttons for the current notebook's session.
+ * All text is set with textContent.
+ */
+import { Widget } from '@lumino/widgets';
+
+import { chartGeometry } from './chart';
+import {
+  EnergyUnit,
+  formatDuration,
+  formatEmissions,
+  formatEnergy,
+  formatIntensity,
+  formatPower
+} from './format';
+import { EXPORT_FORMATS, ExportFormat, isMeasured } from './protocol';
+import { CarbonSession } from './session';
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const CHART_W = 280;
+const CHART_H = 100;
+const EXPORT_LABELS: Record<ExportFormat, string> = {
+  csv: 'CSV',
+  json: 'JSON',
+  md: 'Markdown'
+};
+
+export interface ISidebarActions {
+  /** Scroll to and select the cell with this notebook cell id. */
+  selectCell(cellId: string): void;
+  /** Ask the kernel for an export and download it. */
+  exportSession(format: ExportFormat): void;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = cls;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+function svg(tag: string, attrs: Record<string, string>): SVGElement {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    node.setAttribute(k, v);
+  }
+  return node;
+}
+
+export class CarbonSidebar extends Widget {
+  constructor(actions: ISidebarActions) {
+    super();
+    this._actions = actions;
+    this.id = 'carbon-magic-sidebar';
+    this.addClass('cm-sidebar');
+    this.title.caption = 'Carbon (carbon_magic)';
+
+    this.node.appendChild(el('h2', 'cm-sidebar-title', 'Energy & CO\u2082e'));
+    this._status = this.node.appendChild(el('div', 'cm-sidebar-status'));
+    this._now = this.node.appendChild(el('div', 'cm-sidebar-now'));
+    this._chart = this._buildChart();
+    this._totals = this.node.appendChild(el('div', 'cm-sidebar-totals'));
+    this.node.appendChild(el('h3', 'cm-sidebar-subtitle', 'Measured cells'));
+    this._cells = this.node.appendChild(el('ol', 'cm-sidebar-cells'));
+    this.node.appendChild(this._buildExportButtons());
+    this._renderNowVisible();
+  }
+
+  /**
+   * Show `session` (null: the current widget has no carbon_magic kernel).
+   * While the panel is hidden this only remembers what to show.
+   */
+  render(session: CarbonSession | null, unit: EnergyUnit): void {
+    this._pending = { session, unit };
+    if (this.isVisible) {
+      this._renderNowVisible();
+    }
+  }
+
+  protected onAfterShow(): void {
+    this._renderNowVisible();
+  }
+
+  protected onAfterAttach(): void {
+    if (this.isVisible) {
+      this._renderNowVisible();
+    }
+  }
+
+  private _renderNowVisible(): void {
+    const { session, unit } = this._pending;
+    this.node.dataset.sampleCount = String(session?.sampleCount ?? 0);
+    this.node.dataset.recordCount = String(session?.records.length ?? 0);
+    this._renderStatus(session);
+    this._renderNow(session);
+    this._renderChart(session);
+    this._renderTotals(session, unit);
+    this._renderCells(session, unit);
+  }
+
+  private _buildChart(): SVGElement {
+    const chart = svg('svg', {
+      class: 'cm-chart',
+      viewBox: `0 0 ${CHART_W} ${CHART_H}`,
+      preserveAspectRatio: 'none',
+      role: 'img',
+      'aria-label': 'power and grid intensity'
+    });
+    chart.appendChild(svg('path', { class: 'cm-chart-power', d: '' }));
+    chart.appendChild(svg('path', { class: 'cm-chart-intensity', d: '' }));
+    this.node.appendChild(chart);
+    const legend = el('div', 'cm-chart-legend');
+    this._legendPower = legend.appendChild(el('span', 'cm-legend-power'));
+    this._legendIntensity = legend.appendChild(el('span', 'cm-legend-intensity'));
+    this.node.appendChild(legend);
+    return chart;
+  }
+
+  private _buildExportButtons(): HTMLElement {
+    const box = el('div', 'cm-sidebar-export');
+    box.appendChild(el('span', 'cm-sidebar-export-label', 'Export session:'));
+    for (const format of EXPORT_FORMATS) {
+      const button = el('button', 'jp-Button jp-mod-styled cm-export-button', EXPORT_LABELS[format]);
+      button.dataset.format = format;
+      button.addEventListener('click', () => this._actions.exportSession(format));
+      box.appendChild(button);
+    }
+    return box;
+  }
+
+  private _renderStatus(session: CarbonSession | null): void {
+    const hello = session?.hello;
+    if (!hello && session?.reattached) {
+      this._status.textContent = 'Connected to a running carbon_magic session (%carbon status lists its sensors).';
+      this._status.title = '';
+      return;
+    }
+    if (!hello) {
+      this._status.textContent = 'No carbon_magic kernel: run %load_ext carbon_magic in this notebook.';
+      this._status.title = '';
+      return;
+    }
+    const sensors = hello.sensors.map(s => `${s.name} (${s.method})`).join(', ') || 'none';
+    this._status.textContent = `Sensors: ${sensors} · zone ${hello.zone ?? 'not set'}`;
+    this._status.title = hello.skipped
+      .map(s => `${s.name} skipped: ${s.reason}${s.fix ? ` Fix: ${s.fix}` : ''}`)
+      .join('\n');
+  }
+
+  private _renderNow(session: CarbonSession | null): void {
+    const s = session?.lastSample;
+    if (!s) {
+      this._now.textContent = 'Power: \u2013 · Intensity: \u2013';
+      return;
+    }
+    const total = Object.values(s.power_w).reduce((a, b) => a + b, 0);
+    const parts = Object.entries(s.power_w)
+      .map(([name, w]) => `${name} ${formatPower(w)} ${s.methods[name] ?? ''}`.trim())
+      .join(', ');
+    const provenance = s.intensity
+      ? ` (${[s.intensity.zone, s.intensity.provider, s.intensity.kind].filter(Boolean).join(', ')})`
+      : '';
+    this._now.textContent =
+      `Power: ${formatPower(total)} · Intensity: ${formatIntensity(s.intensity_g_per_kwh)}${provenance}`;
+    const flag = s.intensity && typeof s.intensity.flag === 'string' ? `\n${s.intensity.flag}` : '';
+    this._now.title = parts + flag;
+  }
+
+  private _renderChart(session: CarbonSession | null): void {
+    const g = chartGeometry(session?.points ?? [], CHART_W, CHART_H);
+    this._chart.querySelector('.cm-chart-power')!.setAttribute('d', g.powerPath);
+    this._chart.querySelector('.cm-chart-intensity')!.setAttribute('d', g.intensityPath);
+    this._chart.dataset.points = String(session?.points.length ?? 0);
+    this._legendPower.textContent = `power (0\u2013${formatPower(g.maxPowerW)})`;
+    this._legendIntensity.textContent =
+      `intensity (0\u2013${formatIntensity(g.maxIntensity)}) · ${formatDuration(g.spanS)}`;
+  }
+
+  private _renderTotals(session: CarbonSession | null, unit: EnergyUnit): void {
+    const s = session?.lastSample;
+    const cells = session?.cellTotals() ?? { cells: 0, energy_j: 0, emissions_g: 0 };
+    this._totals.replaceChildren(
+      el(
+        'div',
+        'cm-total-session',
+        s
+          ? `Session: ${formatEnergy(s.energy_j, unit)} · ${formatEmissions(s.emissions_g)} (cumulative)`
+          : 'Session: \u2013'
+      ),
+      el(
+        'div',
+        'cm-total-cells',
+        `Cells: ${cells.cells} runs · ${formatEnergy(cells.energy_j, unit)} · ${formatEmissions(cells.emissions_g)}`
+      )
+    );
+  }
+
+  private _renderCells(session: CarbonSession | null, unit: EnergyUnit): void {
+    // Samples arrive every second; rebuild the list only when it changed.
+    const key = { session, unit, count: session?.records.length ?? 0 };
+    const last = this._cellsKey;
+    if (last && last.session === key.session && last.unit === key.unit && last.count === key.count) {
+      return;
+    }
+    this._cellsKey = key;
+    const items = [...(session?.records ?? [])].reverse().map(r => {
+      const li = el('li', 'cm-cell-item');
+      const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
+      li.appendChild(el('span', 'cm-cell-name', name));
+      li.appendChild(
+        el(
+          'span',
+          'cm-cell-numbers',
+          `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
+            `${formatDuration(r.duration_s)}${isMeasured(r) ? '' : ' · estimated'}`
+        )
+      );
+      const cellId = r.cell_id;
+      if (cellId) {
+        li.dataset.cellId = cellId;
+        li.classList.add('cm-clickable');
+        li.title = 'Show this cell';
+        li.addEventListener('click', () => this._actions.selectCell(cellId));
+      } else {
+        li.title = 'No cell id (run outside JupyterLab)';
+      }
+      return li;
+    });
+    this._cells.replaceChildren(...items);
+  }
+
+  private _pending: { session: CarbonSession | null; unit: EnergyUnit } = {
+    session: null,
+    unit: 'auto'
+  };
+  private _cellsKey: { session: CarbonSession | null; unit: EnergyUnit; count: number } | null =
+    null;
+  private _actions: ISidebarActions;
+  private _status: HTMLElement;
+  private _now: HTMLElement;
+  private _chart: SVGElement;
+  private _legendPower!: HTMLElement;
+  private _legendIntensity!: HTMLElement;
+  private _totals: HTMLElement;
+  private _cells: HTMLElement;
+}

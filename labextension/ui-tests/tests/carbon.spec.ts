@@ -1,0 +1,432 @@
+/**
+ * End to end: a real ipykernel with carbon_magic (fake RAPL tree from
+ * jupyter_server_test_config.py) -> comm -> badges, metadata, sidebar.
+ */
+import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+
+const BADGE = '.cm-badge';
+const SIDEBAR = '#carbon-magic-sidebar';
+
+/** Replace the notebook's cells with code cells holding `sources` (no typing, no auto-indent). */
+async function setCells(page: IJupyterLabPageFixture, sources: string[]): Promise<void> {
+  await page.evaluate(srcs => {
+    const model = (window as any).jupyterapp.shell.currentWidget.content.model;
+    const shared = model.sharedModel;
+    shared.transact(() => {
+      shared.deleteCellRange(0, shared.cells.length);
+      shared.insertCells(
+        0,
+        srcs.map((source: string) => ({ cell_type: 'code', source, metadata: {} }))
+      );
+    });
+  }, sources);
+}
+
+async function cellModelInfo(page: IJupyterLabPageFixture, index: number): Promise<any> {
+  return page.evaluate(i => {
+    const cell = (window as any).jupyterapp.shell.currentWidget.content.model.cells.get(i);
+    return { id: cell.id, carbon: cell.getMetadata('carbon_magic') ?? null };
+  }, index);
+}
+
+async function newNotebook(page: IJupyterLabPageFixture, stem: string): Promise<string> {
+  const name = `${stem}-${test.info().repeatEachIndex}.ipynb`;
+  await page.notebook.createNew(name);
+  return name;
+}
+
+/** Run cell `index` and wait for it to finish. */
+async function run(page: IJupyterLabPageFixture, index: number): Promise<void> {
+  await page.notebook.runCell(index);
+}
+
+async function output(page: IJupyterLabPageFixture, index: number): Promise<string> {
+  return ((await page.notebook.getCellTextOutput(index)) ?? []).join('');
+}
+
+async function showSidebar(page: IJupyterLabPageFixture): Promise<void> {
+  await page.evaluate(() => (window as any).jupyterapp.commands.execute('carbon-magic:show-sidebar'));
+  await expect(page.locator(SIDEBAR)).toBeVisible();
+}
+
+test.describe('carbon_magic in JupyterLab', () => {
+  test.beforeEach(async ({ page }) => {
+    page.on('console', msg => {
+      if (msg.text().includes('[carbon_magic]')) {
+        console.log(`browser: ${msg.text()}`);
+      }
+    });
+  });
+
+  test('badge shows the numbers of the kernel record, saved and rendered again on reopen', async ({
+    page,
+    tmpPath
+  }) => {
+    const name = await newNotebook(page, 'badge');
+    await setCells(page, [
+      '%load_ext carbon_magic',
+      '%%carbon -o r\nimport time; time.sleep(1.5)',
+      'print(repr(r.energy_j), repr(r.emissions_g), r.cell_id, r.components[0].method)'
+    ]);
+    await run(page, 0);
+    await run(page, 1);
+    await run(page, 2);
+
+    const [energyJ, emissionsG, cellId, method] = (await output(page, 2)).trim().split(/\s+/);
+    expect(Number(energyJ)).toBeGreaterThan(0);
+    const cell1 = await cellModelInfo(page, 1);
+    expect(cellId).toBe(cell1.id);
+
+    // The badge under cell 1 carries exactly the kernel's numbers.
+    const badge = (await page.notebook.getCellLocator(1))!.locator(BADGE);
+    await expect(badge).toHaveCount(1);
+    await test.info().attach('cell-with-badge', {
+      body: await (await page.notebook.getCellLocator(1))!.screenshot(),
+      contentType: 'image/png'
+    });
+    expect(Number(await badge.getAttribute('data-energy-j'))).toBe(Number(energyJ));
+    expect(Number(await badge.getAttribute('data-emissions-g'))).toBe(Number(emissionsG));
+    // ... and shows them: energy in mWh (J / 3.6) to three significant digits.
+    const shown = (await badge.locator('.cm-badge-energy').textContent())!.replace(/\u00a0/g, ' ');
+    const match = /^([\d.]+) (mWh|Wh)$/.exec(shown);
+    expect(match).not.toBeNull();
+    const shownJ = Number(match![1]) * (match![2] === 'mWh' ? 3.6 : 3600);
+    expect(Math.abs(shownJ - Number(energyJ)) / Number(energyJ)).toBeLessThan(0.01);
+    await expect(badge.locator('.cm-badge-emissions')).toContainText('CO\u2082e');
+    expect(method).toBe('counter'); // the fake RAPL zone is a real counter
+    expect(await badge.getAttribute('title')).toContain('cpu:package-0 (cpu)');
+    // The metadata holds the same record and a history entry.
+    expect(cell1.carbon.last.energy_j).toBe(Number(energyJ));
+    expect(cell1.carbon.history).toHaveLength(1);
+
+    // Saving writes the records into the .ipynb.
+    await page.notebook.save();
+    const response = await page.request.get(`/api/contents/${tmpPath}/${name}?content=1`);
+    expect(response.ok()).toBe(true);
+    const file = (await response.json()).content;
+    expect(file.cells[1].metadata.carbon_magic.last.energy_j).toBe(Number(energyJ));
+    expect(file.cells[1].metadata.carbon_magic.last.cell_id).toBe(cell1.id);
+    expect(file.cells[0].metadata.carbon_magic).toBeUndefined();
+    expect(file.metadata.carbon_magic.cells).toBe(1);
+    expect(file.metadata.carbon_magic.energy_j).toBe(Number(energyJ));
+
+    // Reopen with the kernels shut down: the badge comes from the file alone.
+    await page.notebook.close(true);
+    await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+    await page.notebook.openByPath(`${tmpPath}/${name}`);
+    const again = (await page.notebook.getCellLocator(1))!.locator(BADGE);
+    await expect(again).toHaveCount(1);
+    expect(Number(await again.getAttribute('data-energy-j'))).toBe(Number(energyJ));
+    await expect((await page.notebook.getCellLocator(0))!.locator(BADGE)).toHaveCount(0);
+    // Nothing ran: the notebook's (new) session has sent no record.
+    await showSidebar(page);
+    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '0');
+
+    // No carbon_magic in this kernel: export falls back to the records stored in the notebook.
+    const downloadPromise = page.waitForEvent('download', { timeout: 20000 });
+    await page.locator(`${SIDEBAR} .cm-export-button[data-format="json"]`).click();
+    const download = await downloadPromise;
+    expect(download.suggestedFilename()).toBe(name.replace('.ipynb', '-emissions.json'));
+    const exported = JSON.parse(require('fs').readFileSync(await download.path(), 'utf-8'));
+    expect(exported.map((r: any) => r.energy_j)).toEqual([Number(energyJ)]);
+
+    // "Clear stored emissions metadata" removes badges and metadata.
+    await page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute('carbon-magic:clear-metadata')
+    );
+    await expect(page.locator(BADGE)).toHaveCount(0);
+    expect((await cellModelInfo(page, 1)).carbon).toBeNull();
+    const nbMeta = await page.evaluate(() =>
+      (window as any).jupyterapp.shell.currentWidget.content.model.getMetadata('carbon_magic')
+    );
+    expect(nbMeta).toBeUndefined();
+  });
+
+  test('second run shows the change against the previous run', async ({ page }) => {
+    await newNotebook(page, 'change');
+    await setCells(page, ['%load_ext carbon_magic', '%%carbon\nimport time; time.sleep(0.5)']);
+    await run(page, 0);
+    await run(page, 1);
+    await run(page, 1);
+    const badge = (await page.notebook.getCellLocator(1))!.locator(BADGE);
+    await expect(badge.locator('.cm-badge-change')).toHaveText(/^[+\u2212\u00b1]\d+\u00a0% vs last run$/);
+    const info = await cellModelInfo(page, 1);
+    expect(info.carbon.history).toHaveLength(2);
+  });
+
+  test('sidebar updates at least 3 times during a 5 s cell and its chart shows data', async ({
+    page
+  }) => {
+    await newNotebook(page, 'sidebar');
+    await showSidebar(page);
+    const chart = page.locator(`${SIDEBAR} .cm-chart`);
+    const emptyChart = await chart.screenshot();
+
+    await setCells(page, ['%load_ext carbon_magic', '%%carbon\nimport time; time.sleep(5)']);
+    await run(page, 0);
+    await page.evaluate(sel => {
+      const node = document.querySelector(sel) as HTMLElement;
+      const w = window as any;
+      w.carbonUpdates = [];
+      new MutationObserver(() =>
+        w.carbonUpdates.push({ t: Date.now(), now: node.querySelector('.cm-sidebar-now')!.textContent })
+      ).observe(node, { attributes: true, attributeFilter: ['data-sample-count'] });
+    }, SIDEBAR);
+
+    const started = await page.evaluate(() => Date.now());
+    await run(page, 1);
+    const ended = await page.evaluate(() => Date.now());
+    const updates: Array<{ t: number; now: string }> = await page.evaluate(
+      () => (window as any).carbonUpdates
+    );
+    const during = updates.filter(u => u.t >= started && u.t <= ended);
+    expect(ended - started).toBeGreaterThanOrEqual(5000);
+    expect(during.length).toBeGreaterThanOrEqual(3);
+    expect(during[during.length - 1].now).toMatch(/^Power: [\d.]+\u00a0W/);
+
+    // The chart has drawn a power line through the samples.
+    const d = (await page.locator(`${SIDEBAR} .cm-chart-power`).getAttribute('d'))!;
+    expect(d.split(' ').length).toBeGreaterThanOrEqual(5);
+    const dataChart = await chart.screenshot();
+    await test.info().attach('sidebar-chart', { body: dataChart, contentType: 'image/png' });
+    expect(dataChart.equals(emptyChart)).toBe(false);
+    await test.info().attach('sidebar', {
+      body: await page.locator(SIDEBAR).screenshot(),
+      contentType: 'image/png'
+    });
+
+    // The run is listed; clicking it selects its cell.
+    const item = page.locator(`${SIDEBAR} .cm-cell-item`).first();
+    await expect(item).toContainText('import time; time.sleep(5)');
+    await page.notebook.selectCells(0);
+    await item.click();
+    await expect.poll(() =>
+      page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex)
+    ).toBe(1);
+  });
+
+  test('a label containing HTML renders literally', async ({ page }) => {
+    const dialogs: string[] = [];
+    page.on('dialog', async dialog => {
+      dialogs.push(dialog.message());
+      await dialog.dismiss();
+    });
+    await newNotebook(page, 'label');
+    await showSidebar(page);
+    const label = '<img src=x onerror=alert(1)>';
+    await setCells(page, ['%load_ext carbon_magic', `%%carbon --label "${label}"\nx = 1`]);
+    await run(page, 0);
+    await run(page, 1);
+    const badge = (await page.notebook.getCellLocator(1))!.locator(BADGE);
+    await expect(badge.locator('.cm-badge-label')).toHaveText(label);
+    await expect(page.locator(`${SIDEBAR} .cm-cell-name`).first()).toHaveText(label);
+    expect(await badge.getAttribute('title')).toContain(`Label: ${label}`);
+    await expect(page.locator('img[src="x"]')).toHaveCount(0);
+    expect(dialogs).toEqual([]);
+  });
+
+  test('export button downloads the kernel export', async ({ page }) => {
+    await newNotebook(page, 'export');
+    await showSidebar(page);
+    await setCells(page, ['%load_ext carbon_magic', '%%carbon --label exported\nx = 1']);
+    await run(page, 0);
+    await run(page, 1);
+    const downloadPromise = page.waitForEvent('download', { timeout: 20000 });
+    await page.locator(`${SIDEBAR} .cm-export-button[data-format="csv"]`).click();
+    const download = await downloadPromise;
+    expect(download.suggestedFilename()).toMatch(/\.csv$/);
+    const path = await download.path();
+    const text = require('fs').readFileSync(path, 'utf-8');
+    expect(text).toContain('exported');
+  });
+
+  test('%carbon live renders a bqplot figure', async ({ page }) => {
+    await newNotebook(page, 'live');
+    await setCells(page, ['%load_ext carbon_magic', '%carbon live']);
+    await run(page, 0);
+    await run(page, 1);
+    const out = (await page.notebook.getCellOutputLocator(1))!;
+    // The bqplot figure's own SVG (not an icon of the output area), with a drawn line.
+    await expect(out.locator('.jp-OutputArea-output .bqplot svg path').first()).toBeAttached({
+      timeout: 30000
+    });
+    await expect(out.locator('[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
+  });
+});
+
+test.describe('carbon_magic after a page reload', () => {
+  // No galata session tracking (a route mock of /api/sessions) across the
+  // reload: the page sees the server's sessions; the test shuts its kernel down.
+  test.use({
+    sessions: async ({}, use: (v: any) => Promise<void>) => {
+      await use(null);
+    }
+  } as any);
+
+  test('after a page reload the running session still feeds badges and sidebar', async ({
+    page,
+    tmpPath
+  }) => {
+    // Uploaded rather than created: galata's createNew renames the file behind
+    // the session's back, and a reload would then start a new kernel.
+    const name = `reload-${test.info().repeatEachIndex}.ipynb`;
+    const cells = ['%load_ext carbon_magic', '%%carbon\nimport time; time.sleep(2)'].map(source => ({
+      cell_type: 'code',
+      source,
+      metadata: {},
+      outputs: [],
+      execution_count: null
+    }));
+    const notebook = {
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+      cells
+    };
+    await page.contents.uploadContent(JSON.stringify(notebook), 'text', `${tmpPath}/${name}`);
+    await page.notebook.openByPath(`${tmpPath}/${name}`);
+    await run(page, 0);
+    await page.reload({ waitForIsReady: false }); // the notebook, not a launcher, comes back
+    await expect.poll(() =>
+      page.evaluate(() => (window as any).jupyterapp.shell.currentWidget?.content?.model?.cells.length)
+    ).toBe(2);
+    await showSidebar(page);
+    await expect(page.locator(`${SIDEBAR} .cm-sidebar-status`)).toContainText(
+      'Connected to a running carbon_magic session'
+    );
+    await run(page, 1);
+    await expect((await page.notebook.getCellLocator(1))!.locator(BADGE)).toHaveCount(1);
+    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
+    expect(Number(await page.locator(SIDEBAR).getAttribute('data-sample-count'))).toBeGreaterThan(0);
+    await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+  });
+});
+
+test.describe('carbon_magic in a windowed notebook', () => {
+  const tracker = '@jupyterlab/notebook-extension:tracker';
+  test.use({
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      [tracker]: { ...(galata.DEFAULT_SETTINGS as any)[tracker], windowingMode: 'full' }
+    }
+  });
+
+  test('badges come from stored metadata, also for cells rendered late', async ({
+    page,
+    tmpPath
+  }) => {
+    const stored = (energy_j: number, cell_id: string) => {
+      const last = {
+        schema: 'carbon_magic.record/1',
+        session_id: 's',
+        cell_id,
+        execution_count: 1,
+        label: null,
+        started_at: '2026-11-23T18:00:00Z',
+        ended_at: '2026-11-23T18:00:02Z',
+        duration_s: 2,
+        status: 'ok',
+        energy_j,
+        components: [{ name: 'cpu:package-0', kind: 'cpu', method: 'counter', energy_j }],
+        intensity_g_per_kwh: 56,
+        intensity: { provider: 'static', zone: 'FR', kind: 'static', fetched_at: null },
+        emissions_g: (energy_j / 3.6e6) * 56,
+        pue: 1
+      };
+      return { last, history: [{ started_at: last.started_at, energy_j, emissions_g: last.emissions_g, duration_s: 2, status: 'ok' }] };
+    };
+    const cells = Array.from({ length: 80 }, (_, i) => ({
+      id: `cell-${i}`,
+      cell_type: 'code',
+      source: `x = ${i}`,
+      metadata: i === 1 ? { carbon_magic: stored(111, 'cell-1') } : i === 79 ? { carbon_magic: stored(7979, 'cell-79') } : {},
+      outputs: [],
+      execution_count: null
+    }));
+    const name = `windowed-${test.info().repeatEachIndex}.ipynb`;
+    await page.contents.uploadContent(
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+        cells
+      }),
+      'text',
+      `${tmpPath}/${name}`
+    );
+    await page.notebook.openByPath(`${tmpPath}/${name}`);
+    const first = page.locator('.jp-Cell[data-windowed-list-index="1"] .cm-badge');
+    await expect(first).toHaveAttribute('data-energy-j', '111');
+    // The last cell is not rendered yet in 'full' windowing mode...
+    await expect(page.locator('.jp-Cell[data-windowed-list-index="79"]')).toHaveCount(0);
+    // ...and gets its badge once scrolled into view.
+    await page.evaluate(() => {
+      const nb = (window as any).jupyterapp.shell.currentWidget.content;
+      return nb.scrollToItem(79, 'center');
+    });
+    await expect(page.locator('.jp-Cell[data-windowed-list-index="79"] .cm-badge')).toHaveAttribute(
+      'data-energy-j',
+      '7979'
+    );
+    await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+  });
+});
+
+test.describe('carbon_magic in Notebook 7', () => {
+  test.use({ autoGoto: false });
+
+  test('badge and sidebar work in the Notebook 7 interface', async ({ page, tmpPath }) => {
+    const name = `nb7-${test.info().repeatEachIndex}.ipynb`;
+    const cells = ['%load_ext carbon_magic', '%%carbon -o r\nimport time; time.sleep(1)', 'print(repr(r.energy_j))'].map(
+      source => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null })
+    );
+    await page.contents.uploadContent(
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+        cells
+      }),
+      'text',
+      `${tmpPath}/${name}`
+    );
+    await page.page.goto(`http://localhost:8888/notebooks/${tmpPath}/${name}`);
+    await expect.poll(
+      () =>
+        page.page.evaluate(async () => {
+          const app = (window as any).jupyterapp;
+          if (!app) {
+            return false;
+          }
+          await app.started;
+          return app.name;
+        }),
+      { timeout: 60000 }
+    ).toBe('Jupyter Notebook');
+    const panel = page.page.locator('.jp-NotebookPanel');
+    await expect(panel.locator('.jp-Cell')).toHaveCount(3, { timeout: 30000 });
+    await expect.poll(
+      () =>
+        page.page.evaluate(() => {
+          const ctx = (window as any).jupyterapp.shell.currentWidget?.sessionContext;
+          return ctx?.session?.kernel?.status ?? 'none';
+        }),
+      { timeout: 60000 }
+    ).toBe('idle');
+    await page.page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute('notebook:run-all-cells')
+    );
+    const output = panel.locator('.jp-Cell').nth(2).locator('.jp-OutputArea-output');
+    await expect(output).toHaveText(/^\d+(\.\d+)?(e[-+]?\d+)?\s*$/, { timeout: 60000 });
+    const energyJ = Number((await output.textContent())!.trim());
+    const badge = panel.locator('.jp-Cell').nth(1).locator('.cm-badge');
+    await expect(badge).toHaveCount(1);
+    expect(Number(await badge.getAttribute('data-energy-j'))).toBe(energyJ);
+    await page.page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute('carbon-magic:show-sidebar')
+    );
+    await expect(page.page.locator('#carbon-magic-sidebar')).toBeVisible();
+    await expect(page.page.locator('#carbon-magic-sidebar')).toHaveAttribute('data-record-count', '1');
+    await page.page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+  });
+});
