@@ -12,7 +12,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 __all__ = ["CellRecord", "measure", "load_ipython_extension", "unload_ipython_extension", "__version__"]
 
+import logging as _logging  # noqa: E402
+
 from .record import CellRecord  # noqa: E402  (light: stdlib only)
+
+# The sampler thread never prints: log records go nowhere unless the user configures logging.
+_logging.getLogger("carbon_magic").addHandler(_logging.NullHandler())
 
 
 def _jupyter_labextension_paths():

@@ -9,7 +9,6 @@ from .magics import CarbonMagics
 from .session import CarbonSession
 
 log = logging.getLogger("carbon_magic")
-log.addHandler(logging.NullHandler())  # the sampler thread never prints; users opt in to logs
 
 _STATE: dict[int, dict] = {}  # id(shell) -> {"magics", "session", "bridge"}
 

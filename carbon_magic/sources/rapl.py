@@ -48,8 +48,12 @@ class RaplZone:
         self.wraps = 0
 
     def _read_uj(self) -> int:
-        with self._open(self._energy_file, "rb") as f:
-            return int(f.read().strip())
+        for attempt in (0, 1):  # one retry: a file being rewritten can read empty for an instant
+            with self._open(self._energy_file, "rb") as f:
+                data = f.read().strip()
+            if data or attempt:
+                return int(data)
+        raise AssertionError("unreachable")
 
     def read(self, now: float) -> Reading:
         with self._lock:
