@@ -47,13 +47,13 @@ class RaplZone:
         self._power_w: float | None = None
         self.wraps = 0
 
+    def _read_once(self) -> bytes:
+        with self._open(self._energy_file, "rb") as f:
+            return f.read().strip()
+
     def _read_uj(self) -> int:
-        for attempt in (0, 1):  # one retry: a file being rewritten can read empty for an instant
-            with self._open(self._energy_file, "rb") as f:
-                data = f.read().strip()
-            if data or attempt:
-                return int(data)
-        raise AssertionError("unreachable")
+        # One retry: a file being rewritten can read empty for an instant.
+        return int(self._read_once() or self._read_once())
 
     def read(self, now: float) -> Reading:
         with self._lock:
