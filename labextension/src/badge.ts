@@ -4,6 +4,7 @@
  * because labels and code heads are user text.
  */
 import {
+  provenanceLabel,
   EnergyUnit,
   formatChange,
   formatDuration,
@@ -33,7 +34,7 @@ export function badgeTooltip(cell: ICellCarbon, unit: EnergyUnit): string {
   }
   const p = r.intensity;
   const provenance = p
-    ? [p.zone, p.provider, p.kind].filter(Boolean).join(', ') +
+    ? provenanceLabel(p) +
       (p.fetched_at ? `, fetched ${formatTimestamp(p.fetched_at)}` : '')
     : 'no provenance';
   lines.push(`Intensity: ${formatIntensity(r.intensity_g_per_kwh)} (${provenance})`);

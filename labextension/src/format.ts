@@ -118,3 +118,25 @@ export function formatTimestamp(time: string | number): string {
   }
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ') + ' UTC';
 }
+
+/**
+ * "zone, provider, kind" for an intensity provenance, without repeating the kind when it equals
+ * the provider (static values are provider "static", kind "static").
+ */
+export function provenanceLabel(
+  p: { zone?: string | null; provider?: string | null; kind?: string | null } | null | undefined
+): string {
+  if (!p) {
+    return '';
+  }
+  const parts = [p.zone, p.provider];
+  if (p.kind && p.kind !== p.provider) {
+    parts.push(p.kind);
+  }
+  return parts.filter(Boolean).join(', ');
+}
+
+/** "1 run", "3 runs". */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

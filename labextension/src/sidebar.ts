@@ -7,6 +7,8 @@ import { Widget } from '@lumino/widgets';
 
 import { chartGeometry } from './chart';
 import {
+  plural,
+  provenanceLabel,
   EnergyUnit,
   formatDuration,
   formatEmissions,
@@ -165,7 +167,7 @@ export class CarbonSidebar extends Widget {
       .map(([name, w]) => `${name} ${formatPower(w)} ${s.methods[name] ?? ''}`.trim())
       .join(', ');
     const provenance = s.intensity
-      ? ` (${[s.intensity.zone, s.intensity.provider, s.intensity.kind].filter(Boolean).join(', ')})`
+      ? ` (${provenanceLabel(s.intensity)})`
       : '';
     this._now.textContent =
       `Power: ${formatPower(total)} · Intensity: ${formatIntensity(s.intensity_g_per_kwh)}${provenance}`;
@@ -197,7 +199,7 @@ export class CarbonSidebar extends Widget {
       el(
         'div',
         'cm-total-cells',
-        `Cells: ${cells.cells} runs · ${formatEnergy(cells.energy_j, unit)} · ${formatEmissions(cells.emissions_g)}`
+        `Cells: ${plural(cells.cells, 'run')} · ${formatEnergy(cells.energy_j, unit)} · ${formatEmissions(cells.emissions_g)}`
       )
     );
   }

@@ -53,7 +53,7 @@ describe('badgeTooltip', () => {
     const text = nb(badgeTooltip(cell, 'Wh'));
     expect(text).toContain('cpu:package-0 (cpu): 1.94 Wh counter');
     expect(text).toContain('dram (dram): 0.0556 Wh counter');
-    expect(text).toContain('Intensity: 56.0 g/kWh (FR, static, static)');
+    expect(text).toContain('Intensity: 56.0 g/kWh (FR, static)');
     expect(text).toContain('Last runs:');
     expect(text).not.toContain('Note:');
     expect(text.indexOf('2026-11-23 19:00:00 UTC')).toBeLessThan(text.indexOf('2026-11-23 18:20:05 UTC'));
@@ -71,7 +71,7 @@ describe('badgeTooltip caveats', () => {
       source: 'OWID 2025'
     };
     const text = badgeTooltip(appendRecord(undefined, record({ intensity }), 5), 'auto');
-    expect(text).toContain('Intensity: 56.0\u00a0g/kWh (static, static)');
+    expect(text).toContain('Intensity: 56.0\u00a0g/kWh (static)');
     expect(text).toContain('  Note: no zone set: world average');
     expect(text).toContain('  Source: OWID 2025');
   });

@@ -6,7 +6,9 @@ import {
   formatIntensity,
   formatNumber,
   formatPower,
-  formatTimestamp
+  formatTimestamp,
+  plural,
+  provenanceLabel
 } from '../format';
 
 const nb = (s: string | null) => (s === null ? null : s.replace(/\u00a0/g, ' '));
@@ -103,5 +105,24 @@ describe('other units', () => {
     expect(formatTimestamp('2026-11-23T18:20:05.123Z')).toBe('2026-11-23 18:20:05 UTC');
     expect(formatTimestamp('not a date')).toBe('not a date');
     expect(formatTimestamp(1795458412.5)).toBe('2026-11-23 18:26:52 UTC');
+  });
+});
+
+describe('provenanceLabel', () => {
+  it('does not repeat a kind equal to the provider', () => {
+    expect(provenanceLabel({ zone: 'FR', provider: 'static', kind: 'static' })).toBe('FR, static');
+  });
+  it('keeps a kind that adds information', () => {
+    expect(provenanceLabel({ zone: 'GB', provider: 'uk', kind: 'forecast' })).toBe('GB, uk, forecast');
+  });
+  it('is empty without provenance', () => {
+    expect(provenanceLabel(null)).toBe('');
+  });
+});
+
+describe('plural', () => {
+  it('says run and runs', () => {
+    expect(plural(1, 'run')).toBe('1 run');
+    expect(plural(3, 'run')).toBe('3 runs');
   });
 });

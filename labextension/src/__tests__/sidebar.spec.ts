@@ -65,7 +65,7 @@ describe('CarbonSidebar', () => {
     sidebar.render(session(), 'auto');
     const text = (sel: string) => sidebar.node.querySelector(sel)!.textContent!.replace(/\u00a0/g, ' ');
     expect(text('.cm-sidebar-status')).toBe('Sensors: cpu:package-0 (counter) · zone FR');
-    expect(text('.cm-sidebar-now')).toBe('Power: 12.0 W · Intensity: 56.0 g/kWh (FR, static, static)');
+    expect(text('.cm-sidebar-now')).toBe('Power: 12.0 W · Intensity: 56.0 g/kWh (FR, static)');
     expect(sidebar.node.dataset.sampleCount).toBe('3');
     const d = sidebar.node.querySelector('.cm-chart-power')!.getAttribute('d')!;
     expect(d.split(' ')).toHaveLength(3);
