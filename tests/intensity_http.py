@@ -31,6 +31,10 @@ def iso_min(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
+def parse_iso(s: str) -> float:
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
 def parse_min(s: str) -> float:
     return datetime.strptime(s, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc).timestamp()
 
@@ -50,6 +54,7 @@ class FakeAPI:
         self.requests: list[tuple[str, dict, dict]] = []
         self.faults: list[Fault] = []
         self.em_forecast_allowed = True
+        self.em_past_allowed = True
         self.wt_moer_regions = {"CAISO_NORTH"}  # the free preview region
         # values per period start (unix s); tests replace these
         self.em_value = lambda start: 100.0 + (start // 3600) % 24
@@ -109,6 +114,12 @@ class FakeAPI:
             hist = [entry(hour - k * 3600, self.em_value(hour - k * 3600)) for k in range(24, 0, -1)]
             hist[0]["carbonIntensity"] = None  # documented: history values can be null
             return 200, {"zone": zone, "history": hist}
+        if what == "past-range":
+            if not self.em_past_allowed:
+                return 403, {"error": "Past range is not included in your plan"}
+            start, end = parse_iso(q["start"]), parse_iso(q["end"])
+            first = start - start % 3600
+            return 200, {"zone": zone, "data": [entry(t, self.em_value(t)) for t in range(int(first), int(end), 3600)]}
         if what == "forecast":
             if not self.em_forecast_allowed:
                 return 403, {"error": "Forecast is not included in your plan"}

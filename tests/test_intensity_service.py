@@ -377,3 +377,34 @@ def test_settings_urls_come_from_the_environment(api, wall, services):
     fetched(s)
     assert api.paths() and all(p.endswith("/regionid/13") for p in api.paths())
     assert "UK Carbon Intensity API for uk:london" in s.describe()
+
+
+def test_electricitymaps_past_range_fills_times_older_than_the_history(api, wall, services):
+    s = service_for(services, settings_for(api, "DE", electricitymaps_token=EM_TOKEN), wall=wall)
+    fetched(s)
+    old = wall() - 3 * 86400 + 1234  # three days ago: outside the 24 h history
+    assert s.at(old).provenance["kind"] == "static"
+    s.prefetch(old)
+    assert s.sync(10)
+    v = s.at(old)
+    assert v.value_g_per_kwh == api.em_value(old - old % 3600)
+    assert v.provenance["provider"] == "electricitymaps" and v.provenance["kind"] == "historical"
+    (path, query, headers), = [r for r in api.requests if r[0].endswith("/past-range")]
+    assert query["zone"] == "DE" and query["shouldUseFallbackCallerLookup"] == "false"
+    assert query["start"] <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(old))
+    s.prefetch(old)  # now cached: not asked again
+    assert s.sync(10)
+    assert len([r for r in api.requests if r[0].endswith("/past-range")]) == 1
+
+
+def test_plan_without_past_ranges_degrades_once(api, wall, services):
+    api.em_past_allowed = False
+    s = service_for(services, settings_for(api, "DE", electricitymaps_token=EM_TOKEN), wall=wall)
+    fetched(s)
+    old = wall() - 3 * 86400
+    for _ in range(2):
+        s.prefetch(old)
+        assert s.sync(10)
+    assert len([r for r in api.requests if r[0].endswith("/past-range")]) == 1
+    assert s.at(old).provenance["kind"] == "static"
+    assert s.at(wall()).provenance["kind"] == "live"  # latest and history still served

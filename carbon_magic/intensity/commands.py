@@ -201,8 +201,11 @@ def whatif_command(magics, argline: str) -> WhatIfResult:
             result.rows.append(WhatIfRow(where, _shift_words(shift), shift, g, saving(g), pct(g), _basis(used)))
 
     feeds = [service.for_zone(z) for z in zones]
-    if any(f.usable() and f.last_try_s is None for f in feeds):  # never asked: ask once, briefly
-        for f in feeds:
+    earliest = min(p.start_s for p in pieces)
+    wanted = [f for f in feeds if f.usable() and (f.last_try_s is None or f.series.find(earliest) is None)]
+    if wanted:  # never asked, or the cells are older than its cache: ask once, briefly
+        for f in wanted:
+            service.request(f, earliest, keep_fresh=False)
             service.request(f, service.now(), keep_fresh=False)
         service.sync(3 * service.timeout_s + 1)
     measured = ", ".join(sorted({p.zone or "world average" for p in pieces}))

@@ -1,10 +1,11 @@
-"""Electricity Maps API v3: latest and the last 24 h (free tier), the forecast where the plan allows.
+"""Electricity Maps API v3: latest and the last 24 h (free tier), the forecast and past ranges where
+the plan allows.
 
 Every request names the zone (or, for a cloud region, the data-centre provider and region) and
 sets ``shouldUseFallbackCallerLookup=false``: the API must never guess the location from the
 caller's IP. Factors are lifecycle unless asked otherwise, and the basis the API reports is kept
-in provenance. A 401/403 on the forecast only means "not in this plan": the provider keeps
-serving latest + history and remembers not to ask again.
+in provenance. A 401/403 on the forecast or a past range only means "not in this plan": the
+provider keeps serving latest + history and remembers not to ask again.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 
 from .provider import Interval, IntensityValue, ProviderError, get_json, iso_seconds, number, parse_time
 
+PAST_RANGE_MAX_S = 10 * 86400  # the API serves hourly past ranges of at most 10 days per request
 GRANULARITY_S = {"5_minutes": 300, "15_minutes": 900, "hourly": 3600, "daily": 86400}
 SOURCE = "Electricity Maps API v3 (electricitymaps.com)"
 
@@ -30,6 +32,7 @@ class ElectricityMaps:
         self.emission_factor = emission_factor
         self._wall = wall
         self.forecast_note: str | None = None  # why no forecast, once known
+        self.past_note: str | None = None  # why no past ranges, once known
         self.cache_key = f"{self.name}/{emission_factor}"
 
     def __repr__(self) -> str:  # never the token
@@ -52,9 +55,9 @@ class ElectricityMaps:
             raise ProviderError("unsupported", f"Electricity Maps has no zone for {zone.key}")
         return p
 
-    def _get(self, path: str, zone):
+    def _get(self, path: str, zone, **extra):
         body = get_json(self._session, f"{self.base_url}/v3/carbon-intensity/{path}", timeout_s=self.timeout_s,
-                        params=self._params(zone), headers={"auth-token": self._token})
+                        params={**self._params(zone), **extra}, headers={"auth-token": self._token})
         if not isinstance(body, dict):
             raise ProviderError("malformed", f"{path}: expected an object")
         return body
@@ -77,6 +80,29 @@ class ElectricityMaps:
                 if exc.cause not in ("http_401", "http_403", "http_404"):
                     raise
                 self.forecast_note = f"not in this Electricity Maps plan (HTTP {exc.status})"
+        return out
+
+    def past_range(self, zone, start_s: float, end_s: float) -> list[Interval]:
+        """Hourly values over [start_s, end_s] (older than the 24 h history), in ≤ 10-day requests.
+
+        Returns [] and remembers why when the plan has no past ranges (401/403/404).
+        """
+        if self.past_note is not None:
+            return []
+        fetched = iso_seconds(self._wall())
+        out: list[Interval] = []
+        t = start_s - start_s % 3600
+        while t < end_s:
+            t_end = min(end_s, t + PAST_RANGE_MAX_S)
+            try:
+                body = self._get("past-range", zone, start=iso_seconds(t), end=iso_seconds(t_end))
+            except ProviderError as exc:
+                if exc.cause not in ("http_401", "http_403", "http_404"):
+                    raise
+                self.past_note = f"not in this Electricity Maps plan (HTTP {exc.status})"
+                return out
+            out += self._series(body, "data", zone, "historical", fetched)
+            t = t_end
         return out
 
     # -- parsing -------------------------------------------------------------------------

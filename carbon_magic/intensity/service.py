@@ -36,6 +36,7 @@ ACTIVE_S = 2 * 86400.0  # keep refreshing a zone prefetched within this
 AHEAD_S = 3 * 86400.0  # how far ahead cached forecasts are read back from the ledger
 POLL_S = 30.0  # the worker's heartbeat when nothing wakes it
 MIN_RETRY_S = 60.0
+HISTORY_S = 23 * 3600.0  # older than this, only a provider's past range has values
 MAX_BACKOFF_S = 1800.0
 
 
@@ -109,6 +110,7 @@ class Feed:
         self.retry_at = float("-inf")
         self.disabled: str | None = None  # a cause that will not fix itself this session
         self.requested = False
+        self.past_from: float | None = None  # earliest uncovered time wanted from a past range
         self.in_flight = False
         self.active_at = float("-inf")
         self._static_by_reason: dict[str, IntensityValue] = {}
@@ -332,8 +334,17 @@ class IntensityService:
             self._notice(("zone", "none"), messages.NO_ZONE_HINT.format(value=row.g_co2e_per_kwh,
                                                                source=f"OWID {row.year}"))
             return
-        if feed.needs_fetch(now, wall_s) and not feed.requested:
+        if self._wants_past(feed, now, wall_s):
+            feed.past_from = wall_s if feed.past_from is None else min(feed.past_from, wall_s)
             self._want(feed)
+        elif feed.needs_fetch(now, wall_s) and not feed.requested:
+            self._want(feed)
+
+    @staticmethod
+    def _wants_past(feed: Feed, now: float, wall_s: float) -> bool:
+        """A time older than the provider's recent history, not cached, from a provider with past ranges."""
+        return (wall_s < now - HISTORY_S and feed.usable() and hasattr(feed.provider, "past_range")
+                and getattr(feed.provider, "past_note", None) is None and feed.series.find(wall_s) is None)
 
     def _want(self, feed: Feed) -> None:
         """Queue a fetch of `feed` for the worker, starting the worker if needed."""
@@ -377,8 +388,14 @@ class IntensityService:
     def _refresh(self, feed: Feed) -> None:
         now = self._wall()
         feed.in_flight, feed.requested, feed.last_try_s = True, False, now
+        past_from, feed.past_from = feed.past_from, None
         try:
             intervals = feed.provider.refresh(feed.spec)
+            if past_from is not None:
+                try:  # optional: a failure here must not throw away the fresh values
+                    intervals = feed.provider.past_range(feed.spec, past_from, now - HISTORY_S) + intervals
+                except ProviderError as exc:
+                    log.debug("past range for %s failed: %s", feed.zone, exc.cause)
         except ProviderError as exc:
             self._failed(feed, exc, now)
         except Exception as exc:  # noqa: BLE001 - a parser bug must not kill the thread; labelled
