@@ -8,6 +8,7 @@ segments however many samples it has.
 from __future__ import annotations
 
 from .record import iso_utc
+from .units import J_PER_KWH
 
 
 def integrate(points, energy_j: float, intensity_at):
@@ -31,7 +32,7 @@ def integrate(points, energy_j: float, intensity_at):
     for a, b, d in deltas:
         iv = intensity_at((a.wall + b.wall) / 2)
         e = d * scale
-        g = e / 3.6e6 * iv.value_g_per_kwh
+        g = e / J_PER_KWH * iv.value_g_per_kwh
         emissions_g += g
         last = segments[-1] if segments else None
         if last and last["intensity_g_per_kwh"] == iv.value_g_per_kwh and last["_prov"] == iv.provenance:
@@ -47,5 +48,5 @@ def integrate(points, energy_j: float, intensity_at):
         s["start"], s["end"] = iso_utc(s["start"]), iso_utc(s["end"])
         s["intensity"] = dict(prov)
         out.append(s)
-    mean = emissions_g / (energy_j / 3.6e6) if energy_j > 0 else (out[0]["intensity_g_per_kwh"] if out else 0.0)
+    mean = emissions_g / (energy_j / J_PER_KWH) if energy_j > 0 else (out[0]["intensity_g_per_kwh"] if out else 0.0)
     return emissions_g, mean, out

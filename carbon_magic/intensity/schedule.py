@@ -10,9 +10,9 @@ import bisect
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..units import J_PER_KWH
 from .provider import Interval
 
-J_PER_KWH = 3.6e6
 RANK = {"forecast": 0, "historical": 1, "live": 1}  # an actual beats a forecast for the same period
 
 
