@@ -228,7 +228,7 @@ class CarbonMagics(Magics):
         return record
 
     # -- the magics ----------------------------------------------------------------------
-    @magic_arguments()
+    @magic_arguments(name="%carbon")  # usage reads `%%carbon …`
     @argument("--label", "-l", default=None, help="Name for this cell in tables and exports")
     @argument("--zone", "-z", default=None, help="Grid zone for this cell only (FR, US-MIDA-PJM, aws:us-east-1)")
     @argument("--live", action="store_true", help="Show the live power/intensity chart while the cell runs")

@@ -216,3 +216,9 @@ def test_ipython_config_sets_pue(shell):
     r, _ = outputs(shell, "%%carbon -o rec\nx = 1")
     assert shell.user_ns["rec"].pue == 1.2
     shell.run_line_magic("config", "CarbonMagics.pue = 1.0")
+
+
+def test_help_shows_the_magic_as_users_type_it(shell):
+    doc = shell.find_cell_magic("carbon").__doc__
+    assert "%%carbon [--label LABEL] [--zone ZONE] [--live]" in doc
+    assert "measured (hardware counter" in doc
