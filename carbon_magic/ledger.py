@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from .record import CellRecord
@@ -38,6 +39,17 @@ CREATE TABLE IF NOT EXISTS intensity_cache (
 """
 
 
+def _retry_locked(fn, attempts: int = 50, pause_s: float = 0.05):
+    """Run fn, retrying while SQLite says the database is locked (other writers), ~2.5 s at most."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or i == attempts - 1:
+                raise
+            time.sleep(pause_s)
+
+
 class Ledger:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -45,9 +57,11 @@ class Ledger:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None,
                                    check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # Another kernel may be creating or converting the same file right now: switching to WAL
+        # can report "locked" without waiting for the busy timeout, so retry briefly.
+        _retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA_SQL)
+        _retry_locked(lambda: self._db.executescript(SCHEMA_SQL))
 
     @classmethod
     def in_dir(cls, data_dir: str | Path) -> "Ledger":
@@ -55,16 +69,20 @@ class Ledger:
 
     def _write(self, sql: str, args) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if isinstance(args, list):
-                    self._db.executemany(sql, args)
-                else:
-                    self._db.execute(sql, args)
-                self._db.execute("COMMIT")
-            except BaseException:
+            _retry_locked(lambda: self._transaction(sql, args))
+
+    def _transaction(self, sql: str, args) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if isinstance(args, list):
+                self._db.executemany(sql, args)
+            else:
+                self._db.execute(sql, args)
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                raise
+            raise
 
     # -- records -------------------------------------------------------------------------
     def append(self, record: CellRecord) -> None:

@@ -163,8 +163,10 @@ def test_two_processes_writing_one_ledger_lose_no_rows(tmp_path):
         for i in range(150):
             s.end(s.begin(label=sys.argv[1] + str(i)))
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in ("a", "b")]
-    assert [p.wait(60) for p in procs] == [0, 0]
+    procs = [subprocess.Popen([sys.executable, "-c", script, name], stderr=subprocess.PIPE, text=True)
+             for name in ("a", "b")]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
     from carbon_magic.ledger import Ledger
 
     labels = [r.label for r in Ledger(tmp_path / "shared.db").records()]
