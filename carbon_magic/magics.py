@@ -19,6 +19,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Unicode, observe
 
 from .intensity import normalize_zone
+from .record import MEASURED_METHODS
+from .units import fmt_energy, fmt_mass_g
 
 log = logging.getLogger("carbon_magic")
 
@@ -297,7 +299,7 @@ class CarbonMagics(Magics):
         lines = ["carbon_magic status"]
         lines.append("  sensors:")
         for src in s.discovery.sources:
-            how = "measured" if src.method in ("counter", "sampled") else "estimated"
+            how = "measured" if src.method in MEASURED_METHODS else "estimated"
             failed = " (FAILED: " + s.sampler.failed[src.name] + ")" if src.name in s.sampler.failed else ""
             lines.append(f"    {src.name:<18} {src.kind:<5} {src.method:<9} {how}{failed}")
         if s.discovery.skipped:
@@ -306,11 +308,10 @@ class CarbonMagics(Magics):
                 lines.append(f"    {k.line()}")
         zone = s.settings.zone
         lines.append(f"  zone: {zone or 'not set: static world average (set one: %carbon zone FR)'}")
-        lines.append(f"  provider: {getattr(s.intensity, 'describe', lambda: s.settings.provider)()}")
+        lines.append(f"  provider: {s.intensity.describe()}")
         lines.append(f"  sampler: every {s.settings.interval_s:g} s, "
                      f"{'running' if s.sampler.running else 'stopped'}; PUE {s.settings.pue:g}; "
                      f"auto mode {'on' if self.auto else 'off'}")
-        from .units import fmt_energy, fmt_mass_g  # noqa: PLC0415
         t = s.totals()
         lines.append(f"  session: {fmt_energy(t['session_energy_j'])} so far "
                      f"({t['cells']} measured cells {fmt_energy(t['cells_energy_j'])}, "

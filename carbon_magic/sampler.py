@@ -132,19 +132,6 @@ class Sampler:
                 coarse.reverse()
         return coarse + fine
 
-    def recent(self, seconds: float) -> list[Snapshot]:
-        with self._store_lock:
-            if not self.fine:
-                return []
-            t_end = self.fine[-1].t
-            out = []
-            for s in reversed(self.fine):
-                if s.t < t_end - seconds:
-                    break
-                out.append(s)
-        out.reverse()
-        return out
-
     # -- listeners -----------------------------------------------------------------------
     def add_listener(self, fn, period_s: float = 1.0) -> None:
         self._listeners.append(_Listener(fn, period_s))

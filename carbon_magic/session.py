@@ -10,7 +10,7 @@ import logging
 import platform
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import __version__
 from .co2 import integrate
@@ -35,7 +35,6 @@ class Window:
     cell_id: str | None = None
     execution_count: int | None = None
     code_head: str | None = None
-    options: dict = field(default_factory=dict)
 
 
 class CarbonSession:
@@ -88,13 +87,13 @@ class CarbonSession:
         }
 
     # -- measuring -----------------------------------------------------------------------
-    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None, **options) -> Window:
+    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None) -> Window:
         snap = self.sampler.snapshot()
         try:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        return Window(snap, label, zone, cell_id, execution_count, code_head, options)
+        return Window(snap, label, zone, cell_id, execution_count, code_head)
 
     def intensity_for(self, zone: str | None):
         if zone and zone != getattr(self.intensity, "zone", None) and self._intensity_for_zone:
@@ -145,7 +144,7 @@ class CarbonSession:
         return CellRecord(
             session_id=self.session_id, started_at=iso_utc(start.wall), ended_at=iso_utc(end.wall),
             duration_s=duration, status=status, energy_j=energy_j, components=components,
-            intensity_g_per_kwh=mean, intensity={k: main.get(k) for k in main}, emissions_g=emissions_g,
+            intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
         )
