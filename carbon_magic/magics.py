@@ -72,9 +72,7 @@ class CarbonMagics(Magics):
     def __init__(self, shell, session):
         super().__init__(shell)
         self.session = session
-        if self.zone:
-            session.settings.zone = normalize_zone(self.zone)
-            session.intensity.set_zone(session.settings.zone)
+        self._set_zone(self.zone)
         if self.pue is not None:
             session.settings.pue = float(self.pue)
         if self.cuda_sync is not None:
@@ -87,14 +85,17 @@ class CarbonMagics(Magics):
 
     @observe("zone")
     def _zone_changed(self, change):  # `%config CarbonMagics.zone = "FR"` after loading
-        if getattr(self, "session", None) is None or change["new"] is None:
+        if getattr(self, "session", None) is not None:
+            self._set_zone(change["new"])
+
+    def _set_zone(self, zone) -> None:
+        """The session's zone; the intensity service validates it and keeps settings.zone in step."""
+        if not zone:
             return
         try:
-            zone = normalize_zone(change["new"])
+            self.session.intensity.set_zone(zone)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        self.session.settings.zone = zone
-        self.session.intensity.set_zone(zone)
 
     @observe("pue")
     def _pue_changed(self, change):

@@ -224,3 +224,11 @@ def test_help_shows_the_magic_as_users_type_it(shell):
     doc = shell.find_cell_magic("carbon").__doc__
     assert "%%carbon [--label LABEL] [--zone ZONE] [--live]" in doc
     assert "measured (hardware counter" in doc
+
+
+def test_ipython_config_sets_the_zone(shell):
+    shell.run_line_magic("config", 'CarbonMagics.zone = "fr"')
+    s = session_for(shell)
+    assert s.settings.zone == s.intensity.zone == "FR"
+    r, _ = outputs(shell, "%%carbon -o rec\nx = 1")
+    assert shell.user_ns["rec"].intensity["zone"] == "FR"

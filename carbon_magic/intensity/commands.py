@@ -56,8 +56,7 @@ def zone_command(magics, argline: str):
         raise UsageError("%carbon zone takes one zone, e.g. %carbon zone FR (or uk:london, aws:us-east-1)")
     if args:
         zone = _zone(args[0], "%carbon zone")
-        session.intensity.set_zone(zone)
-        session.settings.zone = zone
+        session.intensity.set_zone(zone)  # also sets session.settings.zone
         spec = parse_zone(zone)
         print(f"carbon_magic: zone {zone} ({spec.name}) · {session.intensity.describe()}")
     else:
