@@ -228,7 +228,10 @@ def test_help_shows_the_magic_as_users_type_it(shell):
 
 def test_ipython_config_sets_the_zone(shell):
     shell.run_line_magic("config", 'CarbonMagics.zone = "fr"')
-    s = session_for(shell)
-    assert s.settings.zone == s.intensity.zone == "FR"
-    r, _ = outputs(shell, "%%carbon -o rec\nx = 1")
-    assert shell.user_ns["rec"].intensity["zone"] == "FR"
+    try:
+        s = session_for(shell)
+        assert s.settings.zone == s.intensity.zone == "FR"
+        r, _ = outputs(shell, "%%carbon -o rec\nx = 1")
+        assert shell.user_ns["rec"].intensity["zone"] == "FR"
+    finally:  # the shell's config outlives this test's session
+        shell.run_line_magic("config", "CarbonMagics.zone = None")
