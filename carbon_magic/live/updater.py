@@ -13,7 +13,6 @@ The session owns the data (the sampler's bounded deques); the updater keeps a bo
 """
 from __future__ import annotations
 
-import bisect
 import logging
 import threading
 import time
@@ -191,12 +190,9 @@ class LiveUpdater:
     def _pull(self) -> None:
         """Move the samples the store has not seen from the sampler's deques into the store."""
         sampler = self.session.sampler
-        fine = list(sampler.fine)  # one C-level copy: safe while the sampler thread appends
-        fine_start = fine[0].t if fine else float("inf")
-        new = []
-        if self._last_t < fine_start:  # first pull, or the fine history moved past us: older samples too
-            new = [s for s in (sampler.first, *sampler.coarse) if self._last_t < s.t < fine_start]
-        new += fine[bisect.bisect_right(fine, self._last_t, key=lambda s: s.t):]
+        new = sampler.window(self._last_t, float("inf"))  # coarse history first where fine has moved on
+        if self._last_t < sampler.first.t:
+            new.insert(0, sampler.first)  # the session's first reading, older than both deques
         if not new:
             return
         msgs = [self.session.sample_message(s) for s in new]
