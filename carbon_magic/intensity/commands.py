@@ -5,15 +5,14 @@ one-line UsageError; "no data" is said in one plain line, never raised.
 """
 from __future__ import annotations
 
-import argparse
 import re
-import shlex
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from IPython.core.error import UsageError
 
+from ..cmdline import CommandParser, split_args
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .schedule import J_PER_KWH, best_window, pieces_of, price
 from .zones import normalize_zone, parse_zone
@@ -21,18 +20,6 @@ from .zones import normalize_zone, parse_zone
 SHIFT_STEP_S = 1800.0
 SHIFT_RANGE_S = (-24 * 3600.0, 48 * 3600.0)  # the providers' history and forecast horizons
 MAX_WITHIN_S = 7 * 86400.0
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(f"{self.prog}: {message}. Usage: {self.format_usage().strip()[7:]}")
-
-
-def _split(argline: str, prog: str) -> list[str]:
-    try:
-        return shlex.split(argline)
-    except ValueError as exc:
-        raise UsageError(f"{prog}: {exc}") from None
 
 
 def _zone(text: str, prog: str) -> str:
@@ -51,7 +38,7 @@ def _say_notices(session) -> None:
 def zone_command(magics, argline: str):
     """`%carbon zone` shows the zone and provider; `%carbon zone ZONE` sets it for this session."""
     session = magics.session
-    args = _split(argline, "%carbon zone")
+    args = split_args(argline, "%carbon zone")
     if len(args) > 1:
         raise UsageError("%carbon zone takes one zone, e.g. %carbon zone FR (or uk:london, aws:us-east-1)")
     if args:
@@ -162,10 +149,10 @@ def _best_shift(pieces, feed_for, same_time_g: float):
 
 def whatif_command(magics, argline: str) -> WhatIfResult:
     """`%carbon whatif ZONE… [--label L]`: re-price this session's cells in other zones and hours."""
-    ap = _Parser(prog="%carbon whatif", add_help=False)
+    ap = CommandParser("%carbon whatif")
     ap.add_argument("zones", nargs="*", metavar="ZONE")
     ap.add_argument("--label", "-l", default=None)
-    args = ap.parse_args(_split(argline, "%carbon whatif"))
+    args = ap.parse_args(split_args(argline, "%carbon whatif"))
     zones = [_zone(z, "%carbon whatif") for z in args.zones]
     session = magics.session
     records = list(session.records)
@@ -308,11 +295,11 @@ def _no_forecast(feed, zone: str) -> str:
 
 def forecast_command(magics, argline: str) -> ForecastResult | None:
     """`%carbon forecast [--duration 2h] [--within 24h] [--zone Z]`: the greenest start from a forecast."""
-    ap = _Parser(prog="%carbon forecast", add_help=False)
+    ap = CommandParser("%carbon forecast")
     ap.add_argument("--duration", "-d", default="1h")
     ap.add_argument("--within", "-w", default="24h")
     ap.add_argument("--zone", "-z", default=None)
-    args = ap.parse_args(_split(argline, "%carbon forecast"))
+    args = ap.parse_args(split_args(argline, "%carbon forecast"))
     try:
         duration, within = parse_duration(args.duration), parse_duration(args.within)
     except ValueError as exc:

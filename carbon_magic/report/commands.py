@@ -5,18 +5,18 @@ line; bad arguments raise IPython's one-line UsageError naming what is accepted.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
-import shlex
 from pathlib import Path
 
 from IPython.core.error import UsageError
 
+from ..cmdline import CommandParser, split_args
 from .formats import SUFFIXES, ExportError, render, write
 from .model import Report
 from .table import SORT_KEYS, CellTable
 
-TABLE_USAGE = f"%carbon table [--sort {'|'.join(SORT_KEYS)}] [--top N]"
 EXPORT_USAGE = f"%carbon export PATH (PATH ends in {', '.join(SUFFIXES)})"
 TEXT_FORMATS = {"csv": ".csv", "json": ".json", "md": ".md"}
 
@@ -32,37 +32,18 @@ def project_name(shell=None) -> str:
     return "notebook"
 
 
-def _split(argline: str, usage: str) -> list[str]:
-    try:
-        return shlex.split(argline)
-    except ValueError as exc:
-        raise UsageError(f"{exc}; usage: {usage}") from None
+def _top(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number ≥ 1 is needed, not {value!r}")
+    return int(value)
 
 
 def parse_table_args(argline: str) -> tuple[str, int | None]:
-    words = _split(argline, TABLE_USAGE)
-    sort, top = "start", None
-    i = 0
-    while i < len(words):
-        word = words[i]
-        name, eq, value = word.partition("=")
-        if name not in ("--sort", "--top"):
-            raise UsageError(f"%carbon table: unexpected {word!r}; usage: {TABLE_USAGE}")
-        if not eq:
-            i += 1
-            if i == len(words):
-                raise UsageError(f"%carbon table: {name} needs a value; usage: {TABLE_USAGE}")
-            value = words[i]
-        if name == "--sort":
-            if value not in SORT_KEYS:
-                raise UsageError(f"%carbon table: --sort takes one of {', '.join(SORT_KEYS)}, not {value!r}")
-            sort = value
-        else:
-            if not value.isdigit() or int(value) < 1:
-                raise UsageError(f"%carbon table: --top takes a whole number ≥ 1, not {value!r}")
-            top = int(value)
-        i += 1
-    return sort, top
+    ap = CommandParser("%carbon table")
+    ap.add_argument("--sort", choices=SORT_KEYS, default="start")
+    ap.add_argument("--top", type=_top, default=None, metavar="N")
+    args = ap.parse_args(split_args(argline, "%carbon table"))
+    return args.sort, args.top
 
 
 def table_command(magics, argline: str) -> CellTable:
@@ -71,7 +52,7 @@ def table_command(magics, argline: str) -> CellTable:
 
 
 def export_command(magics, argline: str) -> None:
-    words = _split(argline, EXPORT_USAGE)
+    words = split_args(argline, "%carbon export")
     if len(words) != 1:
         raise UsageError(f"%carbon export takes one path; usage: {EXPORT_USAGE}")
     report = Report.from_session(magics.session, project_name(magics.shell))
