@@ -19,6 +19,11 @@ def iso_utc(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def unix_from_iso(iso: str) -> float:
+    """The inverse of `iso_utc` (record times back to unix seconds)."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def _plain(value):
     """A copy of nested dicts/lists/tuples (values are JSON scalars), as asdict would give."""
     if isinstance(value, dict):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from datetime import datetime
 
+from ..record import unix_from_iso
 from ..units import J_PER_KWH
 from .provider import Interval
 
@@ -116,10 +116,6 @@ class Piece:
     zone: str | None
 
 
-def _unix(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
 def pieces_of(records) -> list[Piece]:
     """Each record's intensity segments (or the whole record, for records without them)."""
     out = []
@@ -127,7 +123,7 @@ def pieces_of(records) -> list[Piece]:
         segs = r.intensity_segments or [{"start": r.started_at, "end": r.ended_at, "energy_j": r.energy_j,
                                          "emissions_g": r.emissions_g, "intensity": r.intensity or {}}]
         for s in segs:
-            out.append(Piece(_unix(s["start"]), _unix(s["end"]), float(s["energy_j"]), float(s["emissions_g"]),
+            out.append(Piece(unix_from_iso(s["start"]), unix_from_iso(s["end"]), float(s["energy_j"]), float(s["emissions_g"]),
                              (s.get("intensity") or {}).get("zone")))
     return out
 

@@ -19,10 +19,10 @@ import time
 import weakref
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
+from ..record import unix_from_iso
 from .decimate import DEFAULT_MAX_POINTS, DEFAULT_RECENT_S, decimate_indices, step_indices
 from .store import PlotStore
 from .text import intensity_legend, is_measured, readout_html
@@ -49,10 +49,6 @@ def updater_for(session) -> "LiveUpdater":
 def to_dates(unix_s) -> np.ndarray:
     """Unix seconds to datetime64[ms] (what bqplot's DateScale takes)."""
     return np.round(np.asarray(unix_s, dtype=float) * 1000.0).astype("int64").astype("datetime64[ms]")
-
-
-def parse_iso(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def cell_text(label, execution_count) -> str:
@@ -157,7 +153,7 @@ class LiveUpdater:
     def _on_record(self, record) -> None:
         """Main thread, after each measured cell: only queue the cell mark."""
         try:
-            span = (parse_iso(record.started_at), parse_iso(record.ended_at),
+            span = (unix_from_iso(record.started_at), unix_from_iso(record.ended_at),
                     cell_text(record.label, record.execution_count))
         except (TypeError, ValueError):
             return
