@@ -56,6 +56,7 @@ class CarbonSession:
         self.records: list[CellRecord] = []
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell
         self.close_listeners: list = []  # fn() called once by close(), before the sampler stops
+        self._host = self._host_info()
         self.started_at = iso_utc(self.sampler.first.wall)
         self.ledger.put_session(self.session_id, self.started_at, self.describe())
         # Running session totals (idle time included), priced at the intensity of each tick.
@@ -69,6 +70,11 @@ class CarbonSession:
     # -- identity ------------------------------------------------------------------------
     def describe(self) -> dict:
         """Who measured what, for exports (no secrets, no user names)."""
+        return {**self._host, "pue": self.settings.pue, "zone": self.settings.zone,
+                "interval_s": self.settings.interval_s}
+
+    def _host_info(self) -> dict:
+        """The parts of `describe()` that cannot change during a session, read once."""
         import psutil  # noqa: PLC0415
         return {
             "carbon_magic_version": __version__,
@@ -81,9 +87,6 @@ class CarbonSession:
             "gpu_uuids": [getattr(s, "uuid", None) for s in self.discovery.sources if s.kind == "gpu"],
             "sensors": [{"name": s.name, "kind": s.kind, "method": s.method} for s in self.discovery.sources],
             "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in self.discovery.skipped],
-            "pue": self.settings.pue,
-            "zone": self.settings.zone,
-            "interval_s": self.settings.interval_s,
         }
 
     # -- measuring -----------------------------------------------------------------------

@@ -153,7 +153,7 @@ class Report:
     @classmethod
     def from_session(cls, session, project_name: str | None = None) -> "Report":
         records = list(session.records)
-        session_j = session.totals()["session_energy_j"]
+        session_j = session.session_energy_j()
         return cls(records, compute_totals(records, session_j), host_info(session.describe()),
                    session.session_id, project_name or "notebook")
 
