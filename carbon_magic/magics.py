@@ -247,14 +247,23 @@ class CarbonMagics(Magics):
         """
         opts = self.parse_cell_args(line)  # raises the one-line UsageError for bad options
         # Only reached where the transformer could not apply (e.g. under another cell magic).
+        if self._window is not None:
+            # Auto mode already measures the enclosing cell: count it once, with these options.
+            self._window.label = opts["label"]
+            self._window.zone = opts["zone"] or self._window.zone
+            self._window_opts = opts
+            self._run_nested(cell)
+            return
         window = self.session.begin(label=opts["label"], zone=opts["zone"],
                                     execution_count=self.shell.execution_count, code_head=_first_line(cell))
-        self._depth += 1
+        self._finish(window, opts, self._run_nested(cell))
+
+    def _run_nested(self, cell: str):
+        self._depth += 1  # the hooks ignore the inner run
         try:
-            result = self.shell.run_cell(cell, store_history=False)
+            return self.shell.run_cell(cell, store_history=False)
         finally:
             self._depth -= 1
-        self._finish(window, opts, result)
 
     @line_magic("carbon")
     def carbon_line(self, line):

@@ -235,3 +235,16 @@ def test_ipython_config_sets_the_zone(shell):
         assert shell.user_ns["rec"].intensity["zone"] == "FR"
     finally:  # the shell's config outlives this test's session
         shell.run_line_magic("config", "CarbonMagics.zone = None")
+
+
+def test_carbon_nested_under_another_magic_in_auto_mode_is_counted_once(shell):
+    s = session_for(shell)
+    run(shell, "%carbon auto on")
+    try:
+        before = len(s.records)
+        r, _ = outputs(shell, "%%capture captured\n%%carbon --label nested -o rec\nz = 6")
+        assert r.error_in_exec is None and shell.user_ns["z"] == 6
+        assert [x.label for x in s.records[before:]] == ["nested"]
+        assert shell.user_ns["rec"] is s.records[-1]
+    finally:
+        run(shell, "%carbon auto off")
