@@ -7,6 +7,17 @@ import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata
 const BADGE = '.cm-badge';
 const SIDEBAR = '#carbon-magic-sidebar';
 
+/** Write an nbformat 4.5 notebook with `cells` (Python 3 kernel) to `path` through the contents API. */
+async function uploadNotebook(page: IJupyterLabPageFixture, path: string, cells: object[]): Promise<void> {
+  const notebook = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+    cells
+  };
+  await page.contents.uploadContent(JSON.stringify(notebook), 'text', path);
+}
+
 /** Replace the notebook's cells with code cells holding `sources` (no typing, no auto-indent). */
 async function setCells(page: IJupyterLabPageFixture, sources: string[]): Promise<void> {
   await page.evaluate(srcs => {
@@ -277,13 +288,7 @@ test.describe('carbon_magic after a page reload', () => {
       outputs: [],
       execution_count: null
     }));
-    const notebook = {
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
-      cells
-    };
-    await page.contents.uploadContent(JSON.stringify(notebook), 'text', `${tmpPath}/${name}`);
+    await uploadNotebook(page, `${tmpPath}/${name}`, cells);
     await page.notebook.openByPath(`${tmpPath}/${name}`);
     await run(page, 0);
     await page.reload({ waitForIsReady: false }); // the notebook, not a launcher, comes back
@@ -344,16 +349,7 @@ test.describe('carbon_magic in a windowed notebook', () => {
       execution_count: null
     }));
     const name = `windowed-${test.info().repeatEachIndex}.ipynb`;
-    await page.contents.uploadContent(
-      JSON.stringify({
-        nbformat: 4,
-        nbformat_minor: 5,
-        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
-        cells
-      }),
-      'text',
-      `${tmpPath}/${name}`
-    );
+    await uploadNotebook(page, `${tmpPath}/${name}`, cells);
     await page.notebook.openByPath(`${tmpPath}/${name}`);
     const first = page.locator('.jp-Cell[data-windowed-list-index="1"] .cm-badge');
     await expect(first).toHaveAttribute('data-energy-j', '111');
@@ -380,16 +376,7 @@ test.describe('carbon_magic in Notebook 7', () => {
     const cells = ['%load_ext carbon_magic', '%%carbon -o r\nimport time; time.sleep(1)', 'print(repr(r.energy_j))'].map(
       source => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null })
     );
-    await page.contents.uploadContent(
-      JSON.stringify({
-        nbformat: 4,
-        nbformat_minor: 5,
-        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
-        cells
-      }),
-      'text',
-      `${tmpPath}/${name}`
-    );
+    await uploadNotebook(page, `${tmpPath}/${name}`, cells);
     await page.page.goto(`http://localhost:8888/notebooks/${tmpPath}/${name}`);
     await expect.poll(
       () =>
