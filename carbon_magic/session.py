@@ -13,14 +13,13 @@ import uuid
 from dataclasses import dataclass
 
 from . import __version__
-from .co2 import integrate
+from .co2 import emissions_over, integrate
 from .config import Settings
 from .cuda_sync import synchronize_cuda
 from .ledger import Ledger
 from .record import CellRecord, Component, iso_utc
 from .sampler import Sampler, Snapshot
 from .sources import Discovery, discover
-from .units import J_PER_KWH
 
 log = logging.getLogger("carbon_magic")
 
@@ -158,7 +157,7 @@ class CarbonSession:
         last, self._last_tick = self._last_tick, snap
         e = max(0.0, snap.total_j() - last.total_j()) * self.settings.pue
         self.cumulative_energy_j += e
-        self.cumulative_emissions_g += e / J_PER_KWH * self.intensity.at((last.wall + snap.wall) / 2).value_g_per_kwh
+        self.cumulative_emissions_g += emissions_over(last.wall, snap.wall, e, self.intensity.at)
 
     def sample_message(self, snap: Snapshot) -> dict:
         """What the live views plot for one instant: power by component, intensity, running totals."""
