@@ -89,13 +89,17 @@ def csv_cell(value):
     """One CSV cell. Numbers stay numbers (floats as repr, so they read back exactly; a negative
     number is a number, not a formula). Everything else is text, and text a spreadsheet would
     run as a formula (starting with = + - @, tab or CR) gets a leading apostrophe, whatever
-    column it is in: labels, code, host and provider fields can all come from outside."""
+    column it is in: labels, code, host and provider fields can all come from outside. Line
+    breaks inside text become LF, which the writer quotes."""
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    # A bare CR is not quoted by the csv module (our line ends are LF) and would split the row.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def render(report: Report) -> str:
