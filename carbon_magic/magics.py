@@ -78,12 +78,13 @@ def output_name_problem(name: str, shell=None) -> str | None:
         return "needs a Python variable name"
     if keyword.iskeyword(name):
         return "is a Python keyword"
+    if name in IPYTHON_NAMES or _NUMBERED.match(name):
+        return "is a name IPython uses (history, output cache or the shell)"
     if name.startswith("__") and name.endswith("__"):
         return "is a special (dunder) name"
     if hasattr(builtins, name):
         return "would hide the Python builtin of that name"
-    hidden = getattr(shell, "user_ns_hidden", None) or {}
-    if name in IPYTHON_NAMES or name in hidden or _NUMBERED.match(name):
+    if name in (getattr(shell, "user_ns_hidden", None) or {}):
         return "is a name IPython uses (history, output cache or the shell)"
     return None
 
