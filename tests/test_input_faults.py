@@ -315,3 +315,17 @@ def test_record_validator_accepts_what_the_session_writes(bench):
     assert CellRecord.from_untrusted(d) == rec
     with pytest.raises(ValueError, match="energy_j"):
         CellRecord.from_untrusted({**d, "energy_j": "lots"})
+
+
+def test_receipts_and_badge_carry_no_control_characters(bench):
+    import xml.etree.ElementTree as ET
+
+    from carbon_magic.report.formats import render
+
+    rec = bench.cell(5, cpu_j=100, label=ESC_TEXT, code=ESC_TEXT)
+    rec.intensity = {**rec.intensity, "zone": ESC_TEXT, "source": ESC_TEXT, "provider": ESC_TEXT}
+    report = Report.from_records([rec], host={"cpu_model": ESC_TEXT, "os": ESC_TEXT}, project_name=ESC_TEXT)
+    for suffix in (".md", ".html", ".svg"):
+        assert_clean(render(report, suffix))
+    ET.fromstring(render(report, ".svg"))  # well-formed XML: no control characters in it
+    assert "red" in render(report, ".md") and "evil" in render(report, ".html")  # the text itself is kept

@@ -5,6 +5,8 @@ same way.
 """
 from __future__ import annotations
 
+import html
+
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .equivalents import equivalents
 from .model import measured_share
@@ -41,6 +43,12 @@ def printable(text: str) -> str:
 def printable_lines(text: str) -> str:
     """`printable` for each line, the line breaks kept: for text written to a terminal."""
     return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
+def html_text(text, quote: bool = True) -> str:
+    """User text for HTML or SVG: control characters replaced (XML forbids most of them, and a
+    terminal showing the file would run escape sequences), then escaped."""
+    return html.escape(printable(text), quote=quote)
 
 
 def one_line(text: str | None, limit: int = 60) -> str:
