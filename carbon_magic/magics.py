@@ -158,7 +158,7 @@ class CarbonMagics(Magics):
         try:
             args = parse_argstring(self.carbon_cell, line)
         except (UsageError, ValueError, SystemExit) as exc:  # argparse; shlex: "No closing quotation"
-            reason = " ".join(str(exc).split()) or "bad options"
+            reason = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split())) or "bad options"
             raise UsageError(f"%%carbon: {reason}. Accepted: {CELL_USAGE}") from None
         opts = {"label": _unquote(args.label), "zone": _unquote(args.zone), "live": args.live,
                 "quiet": args.quiet, "var": args.output, "sync": not args.no_sync}

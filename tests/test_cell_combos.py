@@ -44,6 +44,7 @@ def split_summary(stdout):
     ("%%carbon --bogus", "unrecognized arguments"),
     ("%%carbon -h", "unrecognized arguments"),
     ("%%carbon extra words", "unrecognized arguments"),
+    ("%%carbon --x\x1b[2J\x00", "unrecognized arguments"),
 ])
 def test_bad_header_is_one_line_and_the_next_cell_works(shell, line, words):
     shell.user_ns.pop("ran", None)
@@ -52,7 +53,7 @@ def test_bad_header_is_one_line_and_the_next_cell_works(shell, line, words):
     r, cap = outputs(shell, line + "\nran = True")
     err = r.error_in_exec or r.error_before_exec
     assert type(err).__name__ == "UsageError" and words in str(err)
-    assert "\n" not in str(err) and "Accepted: %%carbon [--label NAME]" in str(err)
+    assert str(err).isprintable() and "Accepted: %%carbon [--label NAME]" in str(err)
     printed = (cap.stdout + cap.stderr).strip()
     assert printed.count("\n") == 0 and "Traceback" not in printed and printed.startswith("UsageError")
     assert "ran" not in shell.user_ns and len(s.records) == before  # nothing ran, nothing recorded
