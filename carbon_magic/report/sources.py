@@ -100,15 +100,16 @@ def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]
     for sid, body in rows:
         if session_id is not None and sid != session_id:
             continue
+        grouped.setdefault(sid, [])
         try:
-            rec = CellRecord.from_untrusted(json.loads(body))
-        except (ValueError, TypeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-            reason = "invalid JSON" if isinstance(exc, json.JSONDecodeError) or not isinstance(exc, ValueError) \
-                else str(exc)
-            notes.setdefault(sid, []).append(f"a record skipped, {reason}")
-            grouped.setdefault(sid, [])
+            d = json.loads(body)
+        except (ValueError, TypeError, RecursionError):  # not text, not JSON, a 5000-digit number…
+            notes.setdefault(sid, []).append("a record skipped, invalid JSON")
             continue
-        grouped.setdefault(sid, []).append(rec)
+        try:
+            grouped[sid].append(CellRecord.from_untrusted(d))
+        except ValueError as exc:
+            notes.setdefault(sid, []).append(f"a record skipped, {exc}")
     if session_id is not None and session_id not in grouped:
         raise SourceError(f"no records of session {session_id!r}")
     out = []
