@@ -312,6 +312,8 @@ class CarbonMagics(Magics):
 
         The cell runs unchanged. Energy per component is marked measured (hardware counter or
         power sensor) or estimated (a model from utilisation); see `%carbon status`.
+        Options may use `{expr}` and `$var`, as in any IPython magic. Under `%%time`, `%%timeit`
+        or `%%prun`, the whole cell is measured once and they time the body alone.
         """
         opts = self.parse_cell_args(line)  # raises the one-line UsageError for bad options
         # Only reached where the transformer could not apply (e.g. under another cell magic).

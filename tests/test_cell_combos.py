@@ -209,3 +209,16 @@ def test_interrupted_await_cell_is_recorded_as_interrupted(tmp_path, powercap):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_stacked_magics_in_auto_mode_are_one_record_with_the_carbon_options(shell):
+    s = session_for(shell)
+    run(shell, "%carbon auto on")
+    try:
+        before = len(s.records)
+        r, cap = outputs(shell, "%%timeit -n 2 -r 1\n%%carbon --label stacked\nx = 1")
+        r2, _ = outputs(shell, "%%time\n%%carbon --label timed\n7")
+        assert r.error_in_exec is None and r2.result == 7
+        assert [x.label for x in s.records[before:]] == ["stacked", "timed"]
+    finally:
+        run(shell, "%carbon auto off")
