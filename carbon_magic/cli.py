@@ -6,15 +6,17 @@
     carbon-magic report --ledger ~/.local/share/carbon_magic/ledger.sqlite3 --session 3f2a…
 
 Exit status: 0 when at least one file was read (files that could not be read, and records that
-were skipped, are named on stderr, one line each); 1 when no file could be read or `-o` could not
-be written; 2 for bad arguments.
+were skipped, are named on stderr, one line each, and the rest is reported); 1 when no file could
+be read or `-o` could not be written; 2 for bad arguments. Notebooks and ledgers are untrusted:
+every record is checked (`record.record_problem`), and everything written to the terminal has its
+control characters (escape sequences, bidi overrides) replaced by '?'.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .report.display import fmt_intensity, footprint_sentence, measured_label, printable
+from .report.display import fmt_intensity, footprint_sentence, measured_label, printable, printable_lines
 from .report.formats import SUFFIXES, ExportError, write
 from .report.model import Report
 from .report.sources import SourceError, read_ledger, read_notebook
@@ -105,9 +107,22 @@ def combined(sources) -> Report:
     return report
 
 
+class _Terminal:
+    """A text stream whose every write has control characters replaced, line breaks kept."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(printable_lines(text))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 # -- main ------------------------------------------------------------------------------------
 def report_main(args, out=None, err=None) -> int:
-    out, err = out or sys.stdout, err or sys.stderr
+    out, err = _Terminal(out or sys.stdout), _Terminal(err or sys.stderr)
     if not args.notebooks and not args.ledger:
         print("carbon-magic report: give at least one NOTEBOOK.ipynb or --ledger PATH", file=err)
         return EXIT_USAGE

@@ -6,16 +6,29 @@ same exception and traceback), and the pre/post_run_cell hooks take the snapshot
 options do not parse, the line is left in place and the registered cell magic raises IPython's
 one-line UsageError, so the cell does not run. The cell magic is also the fallback where the
 transformer cannot apply (a `%%carbon` nested under another cell magic).
+
+The option line is expanded (`{var}`, `$var`) from the user namespace before parsing, as IPython
+does for every magic, so a header means the same at top level and nested.
+
+`%%time`, `%%timeit` or `%%prun` stacked over `%%carbon` (see RUNNER_MAGICS): the `%%carbon` line
+is taken out and the whole cell is measured once, so the outer magic times the user's body, shows
+its result and output in the same order as without `%%carbon`, and `%%timeit` loops over the body
+alone. Our summary follows the cell's output.
 """
 from __future__ import annotations
 
+import asyncio
+import builtins
 import importlib
+import keyword
 import logging
+import re
 import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.utils.text import DollarFormatter
 from traitlets import Bool, Float, Unicode, observe
 
 from .intensity import normalize_zone
@@ -36,6 +49,15 @@ COMMANDS = {
 }
 LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
 BUILTIN = ("auto", "status")
+CELL_USAGE = "%%carbon [--label NAME] [--zone ZONE] [--live] [--quiet] [--no-sync] [-o VAR]"
+# Cell magics that run their body as Python in the user namespace; `%%carbon` right below them
+# is lifted to measure the whole cell (see the module docstring).
+RUNNER_MAGICS = ("time", "timeit", "prun")
+# Names IPython keeps in the user namespace and relies on (history, output cache, the shell).
+IPYTHON_NAMES = frozenset(("get_ipython", "exit", "quit", "In", "Out", "_", "__", "___", "_i", "_ii",
+                           "_iii", "_oh", "_ih", "_dh", "_sh"))
+_NUMBERED = re.compile(r"_(i|ii|iii)?\d+\Z|_i+\Z")
+_dollar = DollarFormatter()
 
 
 def _load(ref: str):
@@ -49,10 +71,36 @@ def _unquote(value):
     return value
 
 
+def output_name_problem(name: str, shell=None) -> str | None:
+    """Why `name` cannot take a record (`-o NAME`), or None: it must be a plain variable name
+    that shadows neither Python (keywords, builtins, dunders) nor IPython's own names."""
+    if not name.isidentifier():
+        return "needs a Python variable name"
+    if keyword.iskeyword(name):
+        return "is a Python keyword"
+    if name in IPYTHON_NAMES or _NUMBERED.match(name):
+        return "is a name IPython uses (history, output cache or the shell)"
+    if name.startswith("__") and name.endswith("__"):
+        return "is a special (dunder) name"
+    if hasattr(builtins, name):
+        return "would hide the Python builtin of that name"
+    if name in (getattr(shell, "user_ns_hidden", None) or {}):
+        return "is a name IPython uses (history, output cache or the shell)"
+    return None
+
+
 def _is_control_cell(raw: str) -> bool:
     """A cell made only of `%carbon …` lines (turning auto mode off, showing the table)."""
     lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
     return bool(lines) and all(ln == "%carbon" or ln.startswith("%carbon ") for ln in lines)
+
+
+def _magic_name(line: str) -> str | None:
+    """`time` for a `%%time …` line, else None."""
+    if not line.startswith("%%"):
+        return None
+    words = line[2:].split(None, 1)
+    return words[0] if words else None
 
 
 def _first_line(text: str) -> str | None:
@@ -109,9 +157,9 @@ class CarbonMagics(Magics):
         """Parse `%%carbon` options; raises UsageError (one line) on anything not accepted."""
         try:
             args = parse_argstring(self.carbon_cell, line)
-        except UsageError as exc:
-            raise UsageError(f"%%carbon: {exc}. Accepted: [--label NAME] [--zone ZONE] [--live] "
-                             "[--quiet] [--no-sync] [-o VAR]") from None
+        except (UsageError, ValueError, SystemExit) as exc:  # argparse; shlex: "No closing quotation"
+            reason = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split())) or "bad options"
+            raise UsageError(f"%%carbon: {reason}. Accepted: {CELL_USAGE}") from None
         opts = {"label": _unquote(args.label), "zone": _unquote(args.zone), "live": args.live,
                 "quiet": args.quiet, "var": args.output, "sync": not args.no_sync}
         if opts["zone"]:
@@ -119,28 +167,45 @@ class CarbonMagics(Magics):
                 opts["zone"] = normalize_zone(opts["zone"])
             except ValueError as exc:
                 raise UsageError(f"%%carbon: {exc}") from None
-        if opts["var"] and not opts["var"].isidentifier():
-            raise UsageError(f"%%carbon: -o needs a Python variable name, not {opts['var']!r}")
+        if opts["var"] is not None:
+            problem = output_name_problem(opts["var"], self.shell)
+            if problem:
+                raise UsageError(f"%%carbon: -o {opts['var']!r} {problem}; choose another name, "
+                                 "e.g. -o rec")
         return opts
 
     @staticmethod
     def _split_header(lines: list[str]) -> tuple[str | None, list[str]]:
-        """(option text of a leading `%%carbon` line or None, the lines after it)."""
+        """(option text of a leading `%%carbon` line or None, the cell without that line).
+
+        The `%%carbon` line may follow `%%time`/`%%timeit`/`%%prun` lines, which are kept.
+        """
         i = 0
         while i < len(lines) and not lines[i].strip():
             i += 1
+        outer = i
+        while i < len(lines) and _magic_name(lines[i]) in RUNNER_MAGICS:
+            i += 1
         if i == len(lines):
             return None, lines
-        first = lines[i].rstrip("\r\n")
-        if first == "%%carbon" or first.startswith(("%%carbon ", "%%carbon\t")):
-            return first[len("%%carbon"):].strip(), lines[i + 1:]
+        line = lines[i].rstrip("\r\n")
+        if _magic_name(line) == "carbon":
+            return line[len("%%carbon"):].strip(), lines[outer:i] + lines[i + 1:]
         return None, lines
+
+    def _expand(self, argline: str) -> str:
+        """`{var}` and `$var` from the user namespace, as IPython expands every magic's line."""
+        try:
+            return _dollar.vformat(argline, args=[], kwargs=self.shell.user_ns.copy())
+        except Exception:  # noqa: BLE001 - as IPython: an expression that fails stays as typed
+            return argline
 
     def _try_header(self, lines: list[str]) -> tuple[dict | None, bool, list[str]]:
         """(options or None, whether the cell starts with %%carbon, body lines)."""
         argline, body = self._split_header(lines)
         if argline is None:
             return None, False, body
+        argline = self._expand(argline)
         cached = self._parsed.get(argline)
         if cached is None:  # parsed once per distinct header (the transformer and the hook both ask)
             try:
@@ -212,10 +277,13 @@ class CarbonMagics(Magics):
             print(f"carbon_magic: could not record this cell ({exc})", file=sys.stderr)
 
     def _finish(self, window, opts, result):
+        # ipykernel turns SIGINT during an `await` cell into a cancelled task: the cell ends in
+        # CancelledError, or, where the cancel lands outside the cell's code, post_run_cell gets
+        # no result at all. Both are the stop button, as KeyboardInterrupt is for a plain cell.
         err = None if result is None else (result.error_in_exec or result.error_before_exec)
-        if isinstance(err, KeyboardInterrupt):
+        if result is None or isinstance(err, (KeyboardInterrupt, asyncio.CancelledError)):
             status = "interrupted"
-        elif err is not None or result is None:
+        elif err is not None:
             status = "error"
         else:
             status = "ok"
@@ -244,6 +312,8 @@ class CarbonMagics(Magics):
 
         The cell runs unchanged. Energy per component is marked measured (hardware counter or
         power sensor) or estimated (a model from utilisation); see `%carbon status`.
+        Options may use `{expr}` and `$var`, as in any IPython magic. Under `%%time`, `%%timeit`
+        or `%%prun`, the whole cell is measured once and they time the body alone.
         """
         opts = self.parse_cell_args(line)  # raises the one-line UsageError for bad options
         # Only reached where the transformer could not apply (e.g. under another cell magic).

@@ -6,6 +6,7 @@ metadata all carry exactly that shape, and `from_dict` reads it back.
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -13,6 +14,14 @@ from .units import fmt_duration, fmt_energy, fmt_mass_g
 
 SCHEMA = "carbon_magic.record/1"
 MEASURED_METHODS = ("counter", "sampled")
+STATUSES = ("ok", "error", "interrupted")
+# A bound no real cell comes near (1e15 J is 278 GWh; 1e9 s is 31 years), so that totals over any
+# number of records stay finite.
+MAX_QUANTITY = 1e15
+_QUANTITIES = ("duration_s", "energy_j", "emissions_g", "intensity_g_per_kwh")
+_OPTIONAL_TEXT = ("cell_id", "label", "code_head")
+_PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "source", "flag", "fallback_reason",
+                    "fetched_at", "licence", "license")
 
 
 def iso_utc(unix_s: float) -> str:
@@ -80,13 +89,24 @@ class CellRecord:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CellRecord":
+        if not isinstance(d, dict):
+            raise ValueError(f"a record is an object, not {type(d).__name__}")
         if d.get("schema") != SCHEMA:
-            raise ValueError(f"not a carbon_magic v1 record (schema={d.get('schema')!r})")
+            raise ValueError(f"not a carbon_magic v1 record (schema={_short(d.get('schema'))})")
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in d.items() if k in known}
         kw["components"] = [Component(**{k: v for k, v in c.items() if k in Component.__dataclass_fields__})
                             for c in d.get("components", [])]
         return cls(**kw)
+
+    @classmethod
+    def from_untrusted(cls, d) -> "CellRecord":
+        """`from_dict` for a record read from outside this kernel (notebook metadata, a ledger
+        file, an export): ValueError with a one-line reason unless `record_problem(d)` is None."""
+        problem = record_problem(d)
+        if problem:
+            raise ValueError(problem)
+        return cls.from_dict(d)
 
     # -- views ---------------------------------------------------------------------------
     @property
@@ -134,3 +154,94 @@ class CellRecord:
 
     def _repr_html_(self) -> str:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+def _short(value, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quantity_problem(value, limit: float = MAX_QUANTITY) -> str | None:
+    """Why `value` is not a finite, non-negative number up to `limit`, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"is not a number ({_short(value)})"
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf
+    if not math.isfinite(v) or v < 0 or v > limit:
+        return f"is not a finite number between 0 and {limit:g} ({_short(value)})"
+    return None
+
+
+def _provenance_problem(p, where: str) -> str | None:
+    if p is None:
+        return None
+    if not isinstance(p, dict):
+        return f"{where} is not an object"
+    for key in _PROVENANCE_TEXT:
+        if p.get(key) is not None and not isinstance(p[key], str):
+            return f"{where}.{key} is not text ({_short(p[key])})"
+    return None
+
+
+def record_problem(d) -> str | None:
+    """Why `d` is not a usable v1 record, or None: the one check for records from outside.
+
+    Types of every field the outputs read, numbers finite and within MAX_QUANTITY, a known
+    status, times in ISO 8601. Unknown extra keys are allowed (newer records add some).
+    """
+    if not isinstance(d, dict):
+        return f"not an object ({type(d).__name__})"
+    if d.get("schema") != SCHEMA:
+        return f"not a carbon_magic v1 record (schema={_short(d.get('schema'))})"
+    for key in ("session_id", "started_at", "ended_at", "status"):
+        if not isinstance(d.get(key), str):
+            return f"{key} is missing or not text ({_short(d.get(key))})"
+    if d["status"] not in STATUSES:
+        return f"status {_short(d['status'])} is not one of {', '.join(STATUSES)}"
+    for key in ("started_at", "ended_at"):
+        try:
+            unix_from_iso(d[key])
+        except (ValueError, OverflowError, OSError):
+            return f"{key} is not an ISO 8601 time ({_short(d[key])})"
+    for key in _QUANTITIES:
+        problem = quantity_problem(d.get(key))
+        if problem:
+            return f"{key} {problem}"
+    pue = d.get("pue", 1.0)
+    if quantity_problem(pue, 100.0) or pue <= 0:
+        return f"pue is not a positive number up to 100 ({_short(pue)})"
+    for key in _OPTIONAL_TEXT:
+        if d.get(key) is not None and not isinstance(d[key], str):
+            return f"{key} is not text ({_short(d[key])})"
+    count = d.get("execution_count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        return f"execution_count is not a whole number ({_short(count)})"
+    comps = d.get("components")
+    if not isinstance(comps, list):
+        return f"components is not a list ({_short(comps)})"
+    for i, c in enumerate(comps):
+        if not isinstance(c, dict):
+            return f"components[{i}] is not an object ({_short(c)})"
+        for key in ("name", "kind", "method"):
+            if not isinstance(c.get(key), str):
+                return f"components[{i}].{key} is missing or not text ({_short(c.get(key))})"
+        if c.get("status") is not None and not isinstance(c["status"], str):
+            return f"components[{i}].status is not text ({_short(c['status'])})"
+        problem = quantity_problem(c.get("energy_j"))
+        if problem:
+            return f"components[{i}].energy_j {problem}"
+    problem = _provenance_problem(d.get("intensity"), "intensity")
+    if problem:
+        return problem
+    segments = d.get("intensity_segments", [])
+    if not isinstance(segments, list):
+        return f"intensity_segments is not a list ({_short(segments)})"
+    for i, seg in enumerate(segments):
+        if not isinstance(seg, dict):
+            return f"intensity_segments[{i}] is not an object"
+        problem = _provenance_problem(seg.get("intensity"), f"intensity_segments[{i}].intensity")
+        if problem:
+            return problem
+    return None

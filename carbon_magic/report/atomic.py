@@ -20,7 +20,9 @@ def write_atomic(path: str | Path, content: str | bytes) -> Path:
     """Write `content` (str as UTF-8) to `path` atomically; returns the absolute path."""
     path = Path(path).expanduser().absolute()
     data = content.encode("utf-8") if isinstance(content, str) else content
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A short fixed prefix: the target's own name may be up to the file system's limit (255
+    # bytes), and a temporary name built from it would go over.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".carbon_magic-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

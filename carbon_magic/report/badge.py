@@ -4,9 +4,8 @@ Widths are estimated from character counts (no font metrics needed); all text is
 """
 from __future__ import annotations
 
-import html
-
 from ..units import fmt_mass_g
+from .display import html_text
 from .model import Report
 
 _CHAR_PX = 7.0
@@ -18,7 +17,7 @@ def _width(text: str) -> int:
 
 
 def svg(label: str, value: str, title: str | None = None, colour: str = "#2e7d32") -> str:
-    e = html.escape
+    e = html_text
     lw, vw = _width(label), _width(value)
     w = lw + vw
     title = title or f"{label}: {value}"

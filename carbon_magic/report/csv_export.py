@@ -82,11 +82,24 @@ def row(record: CellRecord, report: Report, project_name: str | None = None) -> 
     return {k: out[k] for k in COLUMNS}
 
 
-def _safe(value):
-    """Neutralise spreadsheet formulas in user text (`=`, `+`, `-`, `@` at the start)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV injection"
+
+
+def csv_cell(value):
+    """One CSV cell. Numbers stay numbers (floats as repr, so they read back exactly; a negative
+    number is a number, not a formula). Everything else is text, and text a spreadsheet would
+    run as a formula (starting with = + - @, tab or CR) gets a leading apostrophe, whatever
+    column it is in: labels, code, host and provider fields can all come from outside. Line
+    breaks inside text become LF, which the writer quotes."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    # A bare CR is not quoted by the csv module (our line ends are LF) and would split the row.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def render(report: Report) -> str:
@@ -95,7 +108,5 @@ def render(report: Report) -> str:
     w.writeheader()
     for i, r in enumerate(report.records):
         d = row(r, report, report.project_of(i))
-        d["label"] = _safe(d["label"])
-        d["project_name"] = _safe(d["project_name"])
-        w.writerow({k: repr(v) if isinstance(v, float) else v for k, v in d.items()})
+        w.writerow({k: csv_cell(v) for k, v in d.items()})
     return buf.getvalue()

@@ -5,6 +5,8 @@ same way.
 """
 from __future__ import annotations
 
+import html
+
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .equivalents import equivalents
 from .model import measured_share
@@ -27,12 +29,26 @@ def fmt_start(iso: str | None) -> str:
     return iso.replace("T", " ").split(".")[0].rstrip("Z")
 
 
-_CONTROL = {i: "?" for i in [*range(0, 32), 127, *range(128, 160)]}
+# C0 and C1 controls (ESC starts terminal escape sequences), DEL, and the invisible marks that
+# reorder or hide text: bidi embeddings/overrides/isolates, line and paragraph separators.
+_CONTROL = {i: "?" for i in [*range(0, 32), 127, *range(128, 160), 0x200E, 0x200F, *range(0x202A, 0x202F),
+                             *range(0x2066, 0x206A), 0x2028, 0x2029, 0x061C, 0xFEFF]}
 
 
 def printable(text: str) -> str:
-    """Control characters (terminal escape sequences among them) replaced by '?'."""
+    """Control characters (terminal escape sequences, bidi overrides) replaced by '?'."""
     return str(text).translate(_CONTROL)
+
+
+def printable_lines(text: str) -> str:
+    """`printable` for each line, the line breaks kept: for text written to a terminal."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
+def html_text(text, quote: bool = True) -> str:
+    """User text for HTML or SVG: control characters replaced (XML forbids most of them, and a
+    terminal showing the file would run escape sequences), then escaped."""
+    return html.escape(printable(text), quote=quote)
 
 
 def one_line(text: str | None, limit: int = 60) -> str:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 
 from .. import __version__
@@ -37,8 +38,20 @@ def document(report: Report) -> dict:
     }
 
 
+def finite(value):
+    """`value` with every NaN or infinity (from a forged or damaged source) as null: strict JSON
+    has no NaN, and a reader must not take one for a measurement."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def render(report: Report) -> str:
-    return json.dumps(document(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(finite(document(report)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def parse(text: str) -> tuple[dict, list[CellRecord]]:

@@ -7,6 +7,7 @@ read here, and the GPU UUIDs of `describe()` are dropped.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -121,9 +122,28 @@ def components_used(records: list[CellRecord]) -> list[dict]:
     return list(out.values())
 
 
+def _plain_value(value) -> bool:
+    """A value every output can show: text, a finite number, a flag or nothing."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (str, int, bool))
+
+
 def host_info(info: dict | None) -> dict:
-    info = info or {}
-    return {k: info[k] for k in HOST_KEYS if k in info}
+    """The whitelisted host fields; from a ledger file they are untrusted, so a field of the
+    wrong shape is dropped (sensors and skipped: lists of objects; the rest: plain values)."""
+    info = info if isinstance(info, dict) else {}
+    out = {}
+    for k in HOST_KEYS:
+        v = info.get(k)
+        if k not in info:
+            continue
+        if k in ("sensors", "skipped"):
+            if isinstance(v, list) and all(isinstance(x, dict) for x in v):
+                out[k] = v
+        elif _plain_value(v):
+            out[k] = v
+    return out
 
 
 def measured_share(totals: dict) -> float | None:

@@ -7,11 +7,10 @@ of user text (labels, code, notebook names) is escaped for the target format.
 """
 from __future__ import annotations
 
-import html
 import re
 
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
-from .display import DASH, fmt_intensity, fmt_optional_energy, footprint_sentence
+from .display import DASH, fmt_intensity, html_text, fmt_optional_energy, footprint_sentence
 from .equivalents import EPA_URL, equivalents
 from .model import METHOD_TEXT, Report, components_used, intensity_sources, now_iso
 from .table import CellTable
@@ -22,7 +21,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
 def md_escape(text) -> str:
     """User text for a Markdown table cell: HTML-escaped, Markdown syntax neutralised, one line."""
     s = " ".join(str(text).split())
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(s, quote=False))
+    return _MD_SPECIAL.sub(r"\\\1", html_text(s, quote=False))
 
 
 # -- the data of each section ------------------------------------------------------------------
@@ -118,14 +117,14 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;
 
 
 def _html_table(header, rows) -> str:
-    e = html.escape
+    e = html_text
     head = "".join(f"<th>{e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def html_document(report: Report) -> str:
-    e = html.escape
+    e = html_text
     name = e(report.project_name)
     mrows, srows = method_rows(report), source_rows(report)
     parts = [

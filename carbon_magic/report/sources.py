@@ -10,16 +10,14 @@ be read (`SourceError`).
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..record import CellRecord
+from ..record import CellRecord, quantity_problem
 from .model import Report
 
 METADATA_KEY = "carbon_magic"
-_NUMBERS = ("duration_s", "energy_j", "emissions_g", "intensity_g_per_kwh")
 
 
 class SourceError(Exception):
@@ -36,27 +34,9 @@ class Source:
     notes: list[str] = field(default_factory=list)  # one line per skipped cell or record
 
 
-def record_problem(d) -> str | None:
-    """Why `d` is not a usable v1 record, or None."""
-    if not isinstance(d, dict):
-        return "not an object"
-    try:
-        rec = CellRecord.from_dict(d)
-    except (ValueError, TypeError) as exc:
-        return str(exc).splitlines()[0]
-    for key in _NUMBERS:
-        v = getattr(rec, key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            return f"{key} is not a non-negative number ({v!r})"
-    if not isinstance(rec.components, list) or not isinstance(rec.intensity or {}, dict):
-        return "components or intensity malformed"
-    return None
-
-
 def _history_entry_ok(e) -> bool:
-    return isinstance(e, dict) and all(
-        isinstance(e.get(k), (int, float)) and not isinstance(e.get(k), bool) and math.isfinite(e[k])
-        for k in ("energy_j", "emissions_g", "duration_s"))
+    return isinstance(e, dict) and not any(quantity_problem(e.get(k)) for k in ("energy_j", "emissions_g",
+                                                                                 "duration_s"))
 
 
 def read_notebook(path: str | Path) -> Source:
@@ -70,6 +50,8 @@ def read_notebook(path: str | Path) -> Source:
         raise SourceError(f"cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
     except json.JSONDecodeError as exc:
         raise SourceError(f"not a notebook: invalid JSON at line {exc.lineno} ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5000 digits, nesting too deep
+        raise SourceError(f"not a notebook: unreadable JSON ({type(exc).__name__})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise SourceError("not a notebook: no list of cells")
     records, notes = [], []
@@ -79,15 +61,19 @@ def read_notebook(path: str | Path) -> Source:
         stored = meta.get(METADATA_KEY) if isinstance(meta, dict) else None
         if stored is None:
             continue
-        where = f"cell {i + 1}" + (f" (id {cell['id']})" if isinstance(cell.get("id"), str) else "")
+        where = f"cell {i + 1}" + (f" (id {cell['id'][:64]})" if isinstance(cell.get("id"), str) else "")
         last = stored.get("last") if isinstance(stored, dict) else None
-        problem = record_problem(last) if last is not None else "no 'last' record"
-        if problem:
-            notes.append(f"{where}: skipped, {problem}")
+        try:
+            if last is None:
+                raise ValueError("no 'last' record")
+            rec = CellRecord.from_untrusted(last)
+        except ValueError as exc:
+            notes.append(f"{where}: skipped, {exc}")
             continue
-        rec = CellRecord.from_dict(last)
         records.append(rec)
-        history = [e for e in stored.get("history") or [] if _history_entry_ok(e)] or [last]
+        stored_history = stored.get("history")
+        history = [e for e in stored_history if _history_entry_ok(e)] if isinstance(stored_history, list) else []
+        history = history or [last]
         runs += len(history)
         runs_j += sum(float(e["energy_j"]) for e in history)
         runs_g += sum(float(e["emissions_g"]) for e in history)
@@ -114,23 +100,23 @@ def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]
     for sid, body in rows:
         if session_id is not None and sid != session_id:
             continue
+        grouped.setdefault(sid, [])
         try:
             d = json.loads(body)
-        except json.JSONDecodeError:
-            d = None
-        problem = record_problem(d) if d is not None else "invalid JSON"
-        if problem:
-            notes.setdefault(sid, []).append(f"a record skipped, {problem}")
-            grouped.setdefault(sid, [])
+        except (ValueError, TypeError, RecursionError):  # not text, not JSON, a 5000-digit number…
+            notes.setdefault(sid, []).append("a record skipped, invalid JSON")
             continue
-        grouped.setdefault(sid, []).append(CellRecord.from_dict(d))
+        try:
+            grouped[sid].append(CellRecord.from_untrusted(d))
+        except ValueError as exc:
+            notes.setdefault(sid, []).append(f"a record skipped, {exc}")
     if session_id is not None and session_id not in grouped:
         raise SourceError(f"no records of session {session_id!r}")
     out = []
     for sid, recs in grouped.items():
         try:
             host = json.loads(sessions.get(sid) or "{}")
-        except json.JSONDecodeError:
+        except (ValueError, TypeError, RecursionError):
             host = {}
         report = Report.from_records(recs, host if isinstance(host, dict) else {}, sid, "notebook")
         out.append(Source(f"{path.name} session {sid}", report, len(recs),

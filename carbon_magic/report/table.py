@@ -1,12 +1,11 @@
 """`%carbon table`: the per-cell table of a session, as HTML (escaped) with a plain-text fallback."""
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 from ..record import CellRecord
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
-from .display import DASH, measured_label, printable, fmt_intensity, fmt_optional_energy, fmt_start, one_line
+from .display import DASH, html_text, measured_label, printable, fmt_intensity, fmt_optional_energy, fmt_start, one_line
 from .model import Report, cell_name, kinds_present, mark
 
 SORT_KEYS = {
@@ -92,7 +91,7 @@ class CellTable:
         return "\n".join(out)
 
     def html(self) -> str:
-        e = html.escape
+        e = html_text
         header = self.header()
         numeric = set(range(3, len(header) - 1))
 
