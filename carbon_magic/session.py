@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from . import __version__
+from . import uncertainty as U
 from .co2 import integrate
 from .config import Settings
 from .cuda_sync import synchronize_cuda
@@ -142,13 +143,7 @@ class CarbonSession:
         )
 
     def _component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
-        """One source's share of a cell: energy, method, status and uncertainty (see docs/validation.md).
-
-        Uncertainty terms, added: counter resolution (half an update period of energy, both edges
-        together), sampled power (5 % sensor accuracy plus half the spread of the powers read
-        times the duration), model (50 %), the estimated intervals the source reported (resets,
-        ambiguous gaps), and for a failed sensor the last power times the duration.
-        """
+        """One source's share of a cell: energy, method, status and uncertainty (model: uncertainty.py)."""
         name = src.name
         e = max(0.0, end.energy_j.get(name, 0.0) - start.energy_j.get(name, 0.0))
         m0, m1 = start.marks.get(name, NO_MARKS), end.marks.get(name, NO_MARKS)
@@ -165,16 +160,16 @@ class CarbonSession:
                 # Shorter than the counter's update period (or the counter did not move): its delta
                 # is 0 or one whole update, both wrong. The last known power × duration instead.
                 e, method = power * duration, "sampled"
-                terms.append(("sampling", 0.5 * e))
+                terms.append(("sampling", U.BELOW_RESOLUTION_FRACTION * e))
             else:
                 cell_w = e / duration if duration > 0 else 0.0
-                terms.append(("counter-resolution", 0.5 * resolution * cell_w))
+                terms.append(("counter-resolution", U.COUNTER_EDGE_FRACTION * resolution * cell_w))
         elif method == "sampled":
             powers = [p.power_w.get(name) for p in points if p.power_w.get(name) is not None]
             spread = (max(powers) - min(powers)) if powers else 0.0
-            terms.append(("sampling", 0.05 * e + 0.5 * spread * duration))
+            terms.append(("sampling", U.SENSOR_ACCURACY * e + max(0.5 * spread * duration, U.ALIASING_FLOOR * e)))
         else:
-            terms.append(("model", 0.5 * e))
+            terms.append(("model", U.MODEL_FRACTION * e))
         estimated = max(0.0, end.uncertainty_j.get(name, 0.0) - start.uncertainty_j.get(name, 0.0))
         if m1.ambiguous != m0.ambiguous:
             terms.append(("ambiguous-gap", estimated))

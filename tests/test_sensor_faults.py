@@ -13,6 +13,7 @@ import pytest
 
 from carbon_magic.config import Settings
 from carbon_magic.ledger import Ledger
+from carbon_magic.magics import sensor_notes
 from carbon_magic.record import CellRecord
 from carbon_magic.report import formats
 from carbon_magic.report.model import Report
@@ -64,10 +65,11 @@ def test_a_counter_reset_is_not_billed_as_a_wrap(tmp_path, clock, powercap):
     steady(s, clock, powercap, 4.5, 14.3)
     r = s.end(w)
     (c,) = r.components
-    assert c.status == "reset"
     assert r.energy_j == pytest.approx(143, rel=0.01)  # not 62 kJ (the rest of the range) nor 175 kJ
+    assert c.status == "reset"
     assert c.uncertainty_j == pytest.approx(14.3 * 0.5, rel=0.05) and "counter-reset" in c.uncertainty_cause
     assert "counter reset" in r.summary()
+    assert "counter resets: 1" in sensor_notes(s.sampler.sources[0], s.sampler)  # as %carbon status shows it
     nxt = s.end(s.begin())  # the next cell starts clean
     assert nxt.components[0].status == "ok"
 
@@ -83,7 +85,7 @@ def test_a_forward_jump_beyond_what_the_package_can_draw_is_a_reset(tmp_path, cl
     s.sampler.tick()
     steady(s, clock, powercap, 1, 50)
     (c,) = s.end(w).components
-    assert c.status == "reset" and c.energy_j == pytest.approx(125, rel=0.01)
+    assert c.energy_j == pytest.approx(125, rel=0.01) and c.status == "reset"
 
 
 # -- wraps hidden in one long gap ---------------------------------------------------------
@@ -99,9 +101,9 @@ def test_several_wraps_in_one_gap_are_estimated_and_marked(tmp_path, clock, powe
     r = s.end(w)
     (c,) = r.components
     truth = 200 * 14
+    assert c.energy_j == pytest.approx(truth, rel=0.01)  # two whole wraps restored from the power
     assert c.status == "ambiguous"
     assert abs(c.energy_j - truth) <= c.uncertainty_j and c.uncertainty_j == pytest.approx(1000, rel=0.01)
-    assert c.energy_j == pytest.approx(truth, rel=0.01)  # two whole wraps restored from the power
     assert "±" in r.summary() and "hide counter wraps" in r.summary()
 
 
@@ -388,6 +390,13 @@ def test_polled_power_is_sampled_never_measured(tmp_path, clock):
     assert c.method == "sampled" and not c.measured and not r.measured
     assert "sampled" in r.summary() and "measured" not in r.summary()
     assert c.uncertainty_cause == "sampling" and c.uncertainty_j >= 0.5 * 150 * 2  # spread of 150 W over 2 s
+    # steady polled power still carries the aliasing floor: bursts locked to the interval show no spread
+    w = s.begin()
+    for _ in range(4):
+        clock.advance(0.5)
+        s.sampler.tick()
+    (c,) = s.end(w).components
+    assert c.uncertainty_j == pytest.approx(0.35 * c.energy_j)
     assert "±" in r.summary()
     row = next(csv.DictReader(io.StringIO(formats.render(Report.from_session(s), ".csv"))))
     assert row["measured"] == "sampled"

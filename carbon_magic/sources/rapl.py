@@ -150,8 +150,11 @@ class RaplZone:
             elif now - self._window[0] >= POWER_WINDOW_S:
                 self._power_w = (self._total_uj - self._window[1]) / 1e6 / (now - self._window[0])
                 self._window = (now, self._total_uj)
-            return Reading(self._total_uj / 1e6, self._power_w, self._uncertainty_uj / 1e6,
-                           self.resets, self.ambiguous)
+            power = self._power_w
+            if power is None and now > self._window[0]:
+                # No full window yet (the session just started): what the partial one says, bounded.
+                power = min(self.ceiling_w, (self._total_uj - self._window[1]) / 1e6 / (now - self._window[0]))
+            return Reading(self._total_uj / 1e6, power, self._uncertainty_uj / 1e6, self.resets, self.ambiguous)
 
     def close(self) -> None:
         pass
