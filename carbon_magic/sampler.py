@@ -90,7 +90,7 @@ class Sampler:
         self._prev_u: dict = {}
         self._prev_marks_key: dict | None = None
         self._prev_marks: dict = {}
-        self.fine: deque[Snapshot] = deque(maxlen=max(10, int(history_s / interval_s)))
+        self.fine: deque[Snapshot] = deque(maxlen=max(10, int(history_s / self.interval_s)))
         self.coarse: deque[Snapshot] = deque(maxlen=max(10, int(coarse_history_s / coarse_every_s)))
         self._coarse_every_s = coarse_every_s
         self._listeners: list[_Listener] = []
@@ -161,7 +161,7 @@ class Sampler:
             if name not in self.failed:
                 h.failures += 1
                 log.warning("source %s failed: %s", name, reason)
-            self.failed[name] = h.reason = reason[:300]
+            self.failed[name] = h.reason = " ".join(reason.split())[:300]  # one line, bounded
             h.retry_at = now + self.retry_s
             return
         if name in self.failed:  # recovered: continue from the last good value

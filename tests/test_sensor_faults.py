@@ -19,7 +19,7 @@ from carbon_magic.report import formats
 from carbon_magic.report.model import Report
 from carbon_magic.sampler import Sampler
 from carbon_magic.session import CarbonSession
-from carbon_magic.sources import Discovery, discover
+from carbon_magic.sources import Discovery
 from carbon_magic.sources.nvml import discover_nvml
 from carbon_magic.sources.rapl import discover_rapl
 from conftest import run
