@@ -63,15 +63,20 @@ class Component:
 
     @property
     def measured(self) -> bool:
-        return self.method in MEASURED_METHODS
+        """Read from a hardware energy counter that did not fail during the cell."""
+        return self.method in MEASURED_METHODS and self.status != "failed"
 
     @property
     def hardware(self) -> bool:
-        """Read from a hardware sensor (counter or sampled power), not a model."""
-        return self.method in HARDWARE_METHODS
+        """Read from a hardware sensor (counter or sampled power) that did not fail, not a model."""
+        return self.method in HARDWARE_METHODS and self.status != "failed"
+
+    def how(self) -> str:
+        """`measured`, `sampled` or `estimated`; empty for a sensor that failed (its note says so)."""
+        return "" if self.status == "failed" else method_word(self.method)
 
     def note(self) -> str:
-        notes = {"failed": "sensor failed", "reset": "counter reset, estimated",
+        notes = {"failed": "sensor failed, counted until then", "reset": "counter reset, estimated",
                  "ambiguous": "read gap may hide counter wraps, estimated"}
         out = [notes[self.status]] if self.status in notes else []
         if self.mig:
@@ -163,7 +168,7 @@ class CellRecord:
 
     def summary(self) -> str:
         comps = " · ".join(
-            f"{c.name} {fmt_energy(c.energy_j)} {method_word(c.method)}{c.note()}" for c in self.components
+            " ".join(filter(None, (c.name, fmt_energy(c.energy_j), c.how()))) + c.note() for c in self.components
         )
         pue = f" · PUE {self.pue:g}" if self.pue != 1.0 else ""
         status = "" if self.status == "ok" else f" · {self.status}"

@@ -88,7 +88,8 @@ class CarbonSession:
             "ram_total_size_gb": round(psutil.virtual_memory().total / 1e9, 3),
             "gpu_count": sum(1 for s in self.discovery.sources if s.kind == "gpu"),
             "gpu_uuids": [getattr(s, "uuid", None) for s in self.discovery.sources if s.kind == "gpu"],
-            "sensors": [{"name": s.name, "kind": s.kind, "method": s.method} for s in self.discovery.sources],
+            "sensors": [{"name": s.name, "kind": s.kind, "method": s.method,
+                         **({"mig": s.mig} if getattr(s, "mig", None) else {})} for s in self.discovery.sources],
             "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in self.discovery.skipped],
         }
 
@@ -129,7 +130,7 @@ class CarbonSession:
         start = window.start
         duration = max(0.0, end.t - start.t)
         points = [start, *self.sampler.window(start.t, end.t), end]
-        components = [self._component(src, start, end, duration, points) for src in self.sampler.sources]
+        components = [self._safe_component(src, start, end, duration, points) for src in self.sampler.sources]
         device_j = sum(c.energy_j for c in components)
         energy_j = device_j * self.settings.pue
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
@@ -141,6 +142,16 @@ class CarbonSession:
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
         )
+
+    def _safe_component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
+        """`_component`, or the source shown as failed if its numbers cannot be made sense of."""
+        try:
+            return self._component(src, start, end, duration, points)
+        except Exception as exc:  # noqa: BLE001 - one odd source must not cost the record
+            log.warning("component %s could not be computed: %s", getattr(src, "name", src), exc)
+            return Component(str(getattr(src, "name", "?")), str(getattr(src, "kind", "?")),
+                             str(getattr(src, "method", "estimated")), 0.0, "failed",
+                             uncertainty_cause="sensor-failed")
 
     def _component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
         """One source's share of a cell: energy, method, status and uncertainty (model: uncertainty.py)."""

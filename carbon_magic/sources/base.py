@@ -34,7 +34,11 @@ class Skipped:
 
 
 class SourceFailed(Exception):
-    """A source stopped working (GPU fell off the bus, file vanished). The source is dropped."""
+    """A source stopped working (GPU fell off the bus, file vanished).
+
+    The sampler marks the source failed (any other exception from `read` is treated the same),
+    keeps it in every record with status `failed`, and tries it again every few seconds.
+    """
 
 
 class Source(Protocol):
