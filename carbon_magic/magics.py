@@ -32,7 +32,7 @@ from IPython.utils.text import DollarFormatter
 from traitlets import Bool, Float, Unicode, observe
 
 from .intensity import normalize_zone
-from .record import MEASURED_METHODS
+from .record import method_word
 from .units import fmt_energy, fmt_mass_g
 
 log = logging.getLogger("carbon_magic")
@@ -101,6 +101,24 @@ def _magic_name(line: str) -> str | None:
         return None
     words = line[2:].split(None, 1)
     return words[0] if words else None
+
+
+def sensor_notes(src, sampler) -> str:
+    """` (FAILED: reason; retried every 5 s)`, counter resets, ambiguous gaps, MIG: what a sensor went through."""
+    notes = []
+    h = sampler.health.get(src.name)
+    if src.name in sampler.failed:
+        notes.append(f"FAILED: {sampler.failed[src.name]}; retried every {sampler.retry_s:g} s")
+    if h is not None and h.failures and (h.recoveries or h.failures > 1):
+        notes.append(f"failed {h.failures}×, recovered {h.recoveries}×" + (f" (last: {h.reason})"
+                                                                          if src.name not in sampler.failed else ""))
+    for attr, what in (("resets", "counter resets"), ("ambiguous", "read gaps that may hide wraps")):
+        n = getattr(src, attr, 0)
+        if isinstance(n, int) and n:
+            notes.append(f"{what}: {n}")
+    if getattr(src, "mig", None):
+        notes.append(f"MIG slice {src.mig}: energy is the whole board's")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def _first_line(text: str) -> str | None:
@@ -379,9 +397,8 @@ class CarbonMagics(Magics):
         lines = ["carbon_magic status"]
         lines.append("  sensors:")
         for src in s.discovery.sources:
-            how = "measured" if src.method in MEASURED_METHODS else "estimated"
-            failed = " (FAILED: " + s.sampler.failed[src.name] + ")" if src.name in s.sampler.failed else ""
-            lines.append(f"    {src.name:<18} {src.kind:<5} {src.method:<9} {how}{failed}")
+            lines.append(f"    {src.name:<18} {src.kind:<5} {src.method:<9} {method_word(src.method)}"
+                         + sensor_notes(src, s.sampler))
         if s.discovery.skipped:
             lines.append("  skipped:")
             for k in s.discovery.skipped:

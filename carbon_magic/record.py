@@ -13,7 +13,25 @@ from datetime import datetime, timezone
 from .units import fmt_duration, fmt_energy, fmt_mass_g
 
 SCHEMA = "carbon_magic.record/1"
-MEASURED_METHODS = ("counter", "sampled")
+# Vocabulary of `method`: `counter` (a hardware energy counter) is the only one called "measured";
+# `sampled` is power read from hardware at instants and integrated (pre-Volta GPU polling, or a
+# counter cell shorter than the counter's resolution); `estimated` is a model.
+MEASURED_METHODS = ("counter",)
+HARDWARE_METHODS = ("counter", "sampled")
+METHOD_WORD = {"counter": "measured", "sampled": "sampled", "estimated": "estimated"}
+# Component status: ok; failed (the sensor failed before or during the cell: energy counted
+# before it failed); reset (the counter went back or jumped by more than the device can draw:
+# that interval is estimated from power); ambiguous (a read gap that may hide uncounted wraps,
+# or a backwards step of unknown size: estimated, with one counter range of uncertainty).
+COMPONENT_STATUSES = ("ok", "failed", "reset", "ambiguous")
+# The summary shows ± where the total's relative uncertainty exceeds this.
+SHOW_UNCERTAINTY_ABOVE = 0.03
+
+
+def method_word(method: str) -> str:
+    return METHOD_WORD.get(method, "estimated")
+
+
 STATUSES = ("ok", "error", "interrupted")
 # A bound no real cell comes near (1e15 J is 278 GWh; 1e9 s is 31 years), so that totals over any
 # number of records stay finite.
@@ -48,11 +66,33 @@ class Component:
     kind: str  # gpu | cpu | dram | ram
     method: str  # counter | sampled | estimated
     energy_j: float
-    status: str = "ok"  # ok | failed (the device was lost during the cell)
+    status: str = "ok"  # one of COMPONENT_STATUSES
+    uncertainty_j: float = 0.0  # absolute, J, before PUE (0 in records written before it existed)
+    uncertainty_cause: str = ""  # counter-resolution, sampling, model, counter-reset, ambiguous-gap,
+    #                              sensor-failed; several joined with "+"
+    mig: str | None = None  # the MIG slice this GPU stands for: energy_j is the whole board's
 
     @property
     def measured(self) -> bool:
-        return self.method in MEASURED_METHODS
+        """Read from a hardware energy counter that did not fail during the cell."""
+        return self.method in MEASURED_METHODS and self.status != "failed"
+
+    @property
+    def hardware(self) -> bool:
+        """Read from a hardware sensor (counter or sampled power) that did not fail, not a model."""
+        return self.method in HARDWARE_METHODS and self.status != "failed"
+
+    def how(self) -> str:
+        """`measured`, `sampled` or `estimated`; empty for a sensor that failed (its note says so)."""
+        return "" if self.status == "failed" else method_word(self.method)
+
+    def note(self) -> str:
+        notes = {"failed": "sensor failed, counted until then", "reset": "counter reset, estimated",
+                 "ambiguous": "read gap may hide counter wraps, estimated"}
+        out = [notes[self.status]] if self.status in notes else []
+        if self.mig:
+            out.append("whole board, MIG slice")
+        return f" ({'; '.join(out)})" if out else ""
 
 
 @dataclass
@@ -111,8 +151,20 @@ class CellRecord:
     # -- views ---------------------------------------------------------------------------
     @property
     def measured(self) -> bool:
-        """True when every component came from a hardware reading (counter or sampled power)."""
+        """True when every component came from a hardware energy counter (sampled power is not)."""
         return bool(self.components) and all(c.measured for c in self.components)
+
+    @property
+    def uncertainty_j(self) -> float:
+        """Uncertainty of `energy_j` (after PUE): the components' uncertainties added (conservative)."""
+        return sum(float(c.uncertainty_j or 0.0) for c in self.components) * self.pue
+
+    def energy_text(self) -> str:
+        """`41.2 J`, or `41.2 J ± 4.1 J` where the uncertainty exceeds SHOW_UNCERTAINTY_ABOVE."""
+        u = self.uncertainty_j
+        if self.energy_j > 0 and u > SHOW_UNCERTAINTY_ABOVE * self.energy_j or self.energy_j <= 0 < u:
+            return f"{fmt_energy(self.energy_j)} ± {fmt_energy(u)}"
+        return fmt_energy(self.energy_j)
 
     def energy_by_kind(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -138,14 +190,12 @@ class CellRecord:
 
     def summary(self) -> str:
         comps = " · ".join(
-            f"{c.name} {fmt_energy(c.energy_j)} {'measured' if c.measured else 'estimated'}"
-            + (" (failed)" if c.status == "failed" else "")
-            for c in self.components
+            " ".join(filter(None, (c.name, fmt_energy(c.energy_j), c.how()))) + c.note() for c in self.components
         )
         pue = f" · PUE {self.pue:g}" if self.pue != 1.0 else ""
         status = "" if self.status == "ok" else f" · {self.status}"
         label = f"[{self.label}] " if self.label else ""
-        return (f"⚡ {label}{fmt_energy(self.energy_j)} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
+        return (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
                 f"  @ {self.intensity_g_per_kwh:.0f} g/kWh ({self.intensity_label()}) · "
                 f"{fmt_duration(self.duration_s)}{pue}{status}")
 
@@ -229,9 +279,14 @@ def record_problem(d) -> str | None:
                 return f"components[{i}].{key} is missing or not text ({_short(c.get(key))})"
         if c.get("status") is not None and not isinstance(c["status"], str):
             return f"components[{i}].status is not text ({_short(c['status'])})"
-        problem = quantity_problem(c.get("energy_j"))
-        if problem:
-            return f"components[{i}].energy_j {problem}"
+        for key in ("energy_j", "uncertainty_j"):
+            if key == "energy_j" or c.get(key) is not None:
+                problem = quantity_problem(c.get(key))
+                if problem:
+                    return f"components[{i}].{key} {problem}"
+        for key in ("uncertainty_cause", "mig"):
+            if c.get(key) is not None and not isinstance(c[key], str):
+                return f"components[{i}].{key} is not text ({_short(c[key])})"
     problem = _provenance_problem(d.get("intensity"), "intensity")
     if problem:
         return problem

@@ -13,12 +13,13 @@ import uuid
 from dataclasses import dataclass
 
 from . import __version__
+from . import uncertainty as U
 from .co2 import emissions_over, integrate
 from .config import Settings
 from .cuda_sync import synchronize_cuda
 from .ledger import Ledger
 from .record import CellRecord, Component, iso_utc
-from .sampler import Sampler, Snapshot
+from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
 log = logging.getLogger("carbon_magic")
@@ -45,6 +46,8 @@ class CarbonSession:
         self.session_id = uuid.uuid4().hex[:16]
         self.discovery = discovery or discover(self.settings.powercap_root, cpu_tdp_w=self.settings.cpu_tdp_w)
         self.sampler = Sampler(self.discovery.sources, self.settings.interval_s, clock=clock, wall=wall)
+        self.settings.interval_s = self.sampler.interval_s  # shortened where a counter could wrap twice
+        self.pending_notices += self.sampler.warnings
         self.ledger = ledger or Ledger.in_dir(self.settings.data_dir)
         if intensity is None:
             from .intensity import make_service  # noqa: PLC0415
@@ -84,7 +87,8 @@ class CarbonSession:
             "ram_total_size_gb": round(psutil.virtual_memory().total / 1e9, 3),
             "gpu_count": sum(1 for s in self.discovery.sources if s.kind == "gpu"),
             "gpu_uuids": [getattr(s, "uuid", None) for s in self.discovery.sources if s.kind == "gpu"],
-            "sensors": [{"name": s.name, "kind": s.kind, "method": s.method} for s in self.discovery.sources],
+            "sensors": [{"name": s.name, "kind": s.kind, "method": s.method,
+                         **({"mig": s.mig} if getattr(s, "mig", None) else {})} for s in self.discovery.sources],
             "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in self.discovery.skipped],
         }
 
@@ -124,23 +128,10 @@ class CarbonSession:
     def build_record(self, window: Window, end: Snapshot, status: str) -> CellRecord:
         start = window.start
         duration = max(0.0, end.t - start.t)
-        components = []
-        for src in self.sampler.sources:
-            e = max(0.0, end.energy_j.get(src.name, 0.0) - start.energy_j.get(src.name, 0.0))
-            method = src.method
-            if method == "counter" and duration < src.resolution_s:
-                # Shorter than the counter's update period: its delta is 0 or one whole update,
-                # both wrong. Power × duration instead, and said so.
-                power = end.power_w.get(src.name) or self.sampler.last_power_w(src.name)
-                if power:
-                    e, method = power * duration, "sampled"
-            failed = src.name in end.failed and src.name not in start.failed
-            if src.name in start.failed:
-                continue  # already gone before the cell: not part of this record
-            components.append(Component(src.name, src.kind, method, e, "failed" if failed else "ok"))
+        points = [start, *self.sampler.window(start.t, end.t), end]
+        components = [self._safe_component(src, start, end, duration, points) for src in self.sampler.sources]
         device_j = sum(c.energy_j for c in components)
         energy_j = device_j * self.settings.pue
-        points = [start, *self.sampler.window(start.t, end.t), end]
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
         main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
         return CellRecord(
@@ -150,6 +141,63 @@ class CarbonSession:
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
         )
+
+    def _safe_component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
+        """`_component`, or the source shown as failed if its numbers cannot be made sense of."""
+        try:
+            return self._component(src, start, end, duration, points)
+        except Exception as exc:  # noqa: BLE001 - one odd source must not cost the record
+            log.warning("component %s could not be computed: %s", getattr(src, "name", src), exc)
+            return Component(str(getattr(src, "name", "?")), str(getattr(src, "kind", "?")),
+                             str(getattr(src, "method", "estimated")), 0.0, "failed",
+                             uncertainty_cause="sensor-failed")
+
+    def _component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
+        """One source's share of a cell: energy, method, status and uncertainty (model: uncertainty.py)."""
+        name = src.name
+        e = max(0.0, end.energy_j.get(name, 0.0) - start.energy_j.get(name, 0.0))
+        m0, m1 = start.marks.get(name, NO_MARKS), end.marks.get(name, NO_MARKS)
+        failed = (name in start.failed or name in end.failed or m1.failures != m0.failures
+                  or m1.recoveries != m0.recoveries)
+        method = src.method
+        terms: list[tuple[str, float]] = []
+        power = end.power_w.get(name) or start.power_w.get(name) or self.sampler.last_power_w(name)
+        if failed:
+            terms.append(("sensor-failed", (self.sampler.last_power_w(name) or 0.0) * duration))
+        elif method == "counter":
+            resolution = getattr(src, "resolution_s", 0.0)
+            if power and (duration < resolution or e == 0.0):
+                # Shorter than the counter's update period (or the counter did not move): its delta
+                # is 0 or one whole update, both wrong. The last known power × duration instead.
+                e, method = power * duration, "sampled"
+                terms.append(("sampling", U.BELOW_RESOLUTION_FRACTION * e))
+            else:
+                cell_w = e / duration if duration > 0 else 0.0
+                terms.append(("counter-resolution", U.COUNTER_EDGE_FRACTION * resolution * cell_w))
+        elif method == "sampled":
+            powers = [p.power_w.get(name) for p in points if p.power_w.get(name) is not None]
+            spread = (max(powers) - min(powers)) if powers else 0.0
+            terms.append(("sampling", U.SENSOR_ACCURACY * e + max(0.5 * spread * duration, U.ALIASING_FLOOR * e)))
+        else:
+            terms.append(("model", U.MODEL_FRACTION * e))
+        estimated = max(0.0, end.uncertainty_j.get(name, 0.0) - start.uncertainty_j.get(name, 0.0))
+        if m1.ambiguous != m0.ambiguous:
+            terms.append(("ambiguous-gap", estimated))
+        elif m1.resets != m0.resets:
+            terms.append(("counter-reset", estimated))
+        elif estimated > 0:
+            terms.append(("estimated-interval", estimated))
+        if failed:
+            state = "failed"
+        elif m1.ambiguous != m0.ambiguous:
+            state = "ambiguous"
+        elif m1.resets != m0.resets:
+            state = "reset"
+        else:
+            state = "ok"
+        kept = [(c, u) for c, u in terms if u > 0] or terms[:1]
+        return Component(name, src.kind, method, e, state, uncertainty_j=sum(u for _, u in kept),
+                         uncertainty_cause="+".join(c for c, _ in kept), mig=getattr(src, "mig", None))
 
     # -- session totals ------------------------------------------------------------------
     def _accumulate(self, snap: Snapshot) -> None:

@@ -1,6 +1,7 @@
 """Fakes at the hardware boundary only: a powercap tree on disk, a small NVML, a clock."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -28,14 +29,23 @@ class FakePowercap:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def add_zone(self, dirname: str, name: str, energy_uj: int = 0, max_range_uj: int = 262_143_328_850,
-                 parent: str | None = None) -> Path:
+    def add_zone(self, dirname: str, name: str, energy_uj: int = 0, max_range_uj: int | None = 262_143_328_850,
+                 parent: str | None = None, max_power_w: float | None = None) -> Path:
+        """max_range_uj None: no readable max_energy_range_uj; max_power_w: a constraint_0_max_power_uw file."""
         d = (self.root / parent / dirname) if parent else (self.root / dirname)
         d.mkdir(parents=True, exist_ok=True)
         (d / "name").write_text(name + "\n")
-        (d / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+        if max_range_uj is not None:
+            (d / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+        if max_power_w is not None:
+            (d / "constraint_0_max_power_uw").write_text(f"{int(max_power_w * 1e6)}\n")
         (d / "energy_uj").write_text(f"{energy_uj}\n")
         return d
+
+    def set_raw(self, dirname: str, text: str, parent: str | None = None) -> None:
+        """Write anything to energy_uj: a reset value, or garbage."""
+        with open(self.path(dirname, parent) / "energy_uj", "w") as f:
+            f.write(text)
 
     def path(self, dirname: str, parent: str | None = None) -> Path:
         return (self.root / parent / dirname) if parent else (self.root / dirname)
@@ -45,10 +55,14 @@ class FakePowercap:
 
     def advance(self, dirname: str, joules: float, parent: str | None = None) -> None:
         d = self.path(dirname, parent)
-        max_range = int((d / "max_energy_range_uj").read_text())
+        range_file = d / "max_energy_range_uj"
+        max_range = int(range_file.read_text()) if range_file.exists() else 2**32  # the hardware still wraps
         value = (self.read(dirname, parent) + int(round(joules * 1e6))) % max_range
-        with open(d / "energy_uj", "w") as f:  # in place, as sysfs does
-            f.write(f"{value}\n")
+        # A sysfs read is one atomic snapshot: replace the file whole, so that a reader on another
+        # thread never sees it half-written (truncated, empty), which sysfs never shows.
+        tmp = d / "energy_uj.tmp"
+        tmp.write_text(f"{value}\n")
+        os.replace(tmp, d / "energy_uj")
 
 
 class NVMLError(Exception):
@@ -58,12 +72,21 @@ class NVMLError(Exception):
 
 
 class FakeGpu:
-    def __init__(self, uuid: str, bus_id: str, energy_mj: int | None = 0, power_mw: int | None = 50_000):
+    def __init__(self, uuid: str, bus_id: str, energy_mj: int | None = 0, power_mw: int | None = 50_000,
+                 migs: tuple[str, ...] = ()):
         self.uuid = uuid
         self.bus_id = bus_id
-        self.energy_mj = energy_mj  # None: counter NOT_SUPPORTED
+        self.energy_mj = energy_mj  # None: counter NOT_SUPPORTED; any other object is returned as is
         self.power_mw = power_mw  # None: power NOT_SUPPORTED
         self.lost = False
+        self.raises: Exception | None = None  # raised by every energy/power call (a non-NVML error)
+        self.migs = [FakeMig(u, self) for u in migs]  # MIG devices (slices) of this board
+
+
+class FakeMig:
+    def __init__(self, uuid: str, parent: FakeGpu):
+        self.uuid = uuid
+        self.parent = parent
 
 
 class FakeNvml:
@@ -71,9 +94,10 @@ class FakeNvml:
 
     NVMLError = NVMLError
 
-    def __init__(self, gpus: list[FakeGpu], init_error: int | None = None):
+    def __init__(self, gpus: list[FakeGpu], init_error: int | None = None, mig_by_uuid: bool = True):
         self.gpus = gpus
         self.init_error = init_error
+        self.mig_by_uuid = mig_by_uuid  # False: bindings that cannot look up a MIG device by its UUID
         self.init_calls = 0
         self.shutdown_calls = 0
 
@@ -99,7 +123,31 @@ class FakeNvml:
             busId = h.bus_id.encode()
         return Pci()
 
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        for g in self.gpus:
+            if g.uuid == uuid:
+                return g
+            for m in g.migs:
+                if m.uuid == uuid and self.mig_by_uuid:
+                    return m
+        raise NVMLError(6)  # NOT_FOUND
+
+    def nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self, h):
+        if not isinstance(h, FakeMig):
+            raise NVMLError(2)  # INVALID_ARGUMENT
+        return h.parent
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, h):
+        return len(h.migs)
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, h, i):
+        if i >= len(h.migs):
+            raise NVMLError(6)
+        return h.migs[i]
+
     def _check(self, h):
+        if h.raises is not None:
+            raise h.raises
         if h.lost:
             raise NVMLError(15)  # GPU_IS_LOST
 

@@ -46,6 +46,8 @@ class Bench:
 
     def cell(self, seconds: float, cpu_j: float, gpu_j: float = 0.0, label=None, count=None,
              code="x = 1", status="ok"):
+        if self.gpu is not None:  # the board's power sensor agrees with its counter
+            self.gpu.power_mw = int(round(gpu_j / seconds * 1000))
         w = self.session.begin(label=label, execution_count=count, code_head=code)
         for _ in range(2):  # two halves, with a sampler tick between
             self.clock.advance(seconds / 2)
@@ -56,6 +58,8 @@ class Bench:
         return self.session.end(w, status, sync=False)
 
     def idle(self, seconds: float, cpu_j: float):
+        if self.gpu is not None:
+            self.gpu.power_mw = 0
         self.clock.advance(seconds)
         self.powercap.advance("intel-rapl:0", cpu_j)
         self.session.sampler.tick()

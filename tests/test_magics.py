@@ -2,6 +2,7 @@
 import subprocess
 import sys
 import textwrap
+import time
 
 import re
 
@@ -185,6 +186,7 @@ def test_measure_context_manager_in_a_script(tmp_path, powercap):
                       ledger=Ledger(tmp_path / "l.db"), start_thread=False)
     with measure(label="train", session=s) as m:
         powercap.advance("intel-rapl:0", 12.0)
+        time.sleep(0.01)  # longer than RAPL's 1 ms update: shorter blocks are last power × duration
     assert m.record.label == "train" and m.record.status == "ok"
     assert {c.name: c.energy_j for c in m.record.components}["cpu:package-0"] == pytest.approx(12.0)
     with pytest.raises(ZeroDivisionError):

@@ -62,14 +62,16 @@ def test_init_failures_skip_with_reason(code, words):
     assert sources == [] and words in s.reason
 
 
-def test_counter_reset_is_discarded_never_negative():
-    gpu = FakeGpu(UUIDS[0], "0000:01:00.0", energy_mj=50_000)
+def test_counter_reset_is_estimated_from_power_never_negative():
+    gpu = FakeGpu(UUIDS[0], "0000:01:00.0", energy_mj=50_000)  # 50 W
     (src,), _ = discover_nvml(FakeNvml([gpu]), env={})
     src.read(0.0)
     gpu.energy_mj = 1_000  # driver reload
-    assert src.read(1.0).energy_j == 0.0
+    r = src.read(1.0)
+    # the reset interval is power × time, said to be uncertain by all of it, and counted
+    assert r.energy_j == pytest.approx(50.0) and r.uncertainty_j == pytest.approx(50.0) and r.resets == 1
     gpu.energy_mj = 3_000
-    assert src.read(2.0).energy_j == pytest.approx(2.0)
+    assert src.read(2.0).energy_j == pytest.approx(52.0)  # re-baselined on the reset value
     assert src.resets == 1
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from ..record import MEASURED_METHODS
+from ..record import HARDWARE_METHODS, method_word
 from ..units import fmt_energy, fmt_mass_g, fmt_power
 
 INTENSITY_COLOR = "#ff7f0e"
@@ -29,7 +29,8 @@ def intensity_legend(prov: dict | None) -> str:
 
 
 def is_measured(method: str) -> bool:
-    return method in MEASURED_METHODS
+    """Read from hardware (a counter or sampled power): drawn as a solid line."""
+    return method in HARDWARE_METHODS
 
 
 def readout_html(msg: dict) -> str:
@@ -61,7 +62,7 @@ def text_summary(msg: dict | None) -> str:
     powers = msg.get("power_w") or {}
     methods = msg.get("methods") or {}
     parts = " · ".join(
-        f"{name} {fmt_power(w)} {'measured' if is_measured(methods.get(name, '')) else 'estimated'}"
+        f"{name} {fmt_power(w)} {method_word(methods.get(name, ''))}"
         for name, w in powers.items()
     )
     return (f"carbon_magic live: {fmt_power(sum(powers.values()))} now ({parts}) · "

@@ -36,6 +36,7 @@ EXTRA_COLUMNS = (
     "carbon_magic_version", "cell_id", "execution_count", "label", "status", "started_at", "ended_at",
     "measured", "cpu_method", "gpu_method", "ram_method", "intensity_g_per_kwh", "intensity_provider",
     "intensity_zone", "intensity_kind", "intensity_signal", "intensity_source", "intensity_fetched_at",
+    "energy_uncertainty_kwh", "sensor_status",
 )
 COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS
 _CC_KIND = {"cpu": "cpu", "gpu": "gpu", "dram": "ram", "ram": "ram"}
@@ -78,6 +79,8 @@ def row(record: CellRecord, report: Report, project_name: str | None = None) -> 
         "intensity_provider": prov.get("provider") or "", "intensity_zone": prov.get("zone") or "",
         "intensity_kind": prov.get("kind") or "", "intensity_signal": prov.get("signal") or "",
         "intensity_source": prov.get("source") or "", "intensity_fetched_at": prov.get("fetched_at") or "",
+        "energy_uncertainty_kwh": record.uncertainty_j / J_PER_KWH,
+        "sensor_status": " ".join(f"{c.name}:{c.status}" for c in record.components if c.status != "ok") or "ok",
     }
     return {k: out[k] for k in COLUMNS}
 

@@ -63,11 +63,16 @@ def measured_text(totals: dict) -> str:
     share = measured_share(totals)
     if share is None:
         return "no energy recorded"
+    sampled = (totals.get("sampled_energy_j") or 0.0) / totals["cells_energy_j"]
     if share >= 0.9995:
-        return "all measured by hardware sensors"
-    if share <= 0.0005:
+        return "all measured by hardware energy counters"
+    if share + sampled <= 0.0005:
         return "all estimated, no hardware sensor"
-    return f"{share * 100:.0f} % measured by hardware sensors, the rest estimated"
+    if sampled > 0.0005:
+        rest = "" if share + sampled >= 0.9995 else ", the rest estimated"
+        return (f"{share * 100:.0f} % measured by hardware energy counters, {sampled * 100:.0f} % from sampled "
+                f"power{rest}")
+    return f"{share * 100:.0f} % measured by hardware energy counters, the rest estimated"
 
 
 def measured_label(totals: dict) -> str:

@@ -20,7 +20,8 @@ HOST_KEYS = ("carbon_magic_version", "python_version", "os", "cpu_model", "cpu_c
              "gpu_count", "gpu_model", "sensors", "skipped", "pue", "zone", "interval_s")
 METHOD_TEXT = {
     "counter": "read from a hardware energy counter (NVML total energy, RAPL energy_uj)",
-    "sampled": "integrated from a hardware power sensor sampled during the cell",
+    "sampled": ("integrated from a hardware power sensor read at intervals (bursts between reads can be missed),"
+                " or a counter's last power × duration for a cell shorter than the counter's update period"),
     "estimated": "estimated by a model (CPU: utilisation × TDP; RAM: installed memory), not measured",
 }
 _LICENCE_RE = re.compile(r"CC[ -]BY(?:-[A-Z]{2})*(?: \d\.\d)?|CC0(?: 1\.0)?|ODbL(?: 1\.0)?|Apache-2\.0|MIT")
@@ -36,11 +37,14 @@ def cell_name(record: CellRecord) -> str:
 
 
 def mark(record: CellRecord) -> str:
-    """measured (every component from hardware), estimated (none), mixed, or `no sensor`."""
+    """measured (every component from an energy counter), sampled (all from hardware, some from
+    sampled power), estimated (none from hardware), mixed, or `no sensor`."""
     if not record.components:
         return "no sensor"
-    measured = [c.measured for c in record.components]
-    return "measured" if all(measured) else "estimated" if not any(measured) else "mixed"
+    if record.measured:
+        return "measured"
+    hardware = [c.hardware for c in record.components]
+    return "sampled" if all(hardware) else "estimated" if not any(hardware) else "mixed"
 
 
 def methods_by_kind(record: CellRecord) -> dict[str, str]:
@@ -76,6 +80,7 @@ def compute_totals(records: list[CellRecord], session_energy_j: float | None = N
         for k, e in r.energy_by_kind().items():
             by_kind[k] = by_kind.get(k, 0.0) + e
     measured_j = sum(c.energy_j * r.pue for r in records for c in r.components if c.measured)
+    sampled_j = sum(c.energy_j * r.pue for r in records for c in r.components if c.hardware and not c.measured)
     session_j = None if session_energy_j is None else max(session_energy_j, cells_j)
     return {
         "cells": len(records),
@@ -83,6 +88,8 @@ def compute_totals(records: list[CellRecord], session_energy_j: float | None = N
         "duration_s": sum(r.duration_s for r in records),
         "cells_energy_j": cells_j,
         "measured_energy_j": measured_j,
+        "sampled_energy_j": sampled_j,
+        "uncertainty_j": sum(r.uncertainty_j for r in records),
         "energy_by_kind_j": by_kind,
         "session_energy_j": session_j,
         "idle_energy_j": None if session_j is None else session_j - cells_j,
@@ -114,11 +121,14 @@ def components_used(records: list[CellRecord]) -> list[dict]:
     for r in records:
         for c in r.components:
             d = out.setdefault((c.name, c.kind), {"name": c.name, "kind": c.kind, "methods": [], "energy_j": 0.0,
-                                                  "failed": False})
+                                                  "failed": False, "statuses": [], "mig": None})
             if c.method not in d["methods"]:
                 d["methods"].append(c.method)
             d["energy_j"] += c.energy_j * r.pue
             d["failed"] = d["failed"] or c.status == "failed"
+            if c.status != "ok" and c.status not in d["statuses"]:
+                d["statuses"].append(c.status)
+            d["mig"] = d["mig"] or c.mig
     return list(out.values())
 
 

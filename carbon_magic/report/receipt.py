@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ..record import method_word
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .display import DASH, fmt_intensity, html_text, fmt_optional_energy, footprint_sentence
 from .equivalents import EPA_URL, equivalents
@@ -44,9 +45,14 @@ def method_rows(report: Report) -> list[list[str]]:
     rows = []
     for c in components_used(report.records):
         how = "; ".join(METHOD_TEXT.get(m, m) for m in c["methods"])
-        measured = "measured" if all(m != "estimated" for m in c["methods"]) else "estimated"
-        rows.append([c["name"], c["kind"], measured + (" (device lost during a cell)" if c["failed"] else ""),
-                     fmt_energy(c["energy_j"]), how])
+        words = [method_word(m) for m in c["methods"]]
+        notes = {"failed": "sensor failed during a cell", "reset": "counter reset, estimated",
+                 "ambiguous": "read gap may hide counter wraps, estimated"}
+        extra = [notes[st] for st in c.get("statuses", []) if st in notes]
+        if c.get("mig"):
+            extra.append("whole board, MIG slice")
+        rows.append([c["name"], c["kind"], " + ".join(dict.fromkeys(words))
+                     + (f" ({'; '.join(extra)})" if extra else ""), fmt_energy(c["energy_j"]), how])
     return rows
 
 

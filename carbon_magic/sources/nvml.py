@@ -48,13 +48,16 @@ class NvmlGpu:
 
     kind = "gpu"
 
-    def __init__(self, nvml, handle, name: str, uuid: str):
+    def __init__(self, nvml, handle, name: str, uuid: str, mig: str | None = None):
         self._nvml = nvml
         self._handle = handle
         self.name = name
         self.uuid = uuid
+        # The CUDA_VISIBLE_DEVICES MIG entry this board stands for: NVML reads the whole board.
+        self.mig = mig
         self._lock = threading.Lock()
         self._total_j = 0.0
+        self._uncertainty_j = 0.0
         self._last_mj: int | None = None
         self._last_t: float | None = None
         self._last_power_w: float | None = None
@@ -86,12 +89,19 @@ class NvmlGpu:
             try:
                 if self.method == "counter":
                     mj = int(nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle))
+                    power = self._power_now()
                     if mj >= self._last_mj:
                         self._total_j += (mj - self._last_mj) / 1000.0
-                    else:  # counter reset (driver reload): discard the interval, re-baseline
+                    else:
+                        # Counter reset (driver reload, GPU reset): the 64-bit counter never wraps.
+                        # The interval is estimated from power and counted; the next read re-baselines.
                         self.resets += 1
+                        p = power if power is not None else self._last_power_w
+                        if p is not None and self._last_t is not None and now > self._last_t:
+                            estimate = p * (now - self._last_t)
+                            self._total_j += estimate
+                            self._uncertainty_j += estimate
                     self._last_mj = mj
-                    power = self._power_now()
                 else:
                     power = self._power_now()
                     if self._last_t is not None and power is not None and self._last_power_w is not None:
@@ -101,34 +111,78 @@ class NvmlGpu:
             self._last_t = now
             if power is not None:
                 self._last_power_w = power
-            return Reading(self._total_j, power)
+            return Reading(self._total_j, power, self._uncertainty_j, self.resets)
 
     def close(self) -> None:
         pass
 
 
-def _visible(env: dict, devices: list[tuple[int, object, str, str]]):
-    """Select and name devices per CUDA_VISIBLE_DEVICES. devices: (nvml_index, handle, uuid, bus_id)."""
+def _mig_parent(nvml, entry: str, devices: list):
+    """The physical GPU (a `devices` row) behind a MIG entry of CUDA_VISIBLE_DEVICES, or None.
+
+    `MIG-GPU-<uuid>/<gi>/<ci>` names its parent board; the newer `MIG-<uuid>` is the MIG
+    device's own UUID, resolved through NVML (directly, else by listing each board's slices).
+    """
+    rest = entry[len("MIG-"):]
+    if rest.startswith("GPU-"):
+        key = rest.split("/")[0]
+        hits = [d for d in devices if d[2].startswith(key)]
+        return hits[0] if len(hits) == 1 else None
+    if nvml is None:
+        return None
+    try:
+        parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvml.nvmlDeviceGetHandleByUUID(entry))
+        uuid = _text(nvml.nvmlDeviceGetUUID(parent))
+        hits = [d for d in devices if d[2] == uuid]
+        if len(hits) == 1:
+            return hits[0]
+    except Exception:  # noqa: BLE001 - old bindings, prefix UUIDs: list the slices instead
+        pass
+    hits = []
+    for d in devices:
+        try:
+            count = int(nvml.nvmlDeviceGetMaxMigDeviceCount(d[1]))
+        except Exception:  # noqa: BLE001 - not a MIG-capable board
+            continue
+        for k in range(count):
+            try:
+                mig_uuid = _text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetMigDeviceHandleByIndex(d[1], k)))
+            except Exception:  # noqa: BLE001 - an empty slot
+                continue
+            if mig_uuid.startswith(entry):
+                hits.append(d)
+    return hits[0] if len(hits) == 1 else None
+
+
+def _visible(env: dict, devices: list[tuple[int, object, str, str]], nvml=None):
+    """Select and name devices per CUDA_VISIBLE_DEVICES. devices: (nvml_index, handle, uuid, bus_id).
+
+    Returns ([(name, handle, uuid, mig entry or None)], [invalid entries]).
+    """
     spec = env.get("CUDA_VISIBLE_DEVICES")
     if spec is None:
-        return [(f"gpu:{i}", h, u) for i, h, u, _ in devices], []
+        return [(f"gpu:{i}", h, u, None) for i, h, u, _ in devices], []
     by_pci = sorted(devices, key=lambda d: d[3])
-    chosen, problems = [], []
+    chosen, problems, boards = [], [], set()
     for ordinal, entry in enumerate(e.strip() for e in spec.split(",") if e.strip()):
-        match = None
+        match, mig = None, None
         if entry.lstrip("-").isdigit():
             idx = int(entry)
             if 0 <= idx < len(by_pci):
                 match = by_pci[idx]
+        elif entry.startswith("MIG-"):
+            # A MIG slice: NVML reads power and energy only for its parent board.
+            match, mig = _mig_parent(nvml, entry, devices), entry
         else:
-            # UUIDs (unique prefixes allowed); MIG-<uuid> slices report their parent GPU's energy.
-            key = entry.removeprefix("MIG-") if entry.startswith("MIG-GPU-") else entry
-            hits = [d for d in devices if d[2].startswith(key)]
+            hits = [d for d in devices if d[2].startswith(entry)]  # UUIDs, unique prefixes allowed
             match = hits[0] if len(hits) == 1 else None
         if match is None:
             problems.append(entry)
             break  # CUDA hides every device after an invalid entry
-        chosen.append((f"gpu:{ordinal}", match[1], match[2]))
+        if match[2] in boards:
+            continue  # two slices of one board: the board is read once
+        boards.add(match[2])
+        chosen.append((f"gpu:{ordinal}", match[1], match[2], mig))
     return chosen, problems
 
 
@@ -164,13 +218,13 @@ def discover_nvml(nvml=None, env: dict | None = None) -> tuple[list[NvmlGpu], li
             devices.append((i, h, uuid, bus))
     except nvml.NVMLError as exc:
         return [], [Skipped("gpu", f"NVML could not list GPUs: {exc}", "")]
-    chosen, problems = _visible(env, devices)
+    chosen, problems = _visible(env, devices, nvml)
     for entry in problems:
         skipped.append(Skipped("gpu", f"CUDA_VISIBLE_DEVICES entry {entry!r} matches no GPU; later entries hidden",
                                "use indices or GPU UUIDs from `nvidia-smi -L`"))
-    for name, handle, uuid in chosen:
+    for name, handle, uuid, mig in chosen:
         try:
-            sources.append(NvmlGpu(nvml, handle, name, uuid))
+            sources.append(NvmlGpu(nvml, handle, name, uuid, mig))
         except nvml.NVMLError as exc:
             if _code(exc) in (NOT_SUPPORTED, FUNCTION_NOT_FOUND):
                 skipped.append(Skipped(name, "this GPU reports neither an energy counter nor power", ""))
