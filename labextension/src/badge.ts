@@ -14,7 +14,7 @@ import {
   formatTimestamp
 } from './format';
 import { ICellCarbon, previousEntry } from './history';
-import { isMeasured } from './protocol';
+import { SHOW_UNCERTAINTY_ABOVE, recordMark, recordUncertaintyJ } from './protocol';
 
 export const BADGE_CLASS = 'cm-badge';
 
@@ -30,7 +30,17 @@ export function badgeTooltip(cell: ICellCarbon, unit: EnergyUnit): string {
       (r.pue !== null && r.pue !== 1 ? ` (PUE ${r.pue})` : '')
   );
   for (const c of r.components) {
-    lines.push(`  ${c.name} (${c.kind}): ${formatEnergy(c.energy_j, unit)} ${c.method}`);
+    const notes = [
+      c.status && c.status !== 'ok' ? `sensor ${c.status}` : '',
+      c.mig ? 'whole board, MIG slice' : ''
+    ].filter(Boolean);
+    const u = typeof c.uncertainty_j === 'number' && c.uncertainty_j > 0 ? c.uncertainty_j : 0;
+    lines.push(
+      `  ${c.name} (${c.kind}): ${formatEnergy(c.energy_j, unit)}` +
+        (u ? ` \u00b1 ${formatEnergy(u, unit)}` : '') +
+        ` ${c.method}` +
+        (notes.length ? ` (${notes.join('; ')})` : '')
+    );
   }
   const p = r.intensity;
   const provenance = p
@@ -68,24 +78,35 @@ function span(cls: string, text: string): HTMLSpanElement {
 /** Build the badge element for a cell's stored value. */
 export function createBadge(cell: ICellCarbon, unit: EnergyUnit): HTMLElement {
   const r = cell.last;
-  const measured = isMeasured(r);
+  const mark = recordMark(r);
+  const uncertainty = recordUncertaintyJ(r);
+  const showU =
+    uncertainty > 0 && (r.energy_j <= 0 || uncertainty > SHOW_UNCERTAINTY_ABOVE * r.energy_j);
   const node = document.createElement('div');
   node.className = BADGE_CLASS;
   node.dataset.energyJ = String(r.energy_j);
   node.dataset.emissionsG = String(r.emissions_g);
-  node.dataset.method = measured ? 'measured' : 'estimated';
+  node.dataset.method = mark;
   node.title = badgeTooltip(cell, unit);
 
   node.appendChild(span('cm-badge-icon', '\u26a1'));
-  node.appendChild(span('cm-badge-energy', formatEnergy(r.energy_j, unit)));
+  node.appendChild(
+    span(
+      'cm-badge-energy',
+      formatEnergy(r.energy_j, unit) + (showU ? ` \u00b1 ${formatEnergy(uncertainty, unit)}` : '')
+    )
+  );
   node.appendChild(span('cm-badge-sep', '\u00b7'));
   node.appendChild(span('cm-badge-emissions', formatEmissions(r.emissions_g)));
   node.appendChild(
-    span(
-      `cm-badge-method cm-badge-${measured ? 'measured' : 'estimated'}`,
-      measured ? 'measured' : 'estimated'
-    )
+    span(`cm-badge-method cm-badge-${mark.replace(' ', '-')}`, mark)
   );
+  const troubled = r.components.filter(c => c.status && c.status !== 'ok');
+  if (troubled.length) {
+    node.appendChild(
+      span('cm-badge-sensor', troubled.map(c => `${c.name} ${c.status}`).join(', '))
+    );
+  }
   const prev = previousEntry(cell);
   const change = formatChange(r.energy_j, prev ? prev.energy_j : null);
   if (change) {

@@ -19,6 +19,13 @@ export interface IComponent {
   kind: string;
   method: string;
   energy_j: number;
+  /** ok | failed | reset | ambiguous (absent in records older than the field). */
+  status?: string;
+  /** Absolute, J, before PUE. */
+  uncertainty_j?: number;
+  uncertainty_cause?: string;
+  /** The MIG slice this GPU stands for: the energy is the whole board's. */
+  mig?: string | null;
 }
 
 export interface IIntensityProvenance {
@@ -320,10 +327,47 @@ export function parseMessage(data: unknown): CarbonMessage | null {
   return message;
 }
 
-/** Measured when every component was read from a counter or sampled. */
-export function isMeasured(record: ICarbonRecord): boolean {
-  return (
-    record.components.length > 0 &&
-    record.components.every(c => c.method === 'counter' || c.method === 'sampled')
-  );
+/** Read from a hardware energy counter that did not fail (the kernel's `Component.measured`). */
+function counterOk(c: IComponent): boolean {
+  return c.method === 'counter' && c.status !== 'failed';
 }
+
+/** Read from hardware (counter or sampled power) that did not fail. */
+function hardwareOk(c: IComponent): boolean {
+  return (c.method === 'counter' || c.method === 'sampled') && c.status !== 'failed';
+}
+
+/** Measured when every component was read from an energy counter (sampled power is not). */
+export function isMeasured(record: ICarbonRecord): boolean {
+  return record.components.length > 0 && record.components.every(counterOk);
+}
+
+export type RecordMark = 'measured' | 'sampled' | 'estimated' | 'mixed' | 'no sensor';
+
+/** The kernel's `report.model.mark`: one word for how a record's energy was obtained. */
+export function recordMark(record: ICarbonRecord): RecordMark {
+  if (record.components.length === 0) {
+    return 'no sensor';
+  }
+  if (isMeasured(record)) {
+    return 'measured';
+  }
+  const hw = record.components.map(hardwareOk);
+  if (hw.every(Boolean)) {
+    return 'sampled';
+  }
+  return hw.some(Boolean) ? 'mixed' : 'estimated';
+}
+
+/** The record's energy uncertainty after PUE (J): the components' added, as the kernel does. */
+export function recordUncertaintyJ(record: ICarbonRecord): number {
+  const u = record.components.reduce(
+    (sum, c) =>
+      sum + (typeof c.uncertainty_j === 'number' && isFinite(c.uncertainty_j) ? c.uncertainty_j : 0),
+    0
+  );
+  return u * (typeof record.pue === 'number' && record.pue > 0 ? record.pue : 1);
+}
+
+/** Show ± where the relative uncertainty exceeds this (the kernel's SHOW_UNCERTAINTY_ABOVE). */
+export const SHOW_UNCERTAINTY_ABOVE = 0.03;

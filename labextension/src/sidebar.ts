@@ -16,7 +16,7 @@ import {
   formatIntensity,
   formatPower
 } from './format';
-import { EXPORT_FORMATS, ExportFormat, isMeasured } from './protocol';
+import { EXPORT_FORMATS, ExportFormat, recordMark } from './protocol';
 import { CarbonSession } from './session';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -221,7 +221,7 @@ export class CarbonSidebar extends Widget {
           'span',
           'cm-cell-numbers',
           `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
-            `${formatDuration(r.duration_s)}${isMeasured(r) ? '' : ' · estimated'}`
+            `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}`
         )
       );
       const cellId = r.cell_id;

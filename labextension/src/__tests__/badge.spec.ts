@@ -25,6 +25,43 @@ describe('createBadge', () => {
     expect(node.dataset.method).toBe('estimated');
   });
 
+  it('says sampled, never measured, for polled power', () => {
+    const r = record({
+      components: [{ name: 'gpu:0', kind: 'gpu', method: 'sampled', energy_j: 7200 }]
+    });
+    const node = createBadge(appendRecord(undefined, r, 5), 'auto');
+    expect(node.querySelector('.cm-badge-method')!.textContent).toBe('sampled');
+    expect(node.dataset.method).toBe('sampled');
+  });
+
+  it('shows the uncertainty when it matters and a failed sensor', () => {
+    const r = record({
+      energy_j: 1000,
+      pue: 1,
+      components: [
+        { name: 'gpu:0', kind: 'gpu', method: 'counter', energy_j: 900, uncertainty_j: 300 },
+        { name: 'cpu:package-0', kind: 'cpu', method: 'counter', energy_j: 100, status: 'failed' }
+      ]
+    });
+    const node = createBadge(appendRecord(undefined, r, 5), 'J');
+    expect(nb(node.querySelector('.cm-badge-energy')!.textContent)).toContain('\u00b1');
+    expect(node.querySelector('.cm-badge-sensor')!.textContent).toBe('cpu:package-0 failed');
+    expect(node.querySelector('.cm-badge-method')!.textContent).toBe('mixed');
+    expect(node.title).toContain('sensor failed');
+  });
+
+  it('leaves out a small uncertainty', () => {
+    const r = record({
+      energy_j: 1000,
+      pue: 1,
+      components: [
+        { name: 'gpu:0', kind: 'gpu', method: 'counter', energy_j: 1000, uncertainty_j: 5 }
+      ]
+    });
+    const node = createBadge(appendRecord(undefined, r, 5), 'J');
+    expect(nb(node.querySelector('.cm-badge-energy')!.textContent)).not.toContain('\u00b1');
+  });
+
   it('shows the change against the previous run', () => {
     const first = appendRecord(undefined, record({ energy_j: 1000 }), 5);
     const second = appendRecord(first, record({ energy_j: 620 }), 5);

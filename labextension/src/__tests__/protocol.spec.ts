@@ -1,4 +1,4 @@
-import { isMeasured, parseMessage, validateMessage } from '../protocol';
+import { isMeasured, parseMessage, recordMark, validateMessage } from '../protocol';
 import { record } from './fixtures';
 
 const hello = {
@@ -101,8 +101,20 @@ describe('validateMessage', () => {
 });
 
 describe('isMeasured', () => {
-  it('is true when every component is a counter or sampled', () => {
+  it('is true when every component is a counter', () => {
     expect(isMeasured(record())).toBe(true);
+  });
+  it('is false for sampled power or a failed counter', () => {
+    const sampled = record();
+    sampled.components = [{ name: 'gpu:0', kind: 'gpu', method: 'sampled', energy_j: 1 }];
+    expect(isMeasured(sampled)).toBe(false);
+    expect(recordMark(sampled)).toBe('sampled');
+    const failed = record();
+    failed.components = [
+      { name: 'cpu:package-0', kind: 'cpu', method: 'counter', energy_j: 1, status: 'failed' }
+    ];
+    expect(isMeasured(failed)).toBe(false);
+    expect(recordMark(failed)).toBe('estimated');
   });
   it('is false when any component is estimated', () => {
     const r = record();
