@@ -77,13 +77,15 @@ test.describe('carbon_magic in JupyterLab', () => {
     await setCells(page, [
       '%load_ext carbon_magic',
       '%%carbon -o r\nimport time; time.sleep(1.5)',
-      'print(repr(r.energy_j), repr(r.emissions_g), r.cell_id, r.components[0].method)'
+      'print(repr(r.energy_j), repr(r.emissions_g), r.cell_id, r.components[0].method, repr(r.uncertainty_j))'
     ]);
     await run(page, 0);
     await run(page, 1);
     await run(page, 2);
 
-    const [energyJ, emissionsG, cellId, method] = (await output(page, 2)).trim().split(/\s+/);
+    const [energyJ, emissionsG, cellId, method, uncertainty] = (await output(page, 2))
+      .trim()
+      .split(/\s+/);
     expect(Number(energyJ)).toBeGreaterThan(0);
     const cell1 = await cellModelInfo(page, 1);
     expect(cellId).toBe(cell1.id);
@@ -97,12 +99,16 @@ test.describe('carbon_magic in JupyterLab', () => {
     });
     expect(Number(await badge.getAttribute('data-energy-j'))).toBe(Number(energyJ));
     expect(Number(await badge.getAttribute('data-emissions-g'))).toBe(Number(emissionsG));
-    // ... and shows them: energy in mWh (J / 3.6) to three significant digits.
+    // ... and shows them: energy in mWh (J / 3.6) to three significant digits, and the record's
+    // uncertainty after '±' (the estimated RAM component is ±50 %, above the 3 % threshold).
     const shown = (await badge.locator('.cm-badge-energy').textContent())!.replace(/\u00a0/g, ' ');
-    const match = /^([\d.]+) (mWh|Wh)$/.exec(shown);
-    expect(match).not.toBeNull();
-    const shownJ = Number(match![1]) * (match![2] === 'mWh' ? 3.6 : 3600);
+    const match = /^([\d.]+) (mWh|Wh) \u00b1 ([\d.]+) (mWh|Wh)$/.exec(shown);
+    expect(match, `badge energy text: ${shown}`).not.toBeNull();
+    const toJ = (value: string, unit: string) => Number(value) * (unit === 'mWh' ? 3.6 : 3600);
+    const shownJ = toJ(match![1], match![2]);
     expect(Math.abs(shownJ - Number(energyJ)) / Number(energyJ)).toBeLessThan(0.01);
+    const uncertaintyJ = Number(uncertainty);
+    expect(Math.abs(toJ(match![3], match![4]) - uncertaintyJ) / uncertaintyJ).toBeLessThan(0.01);
     await expect(badge.locator('.cm-badge-emissions')).toContainText('CO\u2082e');
     expect(method).toBe('counter'); // the fake RAPL zone is a real counter
     expect(await badge.getAttribute('title')).toContain('cpu:package-0 (cpu)');
