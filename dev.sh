@@ -64,6 +64,8 @@ case "${1:-}" in
             (cd labextension && jlpm test)
             log "extension browser tests (Galata, headless Chromium)"
             bash labextension/run_ui_tests.sh
+            log "packaging: sdist carries the built extension, its wheel builds without Node and loads in JupyterLab"
+            bash scripts/check_release.sh "$VENV/bin/python"
         fi
         ;;
     *)

@@ -9,7 +9,10 @@ discovered when the extension loads (or `measure()` is first used).
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+try:  # written by the build (hatch's version hook, from labextension/package.json)
+    from ._version import __version__
+except ImportError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 __all__ = ["CellRecord", "measure", "load_ipython_extension", "unload_ipython_extension", "__version__"]
 
 import logging as _logging  # noqa: E402

@@ -76,7 +76,7 @@ def test_bad_options_are_one_line_usage_errors_and_the_cell_does_not_run(shell, 
     r, cap = outputs(shell, line + "\nran = True")
     err = r.error_in_exec or r.error_before_exec
     assert type(err).__name__ == "UsageError" and words in str(err)
-    assert "\n" not in str(err) and "Accepted" in str(err) or "zone" in str(err) or "variable" in str(err)
+    assert "\n" not in str(err).strip(), str(err)
     assert "ran" not in shell.user_ns
 
 
