@@ -306,9 +306,11 @@ def gzip_bomb(decoded_bytes: int) -> bytes:
 
 
 class Listener:
-    """A TCP port on 127.0.0.1 that records each connection's first bytes (nothing is answered)."""
+    """A TCP port on 127.0.0.1 that records each connection's first bytes; then it answers
+    nothing, or (drip_s) writes `drip` and one more byte every drip_s seconds until stopped."""
 
-    def __init__(self):
+    def __init__(self, drip_s: float | None = None, drip: bytes = b""):
+        self.drip_s, self.drip = drip_s, drip
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(8)
@@ -342,5 +344,9 @@ class Listener:
                 conn.settimeout(0.5)
                 try:
                     self.received.append(conn.recv(65536))
+                    if self.drip_s is not None:
+                        conn.sendall(self.drip)
+                        while not self._stop.wait(self.drip_s):
+                            conn.sendall(b"\0")
                 except OSError:
                     self.received.append(b"")

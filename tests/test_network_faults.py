@@ -191,11 +191,13 @@ def test_a_compressed_answer_within_the_cap_is_read_and_odd_encodings_are_not(ap
     api.fault("/deflate", respond=raw_response(zlib.compress(body), headers={"Content-Encoding": "deflate"}))
     api.fault("/br", respond=raw_response(b"\x0b\x02\x80{}\x03", headers={"Content-Encoding": "br"}))
     api.fault("/cut", respond=raw_response(zlib.compress(body)[:-20], headers={"Content-Encoding": "deflate"}))
+    api.fault("/corrupt", respond=raw_response(b"not deflate at all", headers={"Content-Encoding": "deflate"}))
     h = Http()
     try:
         assert h.get_json(api.url + "/deflate")["carbonIntensity"] == 123.0
         assert fails(h.get_json, api.url + "/br")[0].cause == "malformed"
         assert fails(h.get_json, api.url + "/cut")[0].cause == "malformed"
+        assert fails(h.get_json, api.url + "/corrupt")[0].cause == "malformed"
     finally:
         h.close()
 
@@ -208,6 +210,14 @@ def test_a_dripping_server_cannot_hold_a_request_past_its_deadline(api, http, re
     assert err.cause == "timeout"
     assert took < 3.0, took  # without a total deadline it never ends: each read gets a byte in time
     assert EM_TOKEN not in str(err)
+
+
+def test_a_dripping_tls_handshake_is_cut_at_the_deadline(http):
+    # a TLS record header announcing 16 kB of handshake, then one byte every 0.1 s
+    with Listener(drip_s=0.1, drip=b"\x16\x03\x03\x40\x00") as server:
+        p = ElectricityMaps(f"https://127.0.0.1:{server.port}", http, EM_TOKEN, timeout_s=0.5)
+        err, took = fails(p.refresh, parse_zone("DE"))
+    assert err.cause == "timeout" and took < 3.0, (err, took)
 
 
 def test_unload_stops_a_stuck_fetch_and_its_thread(api, loaded):
@@ -225,13 +235,20 @@ def test_unload_stops_a_stuck_fetch_and_its_thread(api, loaded):
     assert not [t for t in threading.enumerate() if t.name.startswith("carbon_magic-") and t.is_alive()]
 
 
-def test_close_cuts_the_request_in_flight(api, services):
-    api.fault(LATEST, respond=drip_headers(0.2))
-    s = service(services, em_settings(api.url), timeout_s=30.0)
-    wait_for(lambda: LATEST in api.paths())
-    t0 = time.perf_counter()
-    s.close()
-    assert time.perf_counter() - t0 < 1.0
+@pytest.mark.parametrize("stage", ["headers", "tls-handshake"])
+def test_close_cuts_the_request_in_flight(api, services, stage):
+    with Listener(drip_s=0.1, drip=b"\x16\x03\x03\x40\x00") as tls:
+        if stage == "headers":
+            api.fault(LATEST, respond=drip_headers(0.2))
+            s = service(services, em_settings(api.url), timeout_s=30.0)
+            wait_for(lambda: LATEST in api.paths())
+        else:
+            s = service(services, em_settings(f"https://127.0.0.1:{tls.port}"), timeout_s=30.0)
+            wait_for(lambda: tls.received)
+        t0 = time.perf_counter()
+        s.close()
+        took = time.perf_counter() - t0
+    assert took < 1.0, took
     assert not s._thread.is_alive()
     assert s.notices() == []  # being stopped is not a provider fault
 
@@ -367,6 +384,9 @@ def test_rows_kept_are_capped_per_answer_and_per_zone(api, services):
     series = s.for_zone("watttime:CAISO_NORTH").series
     assert 0 < len(series) <= MAX_POINTS
     assert s.at(NOW).provenance["provider"] == "watttime"
+    with requests.Session() as http:
+        answer = WattTime(api.url, http, WT_USER, WT_PASSWORD, wall=lambda: NOW).refresh(parse_zone("watttime:CAISO_NORTH"))
+    assert len(answer) == 2 * MAX_ROWS  # historical and forecast, each cut at MAX_ROWS
 
 
 @pytest.mark.parametrize("value, expected", [("120", 120.0), ("nan", None), ("inf", None), ("-5", None),

@@ -75,41 +75,65 @@ _current = threading.local()  # the _Watch of the request this thread is making
 
 
 class _Watch:
-    """The connections one request uses; `fire` shuts their sockets down (deadline, abort)."""
+    """What one request is connected through; `fire` shuts it down (deadline, abort).
+
+    A new connection is watched through a duplicate of its TCP socket's descriptor: TLS takes
+    the original over while the handshake runs, and shutting the shared socket down through the
+    duplicate wakes the handshake, headers or body alike. A pooled connection that is reused is
+    watched through its socket.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._conns: list = []
+        self._dups: list[socket.socket] = []
         self._done = False
         self.fired: str | None = None
 
-    def attach(self, conn) -> None:
+    def attach(self, conn, sock=None) -> None:
+        """Watch conn; sock: its new TCP socket (from `_new_conn`)."""
         with self._lock:
             if self._done:
                 return
+            if sock is not None:
+                try:
+                    self._dups.append(sock.dup())
+                except OSError:
+                    pass
             self._conns.append(conn)
             if self.fired:
-                _shutdown(conn)
+                self._shut()
 
     def fire(self, cause: str) -> None:
         with self._lock:
             if self._done or self.fired:
                 return
             self.fired = cause
-            for conn in self._conns:
-                _shutdown(conn)
+            self._shut()
+
+    def _shut(self) -> None:
+        for dup in self._dups:
+            _shutdown_sock(dup)
+        for conn in self._conns:
+            _shutdown(conn)
 
     def finish(self) -> None:
         with self._lock:
             self._done = True
             self._conns.clear()
+            for dup in self._dups:
+                dup.close()
+            self._dups.clear()
 
 
 def _shutdown(conn) -> None:
     """Make a read blocked on conn's socket return now (shutdown wakes it; close may not)."""
     sock = getattr(conn, "sock", None)
-    if sock is None:
-        return
+    if sock is not None:
+        _shutdown_sock(sock)
+
+
+def _shutdown_sock(sock) -> None:
     try:
         if isinstance(sock, socket.socket):  # plain or TLS: shut the descriptor, not the TLS state
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
@@ -120,11 +144,15 @@ def _shutdown(conn) -> None:
 
 
 class _Watched:
-    """Mixed into urllib3's connection classes: each connection joins the current request's watch."""
+    """Mixed into urllib3's connection classes: each connection joins the current request's watch
+    as soon as its TCP socket exists (so a TLS handshake that drips is cut too)."""
 
-    def connect(self):
-        super().connect()
-        _attach(self)
+    def _new_conn(self):
+        sock = super()._new_conn()
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.attach(self, sock)
+        return sock
 
     def request(self, *args, **kwargs):
         _attach(self)
@@ -286,7 +314,10 @@ class Http:
             if not chunk:
                 break
             if inflate is not None:
-                chunk = inflate.decompress(chunk, cap + 1 - len(out))  # never more than one byte over
+                try:
+                    chunk = inflate.decompress(chunk, cap + 1 - len(out))  # never more than one byte over
+                except zlib.error:
+                    raise ProviderError("malformed", "the compressed answer is corrupt") from None
             out += chunk
             if len(out) > cap:
                 raise ProviderError("too_large", f"the answer exceeds {cap} bytes")
