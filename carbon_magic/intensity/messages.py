@@ -1,7 +1,8 @@
 """What the intensity service says: notices (one per cause per session) and the status line.
 
 Pure functions of a provider, a feed and an error; the service decides when to say them and
-redacts every secret before anything leaves it.
+redacts every secret before anything leaves it. Nothing here quotes a provider: an error's
+``detail`` and ``status`` are our own words and the status code.
 """
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ def transient_text(p, feed, exc, backoff_s: float, timeout_s: float) -> str:
         "http_5xx": f"answered with a server error (HTTP {exc.status})",
         "http_4xx": f"rejected the request (HTTP {exc.status})",
         "malformed": f"sent an answer that could not be read ({exc.detail})",
+        "redirect": (f"answered with a redirect (HTTP {exc.status}), which is not followed (credentials go only to "
+                     "the configured address); check its URL setting"),
+        "too_large": f"sent an answer over the size limit ({exc.detail})",
         "null": f"has no value for {feed.zone} right now",
     }.get(exc.cause, exc.cause)
     return f"carbon_magic: {p.display} {what}; {_after(p)}."
