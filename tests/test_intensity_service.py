@@ -121,7 +121,7 @@ def test_invalid_zone_in_the_environment_is_a_notice_not_a_crash(services):
     settings = Settings.from_env({"CARBON_MAGIC_ZONE": "FRR"})
     s = service_for(services, settings)
     assert s.zone is None and settings.zone is None
-    assert "did you mean FR" in s.notices()[0]
+    assert "did you mean FR" in s.load_notices[0]  # said at load, not after the first cell
 
 
 # -- never block -------------------------------------------------------------------------
