@@ -405,10 +405,12 @@ class CarbonMagics(Magics):
 
     @line_magic("carbon")
     def carbon_line(self, line):
-        """%carbon auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
+        """%carbon [help] | auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
 
+        help            (or nothing) the short help
         auto on|off     measure every cell without %%carbon
-        status          sensors found, sensors skipped (with the fix), zone, provider, interval, session energy
+        status          sensors (with headers), the estimates' inputs and overrides, sensors skipped (with
+                        the fix), zone, provider, interval, totals: cells, idle, session
         live            show the live power/intensity chart
         table           per-cell emissions table of this session (--sort KEY, --top N)
         export PATH     write the session's records (.csv .json .md .html .svg)

@@ -83,7 +83,9 @@ export function totalsLines(
       return {
         name,
         text: `${capital(name)}: ${energy} · ${co2}${count}`,
-        title: `${capital(name)}: ${TOTAL_MEANING[name]}, as %carbon status shows it`
+        title:
+          `${capital(name)}: ${TOTAL_MEANING[name]}, as %carbon status shows it ` +
+          `(${formatEnergy(totals[`${name}_energy_j`], 'J')})`
       };
     });
   }

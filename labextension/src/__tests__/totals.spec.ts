@@ -14,6 +14,7 @@ describe('totalsLines', () => {
     ]);
     expect(lines[1].title).toContain('between measured cells');
     expect(lines[2].title).toContain('since the extension loaded');
+    expect(nb(lines[2].title)).toContain('(14760 J)'); // in joules too, whatever the unit setting
   });
 
   it('computes nothing itself: the kernel numbers are shown as sent', () => {
