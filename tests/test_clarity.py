@@ -153,6 +153,22 @@ def test_a_known_zone_without_data_says_in_one_line_it_uses_the_world_average(sh
     assert type(r.error_in_exec).__name__ == "UsageError" and "unknown zone" in str(r.error_in_exec)
 
 
+def test_a_zone_without_data_in_the_environment_is_said_at_load(env, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("CARBON_MAGIC_ZONE", "XX")
+    ip = InteractiveShell.instance()
+    with capture_output() as cap:
+        ip.run_line_magic("load_ext", "carbon_magic")
+    try:
+        assert "zone XX (Northern Cyprus) has no figure of its own" in cap.stdout
+        with capture_output() as cap:
+            run(ip, "%%carbon\nx = 1")
+        assert "Northern Cyprus" not in cap.stdout + cap.stderr  # said once
+    finally:
+        ip.run_line_magic("unload_ext", "carbon_magic")
+
+
 def test_no_zone_hint_is_plain_output_and_quiet_cells_keep_it_for_later(shell):
     r, cap = shown(shell, "%%carbon --quiet\nx = 1")
     assert cap.stdout == "" and cap.stderr == ""

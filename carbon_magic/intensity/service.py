@@ -219,6 +219,9 @@ class IntensityService:
                 zone = None
         settings.zone = zone
         self._feed = self._feed_for(zone)
+        with self._lock:  # what the settings alone cause (no data for the zone, no token) is said at load
+            self.load_notices += self._notices
+            self._notices = []
         if self._feed.provider is not None:  # start fetching at load: values are there by the first cell
             self.request(self._feed, wall())
 
