@@ -40,7 +40,10 @@ def unload_ipython_extension(ip):
 
 
 def measure(label=None, zone=None, session=None):
-    """Context manager for plain scripts: `with measure(label="train") as m: ...; m.record`."""
+    """Context manager for plain scripts: `with measure(label="train") as m: ...; m.record`.
+
+    In a kernel where `%load_ext carbon_magic` ran, it measures on that session: its zone
+    (`%carbon zone FR`) prices the block and the record joins `%carbon table`."""
     from .script import measure as _measure  # noqa: PLC0415
 
     return _measure(label=label, zone=zone, session=session)

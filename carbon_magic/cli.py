@@ -77,17 +77,25 @@ def summary_text(sources) -> str:
 
 
 def comparison_text(sources) -> str:
-    """A leaderboard (lowest CO₂e first) with each notebook's difference from the first one given."""
-    base = sources[0].report.totals
-    ranked = sorted(range(len(sources)), key=lambda i: sources[i].report.totals["emissions_g"])
+    """A leaderboard (lowest CO₂e first), each notebook against the first one given that has data.
+    Notebooks with no measured cell have nothing to rank: they come last, unranked, marked so."""
+    base_i = next((i for i, s in enumerate(sources) if s.report.totals["cells"]), 0)
+    base = sources[base_i].report.totals
+    ranked = sorted(range(len(sources)),
+                    key=lambda i: (sources[i].report.totals["cells"] == 0, sources[i].report.totals["emissions_g"]))
     rows = []
-    for rank, i in enumerate(ranked, 1):
+    rank = 0
+    for i in ranked:
         t = sources[i].report.totals
-        vs = "(baseline)" if i == 0 else (
+        if t["cells"] == 0:
+            rows.append(["–", printable(sources[i].name), "–", "–", "no measured cells"])
+            continue
+        rank += 1
+        vs = "(baseline)" if i == base_i else (
             f"{_diff(t['cells_energy_j'], base['cells_energy_j'], fmt_energy)} energy, "
             f"{_diff(t['emissions_g'], base['emissions_g'], fmt_mass_g)} CO₂e")
         rows.append([str(rank), printable(sources[i].name), fmt_mass_g(t["emissions_g"]), fmt_energy(t["cells_energy_j"]), vs])
-    first = printable(sources[0].name)
+    first = printable(sources[base_i].name)
     return (f"Leaderboard (lowest CO₂e first; differences against {first}):\n"
             + _table(["#", "notebook", "CO₂e", "energy", f"vs {first}"], rows, right_from=2))
 

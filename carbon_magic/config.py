@@ -33,6 +33,7 @@ class Settings:
     powercap_root: str = DEFAULT_POWERCAP_ROOT
     data_dir: Path = field(default_factory=default_data_dir)
     cpu_tdp_w: float | None = None
+    ram_w_per_gb: float | None = None
     cuda_sync: bool = True
     electricitymaps_url: str = "https://api.electricitymaps.com"
     uk_url: str = "https://api.carbonintensity.org.uk"
@@ -61,6 +62,10 @@ class Settings:
         if tdp is not None and tdp.strip():
             s.cpu_tdp_w = _positive_float(env, "CARBON_MAGIC_CPU_TDP_W", None, s.warnings,
                                           minimum=1.0, maximum=5000.0)
+        ram = env.get("CARBON_MAGIC_RAM_W_PER_GB")
+        if ram is not None and ram.strip():
+            s.ram_w_per_gb = _positive_float(env, "CARBON_MAGIC_RAM_W_PER_GB", None, s.warnings,
+                                             minimum=0.01, maximum=10.0)
         s.powercap_root = env.get("CARBON_MAGIC_POWERCAP_ROOT") or DEFAULT_POWERCAP_ROOT
         if env.get("CARBON_MAGIC_DATA_DIR"):
             s.data_dir = Path(env["CARBON_MAGIC_DATA_DIR"]).expanduser()
@@ -91,12 +96,13 @@ def _positive_float(env, name, default, warnings, minimum, maximum):
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
+    shown = "the built-in model" if default is None else default
     try:
         value = float(raw)
     except ValueError:
-        warnings.append(f"{name}={raw!r} is not a number; using {default}")
+        warnings.append(f"{name}={raw!r} is not a number; using {shown}")
         return default
     if not (minimum <= value <= maximum):
-        warnings.append(f"{name}={raw!r} is outside {minimum}..{maximum}; using {default}")
+        warnings.append(f"{name}={raw!r} is outside {minimum}..{maximum}; using {shown}")
         return default
     return value

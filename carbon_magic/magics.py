@@ -32,8 +32,8 @@ from IPython.utils.text import DollarFormatter
 from traitlets import Bool, Float, Unicode, observe
 
 from .intensity import normalize_zone
+from .intensity.messages import Hint, say
 from .record import method_word
-from .units import fmt_energy, fmt_mass_g
 
 log = logging.getLogger("carbon_magic")
 
@@ -48,7 +48,7 @@ COMMANDS = {
     "live": "carbon_magic.live:live_command",
 }
 LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
-BUILTIN = ("auto", "status")
+BUILTIN = ("auto", "status", "help")
 CELL_USAGE = "%%carbon [--label NAME] [--zone ZONE] [--live] [--quiet] [--no-sync] [-o VAR]"
 # Cell magics that run their body as Python in the user namespace; `%%carbon` right below them
 # is lifted to measure the whole cell (see the module docstring).
@@ -103,8 +103,7 @@ def _magic_name(line: str) -> str | None:
     return words[0] if words else None
 
 
-def sensor_notes(src, sampler) -> str:
-    """` (FAILED: reason; retried every 5 s)`, counter resets, ambiguous gaps, MIG: what a sensor went through."""
+def _sensor_note_list(src, sampler) -> list[str]:
     notes = []
     h = sampler.health.get(src.name)
     if src.name in sampler.failed:
@@ -118,7 +117,42 @@ def sensor_notes(src, sampler) -> str:
             notes.append(f"{what}: {n}")
     if getattr(src, "mig", None):
         notes.append(f"MIG slice {src.mig}: energy is the whole board's")
+    return notes
+
+
+def sensor_notes(src, sampler) -> str:
+    """` (FAILED: reason; retried every 5 s)`, counter resets, ambiguous gaps, MIG: what a sensor went through."""
+    notes = _sensor_note_list(src, sampler)
     return f" ({'; '.join(notes)})" if notes else ""
+
+
+SENSOR_HEADER = ("name", "kind", "method", "shown as", "status")
+
+
+def sensor_rows(sources, sampler) -> list[tuple[str, ...]]:
+    """The sensor table of `%carbon status`, header first: what each source is and how it is doing."""
+    rows = [SENSOR_HEADER]
+    for src in sources:
+        notes = _sensor_note_list(src, sampler)
+        rows.append((src.name, src.kind, src.method, method_word(src.method), "; ".join(notes) or "ok"))
+    return rows
+
+
+def _columns(rows, indent: str = "    ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [(indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]).rstrip() for r in rows]
+
+
+HELP = """carbon_magic: energy and CO₂e of notebook cells
+  %%carbon [--label NAME] [--zone ZONE] [-o VAR]   measure this cell (put it on the cell's first line)
+  %carbon auto on|off     measure every cell without %%carbon
+  %carbon status          sensors, estimates and how to override them, zone, session totals
+  %carbon table           per-cell table of this session; %carbon export PATH (.csv .json .md .html .svg)
+  %carbon zone FR         set the grid zone (country, Electricity Maps zone, uk:london, aws:us-east-1)
+  %carbon whatif SE FR    this session's energy priced in other zones
+  %carbon forecast        the greenest start time for a job (--duration 2h --within 24h)
+  %carbon live            live chart of power and grid intensity
+Details: %%carbon? and %carbon? · docs/ in the repository"""
 
 
 def _first_line(text: str) -> str | None:
@@ -236,11 +270,23 @@ class CarbonMagics(Magics):
         return (dict(cached) if cached else None), True, body
 
     def transform(self, lines: list[str]) -> list[str]:
-        """Input transformer: drop a valid top-level `%%carbon` line so the body runs as itself."""
+        """Input transformer: turn a valid top-level `%%carbon` line into a comment, so the body runs
+        as itself and a traceback's line numbers are the ones the user sees in the cell (the
+        `%%carbon` line counted, as the editor counts it)."""
         if self._depth:
             return lines
-        opts, is_carbon, body = self._try_header(lines)
-        return body if is_carbon and opts is not None else lines
+        opts, is_carbon, _ = self._try_header(lines)
+        if not (is_carbon and opts is not None):
+            return lines
+        out = list(lines)
+        for i, line in enumerate(out):
+            if _magic_name(line) == "carbon":
+                if i + 1 < len(out) and out[i + 1].startswith("%%"):
+                    del out[i]  # another cell magic follows: it must stay first (it numbers its own body)
+                else:
+                    out[i] = "# " + line.rstrip("\r\n") + "\n"
+                return out
+        return lines  # pragma: no cover - _try_header found the line
 
     # -- cell hooks ----------------------------------------------------------------------
     def pre_run_cell(self, info) -> None:
@@ -312,8 +358,12 @@ class CarbonMagics(Magics):
             self.shell.user_ns[opts["var"]] = record
         if not (opts.get("quiet") or self.quiet):
             print(record.summary())
+        quiet = opts.get("quiet") or self.quiet
         for notice in self.session.drain_notices():
-            print(notice, file=sys.stderr)
+            if quiet and isinstance(notice, Hint):
+                self.session.pending_notices.append(notice)  # advice waits for a cell that talks
+            else:
+                say(notice)
         return record
 
     # -- the magics ----------------------------------------------------------------------
@@ -355,10 +405,12 @@ class CarbonMagics(Magics):
 
     @line_magic("carbon")
     def carbon_line(self, line):
-        """%carbon auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
+        """%carbon [help] | auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
 
+        help            (or nothing) the short help
         auto on|off     measure every cell without %%carbon
-        status          sensors found, sensors skipped (with the fix), zone, provider, interval, session energy
+        status          sensors (with headers), the estimates' inputs and overrides, sensors skipped (with
+                        the fix), zone, provider, interval, totals: cells, idle, session
         live            show the live power/intensity chart
         table           per-cell emissions table of this session (--sort KEY, --top N)
         export PATH     write the session's records (.csv .json .md .html .svg)
@@ -368,8 +420,9 @@ class CarbonMagics(Magics):
         """
         sub, _, rest = line.strip().partition(" ")
         rest = rest.strip()
-        if not sub:
-            raise UsageError("%carbon needs a subcommand: " + ", ".join((*BUILTIN, *COMMANDS)))
+        if sub in ("", "help", "-h", "--help"):
+            print(HELP)
+            return None
         if sub == "auto":
             return self._auto(rest)
         if sub == "status":
@@ -393,12 +446,14 @@ class CarbonMagics(Magics):
         print(f"carbon_magic: auto mode {rest}" + (" (every cell is measured)" if self.auto else ""))
 
     def status_text(self) -> str:
+        from .report.display import totals_lines  # noqa: PLC0415 - only when asked
+
         s = self.session
-        lines = ["carbon_magic status"]
-        lines.append("  sensors:")
-        for src in s.discovery.sources:
-            lines.append(f"    {src.name:<18} {src.kind:<5} {src.method:<9} {method_word(src.method)}"
-                         + sensor_notes(src, s.sampler))
+        lines = ["carbon_magic status", "  sensors:", *_columns(sensor_rows(s.discovery.sources, s.sampler))]
+        models = [src.model_inputs() for src in s.discovery.sources if hasattr(src, "model_inputs")]
+        if models:
+            lines.append("  estimated components (the model's inputs, and how to override them):")
+            lines += [f"    {m}" for m in models]
         if s.discovery.skipped:
             lines.append("  skipped:")
             for k in s.discovery.skipped:
@@ -409,10 +464,7 @@ class CarbonMagics(Magics):
         lines.append(f"  sampler: every {s.settings.interval_s:g} s, "
                      f"{'running' if s.sampler.running else 'stopped'}; PUE {s.settings.pue:g}; "
                      f"auto mode {'on' if self.auto else 'off'}")
-        t = s.totals()
-        lines.append(f"  session: {fmt_energy(t['session_energy_j'])} so far "
-                     f"({t['cells']} measured cells {fmt_energy(t['cells_energy_j'])}, "
-                     f"idle between cells {fmt_energy(t['idle_energy_j'])}), "
-                     f"{fmt_mass_g(t['emissions_g'])} CO₂e in measured cells")
+        lines.append("  totals:")
+        lines += _columns([("", "energy", "CO₂e", ""), *totals_lines(s.totals())])
         lines.append(f"  ledger: {s.ledger.path}")
         return "\n".join(lines)

@@ -23,6 +23,23 @@ def default_session() -> CarbonSession:
         return _default
 
 
+def active_session() -> CarbonSession | None:
+    """The session of the IPython extension loaded in this process (`%load_ext carbon_magic`), if
+    any: `measure()` then prices with its zone (`%carbon zone FR`) and its records join its table."""
+    ipython = sys.modules.get("IPython")  # never import IPython for a plain script
+    if ipython is None:
+        return None
+    try:
+        shell = ipython.get_ipython()
+        if shell is None:
+            return None
+        from .extension import session_for  # noqa: PLC0415
+
+        return session_for(shell)
+    except Exception:  # noqa: BLE001 - no usable shell: measure on our own session
+        return None
+
+
 class Measurement:
     def __init__(self):
         self.record = None
@@ -30,7 +47,7 @@ class Measurement:
 
 @contextlib.contextmanager
 def measure(label=None, zone=None, session=None):
-    session = session or default_session()
+    session = session or active_session() or default_session()
     m = Measurement()
     window = session.begin(label=label, zone=zone)
     status = "ok"

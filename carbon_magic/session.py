@@ -17,7 +17,9 @@ from . import uncertainty as U
 from .co2 import emissions_over, integrate
 from .config import Settings
 from .cuda_sync import synchronize_cuda
+from .host import cpu_model_name
 from .ledger import Ledger
+from .notebook import notebook_path
 from .record import CellRecord, Component, iso_utc
 from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
@@ -40,11 +42,14 @@ class Window:
 class CarbonSession:
     def __init__(self, settings: Settings | None = None, discovery: Discovery | None = None,
                  ledger: Ledger | None = None, intensity=None, clock=time.monotonic, wall=time.time,
-                 cuda_sync=synchronize_cuda, start_thread: bool = True, intensity_for_zone=None):
+                 cuda_sync=synchronize_cuda, start_thread: bool = True, intensity_for_zone=None,
+                 notebook: str | None = None):
         self.pending_notices: list[str] = []
+        self.notebook = notebook if notebook is not None else notebook_path()  # names ledger rows
         self.settings = settings or Settings.from_env()
         self.session_id = uuid.uuid4().hex[:16]
-        self.discovery = discovery or discover(self.settings.powercap_root, cpu_tdp_w=self.settings.cpu_tdp_w)
+        self.discovery = discovery or discover(self.settings.powercap_root, cpu_tdp_w=self.settings.cpu_tdp_w,
+                                              ram_w_per_gb=self.settings.ram_w_per_gb)
         self.sampler = Sampler(self.discovery.sources, self.settings.interval_s, clock=clock, wall=wall)
         self.settings.interval_s = self.sampler.interval_s  # shortened where a counter could wrap twice
         self.pending_notices += self.sampler.warnings
@@ -73,7 +78,7 @@ class CarbonSession:
     def describe(self) -> dict:
         """Who measured what, for exports (no secrets, no user names)."""
         return {**self._host, "pue": self.settings.pue, "zone": self.settings.zone,
-                "interval_s": self.settings.interval_s}
+                "interval_s": self.settings.interval_s, "notebook": self.notebook}
 
     def _host_info(self) -> dict:
         """The parts of `describe()` that cannot change during a session, read once."""
@@ -82,7 +87,7 @@ class CarbonSession:
             "carbon_magic_version": __version__,
             "python_version": platform.python_version(),
             "os": platform.platform(),
-            "cpu_model": platform.processor() or platform.machine(),
+            "cpu_model": cpu_model_name(),
             "cpu_count": psutil.cpu_count() or 1,
             "ram_total_size_gb": round(psutil.virtual_memory().total / 1e9, 3),
             "gpu_count": sum(1 for s in self.discovery.sources if s.kind == "gpu"),
@@ -210,26 +215,51 @@ class CarbonSession:
     def sample_message(self, snap: Snapshot) -> dict:
         """What the live views plot for one instant: power by component, intensity, running totals."""
         iv = self.intensity.at(snap.wall)
+        totals = self.totals()
         return {
             "t": snap.wall,
             "power_w": {k: v for k, v in snap.power_w.items() if v is not None},
             "methods": {s.name: s.method for s in self.sampler.sources},
             "intensity_g_per_kwh": iv.value_g_per_kwh,
             "intensity": dict(iv.provenance),
-            "energy_j": self.cumulative_energy_j,
-            "emissions_g": self.cumulative_emissions_g,
+            "energy_j": totals["session_energy_j"],
+            "emissions_g": totals["session_emissions_g"],
+            "totals": totals,
         }
 
     def session_energy_j(self) -> float:
         """All energy since the session started, idle time between cells included (after PUE)."""
-        now = self.sampler.snapshot()
-        return max(0.0, now.total_j() - self.sampler.first.total_j()) * self.settings.pue
+        return self.totals()["session_energy_j"]
 
     def totals(self) -> dict:
-        cells_j = sum(r.energy_j for r in self.records)
-        total_j = max(self.session_energy_j(), cells_j)
-        return {"cells": len(self.records), "cells_energy_j": cells_j, "session_energy_j": total_j,
-                "idle_energy_j": total_j - cells_j, "emissions_g": sum(r.emissions_g for r in self.records)}
+        """The session's three totals, named and computed the same for every view (the table's
+        footer, `%carbon status`, the JupyterLab sidebar through the comm):
+
+        - cells: the sum of the measured cells' records;
+        - session: everything the sampler saw since the extension loaded (its ticks, priced at the
+          session's intensity tick by tick), never less than cells;
+        - idle: session − cells, the energy between measured cells (never negative).
+
+        Read from running sums, so it is cheap and safe from the sampler thread.
+        """
+        records = list(self.records)
+        cells_j = sum(r.energy_j for r in records)
+        cells_g = sum(r.emissions_g for r in records)
+        session_j = max(self.cumulative_energy_j, cells_j)
+        session_g = max(self.cumulative_emissions_g, cells_g)
+        return {"cells": len(records), "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
+                "idle_energy_j": session_j - cells_j, "idle_emissions_g": session_g - cells_g,
+                "session_energy_j": session_j, "session_emissions_g": session_g, "emissions_g": cells_g}
+
+    def drain_load_notices(self) -> list[str]:
+        """What setting up found (a bad zone, a shortened interval): to say at load, once."""
+        out = list(self.pending_notices)
+        self.pending_notices.clear()
+        load = getattr(self.intensity, "load_notices", None)
+        if isinstance(load, list):
+            out += load
+            load.clear()
+        return out
 
     def drain_notices(self) -> list[str]:
         out = list(self.pending_notices)

@@ -47,11 +47,12 @@ This notebook needs only `carbon_magic` itself (no PyTorch, no scikit-learn).
     md("""
 ## Pre-flight: what can this machine measure?
 
-`%carbon status` lists the power sources found (`measured` or `estimated`), the ones skipped **with the
-one-line fix** (for RAPL on Linux: `sudo chmod a+r /sys/class/powercap/*/energy_uj`, then
-`%reload_ext carbon_magic`), the grid zone and intensity provider, and the session's energy so far, idle time
-included. Read it before trusting any number: on a laptop without sensors, every energy figure below is an
-estimate.
+`%carbon status` lists the power sources found (`measured` or `estimated`), what each estimate is made of
+(CPU TDP, W per GB of RAM) and the variable that overrides it, the sources skipped **with the one-line fix**
+(for RAPL on Linux: `sudo chmod a+r /sys/class/powercap/*/energy_uj`, then `%reload_ext carbon_magic`), the
+grid zone and intensity provider, and three totals: **cells** (the measured cells), **idle** (between them)
+and **session** (everything since `%load_ext`); the table and the JupyterLab sidebar use the same three. Read
+it before trusting any number: on a laptop without sensors, every energy figure below is an estimate.
 
 To set the zone: `%carbon zone FR` (a country, an Electricity Maps zone such as `US-MIDA-PJM`, a UK region or a
 cloud region such as `aws:us-east-1`), or `CARBON_MAGIC_ZONE=FR` in the environment before starting Jupyter.

@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Galata UI tests of the JupyterLab extension against a real kernel.
 # Needs: a Python env with this package's dependencies (jupyterlab, ipykernel, ...) whose bin dir
-# is on PATH or given as VENV; Node >= 20. Installs what is missing (Debian chromium, node_modules),
-# builds the extension if it is not built, then runs Playwright with CI=1. Never downloads browsers.
+# is on PATH or given as VENV; Node >= 20; a Chromium (or Chrome) binary. Installs what is missing
+# (node_modules; notebook>=7 with pip), builds the extension if it is not built, then runs
+# Playwright with CI=1. It never downloads browsers (Playwright's own would need their system
+# libraries anyway).
+#
+# Root is needed for one thing only: when no browser is found (CHROMIUM_PATH, default
+# /usr/bin/chromium), it runs `apt-get install chromium` (Debian's package, about 290 MB), because
+# a system package brings the libraries headless Chromium needs. Without root, point
+# CHROMIUM_PATH at any Chromium or Chrome you have, e.g.
+#   CHROMIUM_PATH=$(command -v chromium || command -v google-chrome) ./run_ui_tests.sh
+# or ask an administrator once for `sudo apt-get install chromium`.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE"
@@ -18,7 +27,13 @@ fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 if [ ! -x "$CHROMIUM_PATH" ]; then
-  echo "run_ui_tests: installing Debian chromium" >&2
+  if [ "$(id -u)" != 0 ]; then
+    echo "run_ui_tests: no browser at $CHROMIUM_PATH; set CHROMIUM_PATH to a Chromium or Chrome binary" \
+         "(no root needed), or install Debian's: sudo apt-get install chromium" >&2
+    exit 2
+  fi
+  echo "run_ui_tests: no browser at $CHROMIUM_PATH: installing Debian's chromium with apt-get" \
+       "(about 290 MB; running as root). To use another browser, set CHROMIUM_PATH." >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 

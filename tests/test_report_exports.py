@@ -176,9 +176,9 @@ def test_svg_badge_is_valid_and_escaped(report):
     ns = root.tag[: root.tag.index("}") + 1]  # the SVG namespace (an identifier, never fetched)
     assert ns.endswith("/2000/svg}") and root.tag == ns + "svg"
     texts = [t.text for t in root.iter(ns + "text")]
-    assert texts == ["CO₂e", fmt_mass_g(report.totals["emissions_g"])]
+    assert texts == ["CO₂e", fmt_mass_g(report.totals["emissions_g"]) + " partly estimated"]  # RAM is a model
     title = root.find(ns + "title").text
-    assert title == f"CO₂e of demo <notebook>: {texts[1]}"
+    assert title.startswith(f"CO₂e of demo <notebook>: {fmt_mass_g(report.totals['emissions_g'])} (98 % measured")
 
 
 def test_totals_agree_across_table_and_every_format(report):
@@ -192,19 +192,19 @@ def test_totals_agree_across_table_and_every_format(report):
     doc = json.loads(formats.render(report, ".json"))
     assert fmt_mass_g(doc["totals"]["emissions_g"]) == shown
     assert fmt_mass_g(sum(r["emissions_g"] for r in doc["records"])) == shown
-    md_total = [r for r in _md_cell_rows(formats.render(report, ".md")) if r[0] == "total"][0]
+    md_total = [r for r in _md_cell_rows(formats.render(report, ".md")) if r[0] == "cells"][0]
     assert md_total[-2] == shown and md_total[-4] == energy
-    html_total = [r for r in parse_html(formats.render(report, ".html")).rows if r and r[0] == "total"][0]
+    html_total = [r for r in parse_html(formats.render(report, ".html")).rows if r and r[0] == "cells"][0]
     assert html_total[-2] == shown
     assert f"{shown} CO₂e" in formats.render(report, ".md")  # the totals section and the sentence
-    assert f">{shown}</text>" in formats.render(report, ".svg")
+    assert f">{shown} partly estimated</text>" in formats.render(report, ".svg")
 
 
 def test_receipt_has_method_sources_and_equivalents(report):
     md = formats.render(report, ".md")
     assert "## Method" in md and "estimated by a model" in md and "hardware energy counter" in md
     assert "Our World in Data" in md and "CC BY 4.0" in md
-    assert "smartphone charges" in md and "km driven" in md and "EPA" in md and "(2024)" in md
+    assert "smartphone charges" in md and "driven by an average gasoline" in md and "EPA" in md and "(2024)" in md
     assert "The 3 measured cells of demo &lt;notebook&gt; used" in md
 
 

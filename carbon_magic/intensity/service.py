@@ -28,7 +28,7 @@ from . import messages, validate
 from .electricitymaps import ElectricityMaps
 from .provider import Interval, IntensityValue, ProviderError
 from .schedule import Series
-from .static import static_value, world_row
+from .static import has_own_figure, static_value, world_row
 from .transport import Http, Limits
 from .uk import UKCarbonIntensity
 from .watttime import WattTime
@@ -189,6 +189,7 @@ class IntensityService:
         self._lock = threading.RLock()
         self._notices: list[str] = []
         self._said: set = set()
+        self.load_notices: list[str] = []  # about the settings, for the caller to say at once
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -199,10 +200,17 @@ class IntensityService:
             try:
                 zone = parse_zone(zone).key
             except ValueError as exc:
-                self._notice(("zone", "invalid"), f"carbon_magic: CARBON_MAGIC_ZONE: {exc}; using the world average")
+                # Said at load (`load_notices`), not after the first cell; it already says what is
+                # used instead, so the no-zone hint would only contradict it.
+                self.load_notices.append(self._redact(messages.bad_env_zone_text(
+                    zone, str(exc), world_row().g_co2e_per_kwh)))
+                self._said.add(("zone", "none"))
                 zone = None
         settings.zone = zone
         self._feed = self._feed_for(zone)
+        with self._lock:  # what the settings alone cause (no data for the zone, no token) is said at load
+            self.load_notices += self._notices
+            self._notices = []
         if self._feed.provider is not None:  # start fetching at load: values are there by the first cell
             self.request(self._feed, wall())
 
@@ -276,6 +284,9 @@ class IntensityService:
             name, reason = choose_provider(self.settings, spec)
             provider = self._provider(name) if name else None
             feed = Feed(self, spec, provider, static_value(spec, fallback_reason=reason))
+            if provider is None and not has_own_figure(spec):
+                self._notice(("zone", "no_data", key),
+                             messages.Hint(messages.no_own_data_text(spec, world_row().g_co2e_per_kwh)))
             if reason:
                 self._notice((self.settings.provider, reason, key),
                              messages.choice_text(spec, reason, self.settings.provider))
@@ -326,8 +337,8 @@ class IntensityService:
             feed.active_at = now
         if feed.spec is None:
             row = world_row()
-            self._notice(("zone", "none"), messages.NO_ZONE_HINT.format(value=row.g_co2e_per_kwh,
-                                                               source=f"OWID {row.year}"))
+            self._notice(("zone", "none"), messages.Hint(messages.NO_ZONE_HINT.format(
+                value=row.g_co2e_per_kwh, source=f"OWID {row.year}")))
             return
         if self._wants_past(feed, now, wall_s):
             feed.past_from = wall_s if feed.past_from is None else min(feed.past_from, wall_s)
@@ -445,7 +456,8 @@ class IntensityService:
             if key in self._said:
                 return
             self._said.add(key)
-            self._notices.append(self._redact(text))
+            shown = self._redact(text)
+            self._notices.append(messages.Hint(shown) if isinstance(text, messages.Hint) else shown)
 
     def _redact(self, text: str) -> str:
         s = self.settings

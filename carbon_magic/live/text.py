@@ -6,8 +6,10 @@ import html
 
 from ..record import HARDWARE_METHODS, method_word
 from ..units import fmt_energy, fmt_mass_g, fmt_power
+from .palette import PALETTE
 
-INTENSITY_COLOR = "#ff7f0e"
+INTENSITY_COLOR = PALETTE["intensity"]
+CO2_COLOR = PALETTE["co2"]
 
 
 def provenance_label(prov: dict | None) -> str:
@@ -48,7 +50,7 @@ def readout_html(msg: dict) -> str:
         "<div style='font-size:12px;line-height:1.5;padding:4px 8px'>"
         f"<div><b style='font-size:15px'>{html.escape(fmt_power(total_w))}</b> now</div>{rows}"
         f"<div style='margin-top:4px'><b>{html.escape(fmt_energy(msg.get('energy_j', 0.0)))}</b> so far</div>"
-        f"<div><b>{html.escape(fmt_mass_g(msg.get('emissions_g', 0.0)))}</b> CO₂e so far</div>"
+        f"<div style='color:{CO2_COLOR}'><b>{html.escape(fmt_mass_g(msg.get('emissions_g', 0.0)))}</b> CO₂e so far</div>"
         f"<div style='margin-top:4px;color:{INTENSITY_COLOR}'>"
         f"<b>{msg.get('intensity_g_per_kwh', float('nan')):.0f}</b> g CO₂e/kWh now</div>"
         f"<div style='opacity:.75'>{prov}</div></div>"

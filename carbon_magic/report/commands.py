@@ -6,13 +6,12 @@ line; bad arguments raise IPython's one-line UsageError naming what is accepted.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-from pathlib import Path
 
 from IPython.core.error import UsageError
 
 from ..cmdline import CommandParser, split_args
+from ..notebook import notebook_path, notebook_stem
 from .formats import SUFFIXES, ExportError, render, write
 from .model import Report
 from .table import SORT_KEYS, CellTable
@@ -23,13 +22,7 @@ TEXT_FORMATS = {"csv": ".csv", "json": ".json", "md": ".md"}
 
 def project_name(shell=None) -> str:
     """The notebook's name where the frontend tells us (ipykernel, VS Code), else "notebook"."""
-    ns = getattr(shell, "user_ns", None) or {}
-    for value in (ns.get("__session__"), ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
-        if isinstance(value, str) and value.strip():
-            stem = Path(value.strip()).stem
-            if stem:
-                return stem
-    return "notebook"
+    return notebook_stem(notebook_path(getattr(shell, "user_ns", None))) or "notebook"
 
 
 def _top(value: str) -> int:

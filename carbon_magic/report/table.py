@@ -51,18 +51,21 @@ class CellTable:
         return out
 
     def footer(self) -> list[list[str]]:
+        """Three rows named as everywhere else (`CarbonSession.totals`): cells, idle, session."""
         t = self.report.totals
         kinds = kinds_present(self.report.records)
         n = t["cells"]
-        total = ["total", f"{n} cell{'s' if n != 1 else ''}", "", fmt_duration(t["duration_s"]),
+        cells = ["cells", f"{n} measured cell{'s' if n != 1 else ''}", "", fmt_duration(t["duration_s"]),
                  *[fmt_energy(t["energy_by_kind_j"].get(k, 0.0)) for k in kinds],
                  fmt_energy(t["cells_energy_j"]), fmt_intensity(t["intensity_g_per_kwh"]),
                  fmt_mass_g(t["emissions_g"]), measured_label(t)]
         blanks = [""] * len(kinds)
-        idle = ["idle", "between cells", "", "", *blanks, fmt_optional_energy(t["idle_energy_j"]), "", "", ""]
-        session = ["session", "cells + idle", "", "", *blanks, fmt_optional_energy(t["session_energy_j"]),
-                   "", "", ""]
-        return [total, idle, session]
+        rows = [cells]
+        for name, meaning in (("idle", "between measured cells"), ("session", "cells + idle, since load")):
+            e, g = t.get(f"{name}_energy_j"), t.get(f"{name}_emissions_g")
+            rows.append([name, meaning, "", "", *blanks, fmt_optional_energy(e), "",
+                         DASH if g is None else fmt_mass_g(g), ""])
+        return rows
 
     def caption(self) -> str:
         shown = min(self.top, self.report.totals["cells"]) if self.top else self.report.totals["cells"]

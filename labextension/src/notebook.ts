@@ -53,7 +53,10 @@ export class NotebookCarbon {
         this._watchCell(cells.get(i));
       }
     }
-    void panel.context.ready.then(() => this.renderAllBadges());
+    void panel.context.ready.then(() => {
+      this.renderAllBadges();
+      this.restoreStoredRecords();
+    });
     panel.disposed.connect(() => this._dispose());
   }
 
@@ -90,6 +93,15 @@ export class NotebookCarbon {
       }
     }
     return out;
+  }
+
+  /**
+   * List the records the notebook stores (after a page reload, or a notebook reopened) in the
+   * sidebar, as the badges show them.
+   */
+  restoreStoredRecords(): void {
+    this.session.seedRecords(this.storedCells().map(c => c.carbon.last));
+    this._host.changed(this);
   }
 
   /** Remove every stored record from this notebook (cells and summary). */
@@ -197,7 +209,7 @@ export class NotebookCarbon {
         this.session.addSample(message);
         break;
       case 'record':
-        this.session.addRecord(message.record);
+        this.session.addRecord(message.record, message.totals);
         this._store(message.record);
         break;
       case 'export':

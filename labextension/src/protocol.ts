@@ -7,6 +7,8 @@
  * side can never throw inside JupyterLab.
  */
 
+import { asTotals, ISessionTotals } from './totals';
+
 export const COMM_TARGET = 'carbon_magic';
 export const METADATA_KEY = 'carbon_magic';
 export const RECORD_SCHEMA = 'carbon_magic.record/1';
@@ -79,6 +81,8 @@ export interface IHelloMessage {
   sensors: ISensor[];
   skipped: ISkipped[];
   zone: string | null;
+  /** The session's cells / idle / session totals (null from kernels older than the field). */
+  totals?: ISessionTotals | null;
 }
 
 export interface ISampleMessage {
@@ -93,11 +97,14 @@ export interface ISampleMessage {
   energy_j: number;
   /** Session cumulative grams CO2e. */
   emissions_g: number;
+  totals?: ISessionTotals | null;
 }
 
 export interface IRecordMessage {
   type: 'record';
   record: ICarbonRecord;
+  /** The totals once this record is counted. */
+  totals?: ISessionTotals | null;
 }
 
 export type ExportFormat = 'csv' | 'json' | 'md';
@@ -222,8 +229,14 @@ export function asRecord(v: unknown): ICarbonRecord | null {
   return recordProblem(v) === null ? normaliseRecord(v as Obj) : null;
 }
 
+/** `totals` may be absent (older kernels); when present it must be well formed. */
+function totalsOk(v: unknown): boolean {
+  return v === undefined || v === null || asTotals(v) !== null;
+}
+
 function helloProblem(v: Obj): string | null {
   const ok =
+    totalsOk(v.totals) &&
     isStr(v.version) &&
     isOptStr(v.session_id) &&
     isOptStr(v.zone) &&
@@ -241,6 +254,7 @@ function helloProblem(v: Obj): string | null {
 
 function sampleProblem(v: Obj): string | null {
   const ok =
+    totalsOk(v.totals) &&
     isNum(v.t) &&
     isNumMap(v.power_w) &&
     (v.methods === undefined || isStrMap(v.methods)) &&
@@ -275,10 +289,10 @@ export function validateMessage(
       problem = sampleProblem(data);
       break;
     case 'record':
-      problem = recordProblem(data.record);
+      problem = totalsOk(data.totals) ? recordProblem(data.record) : 'bad totals';
       if (problem === null) {
         const record = normaliseRecord(data.record as Obj);
-        return { message: { type: 'record', record }, problem: null };
+        return { message: { type: 'record', record, totals: asTotals(data.totals) }, problem: null };
       }
       break;
     case 'export':
@@ -296,7 +310,8 @@ export function validateMessage(
         ...(data as unknown as IHelloMessage),
         session_id: (data.session_id as string | undefined) ?? null,
         zone: (data.zone as string | undefined) ?? null,
-        skipped: (data.skipped as ISkipped[] | undefined) ?? []
+        skipped: (data.skipped as ISkipped[] | undefined) ?? [],
+        totals: asTotals(data.totals)
       },
       problem: null
     };
@@ -307,7 +322,8 @@ export function validateMessage(
         ...(data as unknown as ISampleMessage),
         methods: (data.methods as Record<string, string> | undefined) ?? {},
         intensity_g_per_kwh: (data.intensity_g_per_kwh as number | undefined) ?? null,
-        intensity: (data.intensity as IIntensityProvenance | undefined) ?? null
+        intensity: (data.intensity as IIntensityProvenance | undefined) ?? null,
+        totals: asTotals(data.totals)
       },
       problem: null
     };

@@ -4,6 +4,7 @@
  */
 import { IChartPoint, toPoint } from './chart';
 import { ICarbonRecord, IHelloMessage, ISampleMessage } from './protocol';
+import { ISessionTotals } from './totals';
 
 export const MAX_POINTS = 600;
 export const MAX_RECORDS = 500;
@@ -12,7 +13,10 @@ export class CarbonSession {
   hello: IHelloMessage | null = null;
   lastSample: ISampleMessage | null = null;
   points: IChartPoint[] = [];
+  /** Oldest first: records stored in the notebook (`seedRecords`) and those received since. */
   records: ICarbonRecord[] = [];
+  /** The kernel's latest totals (cells, idle, session), null until a message carries them. */
+  totals: ISessionTotals | null = null;
   /** Attached to a comm opened before this page loaded (its hello was missed). */
   reattached = false;
   /** Samples received so far (not bounded; shown to tests as data-sample-count). */
@@ -23,12 +27,15 @@ export class CarbonSession {
       // A new kernel-side session: its cumulative counters start again.
       this.points = [];
       this.lastSample = null;
+      this.totals = null;
     }
     this.hello = hello;
+    this.totals = hello.totals ?? this.totals;
   }
 
   addSample(sample: ISampleMessage): void {
     this.lastSample = sample;
+    this.totals = sample.totals ?? this.totals;
     this.sampleCount += 1;
     this.points.push(toPoint(sample));
     if (this.points.length > MAX_POINTS) {
@@ -36,11 +43,30 @@ export class CarbonSession {
     }
   }
 
-  addRecord(record: ICarbonRecord): void {
+  addRecord(record: ICarbonRecord, totals: ISessionTotals | null = null): void {
     this.records.push(record);
+    this.totals = totals ?? this.totals;
     if (this.records.length > MAX_RECORDS) {
       this.records.splice(0, this.records.length - MAX_RECORDS);
     }
+  }
+
+  /**
+   * Records the notebook stores (each measured cell's last run, e.g. after a page reload): added
+   * where not already known, the whole list kept in execution order (by start time).
+   */
+  seedRecords(stored: ReadonlyArray<ICarbonRecord>): void {
+    const key = (r: ICarbonRecord) => `${r.cell_id ?? ''}|${r.started_at}`;
+    const known = new Set(this.records.map(key));
+    const added = stored.filter(r => !known.has(key(r)));
+    if (added.length === 0) {
+      return;
+    }
+    this.records = [...this.records, ...added]
+      .map((r, i) => ({ r, i }))
+      .sort((a, b) => Date.parse(a.r.started_at) - Date.parse(b.r.started_at) || a.i - b.i)
+      .map(x => x.r)
+      .slice(-MAX_RECORDS);
   }
 
   /** Sum over the cells measured in this session. */

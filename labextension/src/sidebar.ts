@@ -7,7 +7,6 @@ import { Widget } from '@lumino/widgets';
 
 import { chartGeometry } from './chart';
 import {
-  plural,
   provenanceLabel,
   EnergyUnit,
   formatDuration,
@@ -16,8 +15,10 @@ import {
   formatIntensity,
   formatPower
 } from './format';
+import { PALETTE } from './palette';
 import { EXPORT_FORMATS, ExportFormat, recordMark } from './protocol';
 import { CarbonSession } from './session';
+import { totalsLines } from './totals';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const CHART_W = 280;
@@ -62,6 +63,10 @@ export class CarbonSidebar extends Widget {
     this._actions = actions;
     this.id = 'carbon-magic-sidebar';
     this.addClass('cm-sidebar');
+    // One palette (palette.ts, the same as the kernel's live widget); the CSS reads these.
+    for (const [name, colour] of Object.entries(PALETTE)) {
+      this.node.style.setProperty(`--cm-colour-${name}`, colour);
+    }
     this.title.caption = 'Carbon (carbon_magic)';
 
     this.node.appendChild(el('h2', 'cm-sidebar-title', 'Energy & CO\u2082e'));
@@ -115,8 +120,8 @@ export class CarbonSidebar extends Widget {
       role: 'img',
       'aria-label': 'power and grid intensity'
     });
-    chart.appendChild(svg('path', { class: 'cm-chart-power', d: '' }));
-    chart.appendChild(svg('path', { class: 'cm-chart-intensity', d: '' }));
+    chart.appendChild(svg('path', { class: 'cm-chart-power', d: '', stroke: PALETTE.power }));
+    chart.appendChild(svg('path', { class: 'cm-chart-intensity', d: '', stroke: PALETTE.intensity }));
     this.node.appendChild(chart);
     const legend = el('div', 'cm-chart-legend');
     this._legendPower = legend.appendChild(el('span', 'cm-legend-power'));
@@ -186,21 +191,13 @@ export class CarbonSidebar extends Widget {
   }
 
   private _renderTotals(session: CarbonSession | null, unit: EnergyUnit): void {
-    const s = session?.lastSample;
-    const cells = session?.cellTotals() ?? { cells: 0, energy_j: 0, emissions_g: 0 };
+    const lines = totalsLines(session?.totals ?? null, session?.records ?? [], unit);
     this._totals.replaceChildren(
-      el(
-        'div',
-        'cm-total-session',
-        s
-          ? `Session: ${formatEnergy(s.energy_j, unit)} · ${formatEmissions(s.emissions_g)} (cumulative)`
-          : 'Session: \u2013'
-      ),
-      el(
-        'div',
-        'cm-total-cells',
-        `Cells: ${plural(cells.cells, 'run')} · ${formatEnergy(cells.energy_j, unit)} · ${formatEmissions(cells.emissions_g)}`
-      )
+      ...lines.map(line => {
+        const div = el('div', `cm-total-${line.name}`, line.text);
+        div.title = line.title;
+        return div;
+      })
     );
   }
 
@@ -212,8 +209,11 @@ export class CarbonSidebar extends Widget {
       return;
     }
     this._cellsKey = key;
-    const items = [...(session?.records ?? [])].reverse().map(r => {
+    // Newest first, numbered in execution order: the newest run has the highest number.
+    const records = session?.records ?? [];
+    const items = records.map((r, index) => ({ r, n: index + 1 })).reverse().map(({ r, n }) => {
       const li = el('li', 'cm-cell-item');
+      li.value = n;
       const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
       li.appendChild(el('span', 'cm-cell-name', name));
       li.appendChild(

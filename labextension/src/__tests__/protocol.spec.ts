@@ -1,5 +1,5 @@
 import { isMeasured, parseMessage, recordMark, validateMessage } from '../protocol';
-import { record } from './fixtures';
+import { record, totals } from './fixtures';
 
 const hello = {
   type: 'hello',
@@ -7,7 +7,8 @@ const hello = {
   session_id: 'abc',
   sensors: [{ name: 'cpu', kind: 'cpu', method: 'estimated' }],
   skipped: [{ name: 'rapl', reason: 'no permission', fix: 'chmod' }],
-  zone: 'FR'
+  zone: 'FR',
+  totals: totals()
 };
 
 const sample = {
@@ -18,7 +19,8 @@ const sample = {
   intensity_g_per_kwh: 56.0,
   intensity: { provider: 'static', zone: 'FR', kind: 'static', fetched_at: null },
   energy_j: 1234.5,
-  emissions_g: 0.02
+  emissions_g: 0.02,
+  totals: totals()
 };
 
 describe('validateMessage', () => {
@@ -63,6 +65,14 @@ describe('validateMessage', () => {
     expect(parseMessage({ ...sample, intensity: { ...intensity, zone: 3 } })).toBeNull();
   });
 
+  it('reads the kernel totals from hello, sample and record; older kernels give null', () => {
+    const r = parseMessage({ type: 'record', record: record(), totals: totals({ cells: 3 }) });
+    expect(r).toMatchObject({ type: 'record', totals: { cells: 3, idle_energy_j: 360 } });
+    expect(parseMessage({ ...hello, totals: undefined })).toMatchObject({ totals: null });
+    expect(parseMessage({ ...sample, totals: undefined })).toMatchObject({ totals: null });
+    expect(parseMessage({ type: 'record', record: record() })).toMatchObject({ totals: null });
+  });
+
   it('accepts an export', () => {
     const e = { type: 'export', format: 'md', filename: 'x.md', content: '| a |' };
     expect(parseMessage(e)).toEqual(e);
@@ -84,6 +94,13 @@ describe('validateMessage', () => {
       record: record({ components: [{ name: 'cpu' }] as never })
     }],
     ['record missing', { type: 'record' }],
+    ['hello with negative totals', { ...hello, totals: totals({ idle_energy_j: -1 }) }],
+    ['sample with text totals', { ...sample, totals: { ...totals(), cells: '2' } }],
+    ['record with totals missing a field', {
+      type: 'record',
+      record: record(),
+      totals: { ...totals(), session_emissions_g: undefined }
+    }],
     ['export with bad format', { type: 'export', format: 'exe', filename: 'a', content: '' }]
   ])('ignores %s with a prefixed warning', (_, data) => {
     expect(parseMessage(data)).toBeNull();

@@ -1,8 +1,9 @@
 import { Widget } from '@lumino/widgets';
 
+import { PALETTE } from '../palette';
 import { CarbonSidebar } from '../sidebar';
 import { CarbonSession } from '../session';
-import { record } from './fixtures';
+import { record, totals } from './fixtures';
 
 function session(): CarbonSession {
   const s = new CarbonSession();
@@ -23,11 +24,12 @@ function session(): CarbonSession {
       intensity_g_per_kwh: 56,
       intensity: { provider: 'static', zone: 'FR', kind: 'static', fetched_at: null },
       energy_j: 3600 * t,
-      emissions_g: 0.056 * t
+      emissions_g: 0.056 * t,
+      totals: totals()
     });
   }
-  s.addRecord(record({ label: '<b>train</b>' }));
-  s.addRecord(record({ cell_id: null, code_head: 'x = 1' }));
+  s.addRecord(record({ label: '<b>train</b>', started_at: '2026-11-23T18:20:05.000Z' }));
+  s.addRecord(record({ cell_id: null, code_head: 'x = 1', started_at: '2026-11-23T18:21:05.000Z' }));
   return s;
 }
 
@@ -69,8 +71,10 @@ describe('CarbonSidebar', () => {
     expect(sidebar.node.dataset.sampleCount).toBe('3');
     const d = sidebar.node.querySelector('.cm-chart-power')!.getAttribute('d')!;
     expect(d.split(' ')).toHaveLength(3);
-    expect(text('.cm-total-session')).toBe('Session: 2.00 Wh · 112 mg CO\u2082e (cumulative)');
-    expect(text('.cm-total-cells')).toBe('Cells: 2 runs · 4.00 Wh · 224 mg CO\u2082e');
+    // The kernel's totals, under the names %carbon status and the table use.
+    expect(text('.cm-total-cells')).toBe('Cells: 4.00 Wh · 224 mg CO\u2082e (2 cells)');
+    expect(text('.cm-total-idle')).toBe('Idle: 100 mWh · 5.60 mg CO\u2082e');
+    expect(text('.cm-total-session')).toBe('Session: 4.10 Wh · 230 mg CO\u2082e');
     const items = sidebar.node.querySelectorAll('.cm-cell-item');
     expect(items).toHaveLength(2);
     // newest first; a record without a cell id is listed but not clickable
@@ -78,6 +82,36 @@ describe('CarbonSidebar', () => {
     expect(items[0].classList.contains('cm-clickable')).toBe(false);
     expect(items[1].querySelector('.cm-cell-name')!.textContent).toBe('<b>train</b>');
     expect(items[1].querySelector('b')).toBeNull();
+  });
+
+  it('numbers the cells in execution order, newest first with the highest number', () => {
+    sidebar.render(session(), 'auto');
+    const items = Array.from(sidebar.node.querySelectorAll<HTMLLIElement>('.cm-cell-item'));
+    expect(items.map(li => li.value)).toEqual([2, 1]);
+    expect(items[0].querySelector('.cm-cell-name')!.textContent).toBe('x = 1');
+  });
+
+  it('after a page reload lists the cells the notebook stores, before the kernel says more', () => {
+    const s = new CarbonSession();
+    s.reattached = true;
+    s.seedRecords([
+      record({ cell_id: 'b', code_head: 'second()', started_at: '2026-11-23T18:05:00.000Z' }),
+      record({ cell_id: 'a', code_head: 'first()', started_at: '2026-11-23T18:00:00.000Z' })
+    ]);
+    sidebar.render(s, 'Wh');
+    const names = Array.from(sidebar.node.querySelectorAll('.cm-cell-name')).map(n => n.textContent);
+    expect(names).toEqual(['second()', 'first()']);
+    const cells = sidebar.node.querySelector('.cm-total-cells')!.textContent!.replace(/\u00a0/g, ' ');
+    expect(cells).toBe('Cells: 4.00 Wh · 224 mg CO\u2082e (2 cells stored in this notebook)');
+    expect(sidebar.node.dataset.recordCount).toBe('2');
+  });
+
+  it('draws power and intensity in the palette shared with the kernel', () => {
+    const stroke = (sel: string) => sidebar.node.querySelector(sel)!.getAttribute('stroke');
+    expect(stroke('.cm-chart-power')).toBe(PALETTE.power);
+    expect(stroke('.cm-chart-intensity')).toBe(PALETTE.intensity);
+    expect(sidebar.node.style.getPropertyValue('--cm-colour-power')).toBe(PALETTE.power);
+    expect(PALETTE.power).not.toBe(PALETTE.intensity);
   });
 
   it('renders only while visible, and catches up when shown', () => {

@@ -135,9 +135,9 @@ test.describe('carbon_magic in JupyterLab', () => {
     await expect(again).toHaveCount(1);
     expect(Number(await again.getAttribute('data-energy-j'))).toBe(Number(energyJ));
     await expect((await page.notebook.getCellLocator(0))!.locator(BADGE)).toHaveCount(0);
-    // Nothing ran: the notebook's (new) session has sent no record.
+    // Nothing ran: the sidebar lists the record the notebook stores (the new session sent none).
     await showSidebar(page);
-    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '0');
+    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
 
     // No carbon_magic in this kernel: export falls back to the records stored in the notebook.
     const downloadPromise = page.waitForEvent('download', { timeout: 20000 });
@@ -309,6 +309,32 @@ test.describe('carbon_magic after a page reload', () => {
     await expect((await page.notebook.getCellLocator(1))!.locator(BADGE)).toHaveCount(1);
     await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
     expect(Number(await page.locator(SIDEBAR).getAttribute('data-sample-count'))).toBeGreaterThan(0);
+    await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+  });
+
+  test('after a page reload the sidebar lists the cells the notebook stores', async ({ page, tmpPath }) => {
+    const name = `stored-${test.info().repeatEachIndex}.ipynb`;
+    const cells = ['%load_ext carbon_magic', '%%carbon --label stored\nx = 1'].map(source => ({
+      cell_type: 'code',
+      source,
+      metadata: {},
+      outputs: [],
+      execution_count: null
+    }));
+    await uploadNotebook(page, `${tmpPath}/${name}`, cells);
+    await page.notebook.openByPath(`${tmpPath}/${name}`);
+    await run(page, 0);
+    await run(page, 1);
+    await expect((await page.notebook.getCellLocator(1))!.locator(BADGE)).toHaveCount(1);
+    await page.notebook.save();
+    await page.reload({ waitForIsReady: false });
+    await expect.poll(() =>
+      page.evaluate(() => (window as any).jupyterapp.shell.currentWidget?.content?.model?.cells.length ?? 0)
+    ).toBeGreaterThanOrEqual(2); // running the last cell may have added an empty one
+    await showSidebar(page);
+    // Before any new record: the list comes from the cell metadata the badges come from.
+    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
+    await expect(page.locator(`${SIDEBAR} .cm-cell-name`).first()).toHaveText('stored');
     await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
   });
 });
