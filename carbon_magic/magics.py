@@ -128,6 +128,26 @@ def _first_line(text: str) -> str | None:
     return None
 
 
+class HeaderTransformer:
+    """The input transformer (IPython's `input_transformers_cleanup`) that takes the `%%carbon`
+    line out of a cell before it is compiled.
+
+    `has_side_effects` keeps it out of IPython's completeness check (`check_complete`, which the
+    terminal and `is_complete_request` call on every Enter): there a `%%carbon` cell must stay
+    what it is to the user, a cell magic whose input ends with a blank line. Stripped there, the
+    header alone left no lines (IndexError in prompt_toolkit's event loop, a dead
+    `--simple-prompt` session) and `%%carbon\\nimport time` read as complete after one line.
+    """
+
+    has_side_effects = True
+
+    def __init__(self, strip):
+        self._strip = strip
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        return self._strip(lines)
+
+
 @magics_class
 class CarbonMagics(Magics):
     zone = Unicode(None, allow_none=True, help="Grid zone (overrides CARBON_MAGIC_ZONE)").tag(config=True)
@@ -148,6 +168,7 @@ class CarbonMagics(Magics):
         self._depth = 0
         self._window = None
         self._window_opts: dict = {}
+        self.transform = HeaderTransformer(self._strip_header)
 
     @observe("zone")
     def _zone_changed(self, change):  # `%config CarbonMagics.zone = "FR"` after loading
@@ -235,8 +256,8 @@ class CarbonMagics(Magics):
             self._parsed[argline] = cached
         return (dict(cached) if cached else None), True, body
 
-    def transform(self, lines: list[str]) -> list[str]:
-        """Input transformer: drop a valid top-level `%%carbon` line so the body runs as itself."""
+    def _strip_header(self, lines: list[str]) -> list[str]:
+        """Drop a valid top-level `%%carbon` line so the body runs as itself."""
         if self._depth:
             return lines
         opts, is_carbon, body = self._try_header(lines)
