@@ -431,8 +431,9 @@ class CarbonMagics(Magics):
                      f"{'running' if s.sampler.running else 'stopped'}; PUE {s.settings.pue:g}; "
                      f"auto mode {'on' if self.auto else 'off'}")
         t = s.totals()
+        nested = f" with {t['nested']} nested inside them, counted once" if t.get("nested") else ""
         lines.append(f"  session: {fmt_energy(t['session_energy_j'])} so far "
-                     f"({t['cells']} measured cells {fmt_energy(t['cells_energy_j'])}, "
+                     f"({t['cells']} measured cells {fmt_energy(t['cells_energy_j'])}{nested}, "
                      f"idle between cells {fmt_energy(t['idle_energy_j'])}), "
                      f"{fmt_mass_g(t['emissions_g'])} CO₂e in measured cells")
         lines.append(f"  ledger: {s.ledger.path}")

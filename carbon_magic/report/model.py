@@ -2,7 +2,8 @@
 
 `Report.from_session` (the magics, the comm) and `Report.from_records` (the CLI, from notebook
 metadata or the ledger) build the same object, so the table, the exports and the CLI print the
-same numbers. Only whitelisted host fields are kept: Settings (which holds API tokens) is never
+same numbers. Totals add the top-level records only: a nested record (`measure()` inside a cell)
+is listed under its cell, and its energy is already the cell's. Only whitelisted host fields are kept: Settings (which holds API tokens) is never
 read here, and the GPU UUIDs of `describe()` are dropped.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..record import CellRecord
+from ..record import CellRecord, top_level
 from ..units import J_PER_KWH
 
 KINDS = ("gpu", "cpu", "dram", "ram")
@@ -71,8 +72,24 @@ def kinds_present(records: list[CellRecord]) -> list[str]:
     return [k for k in KINDS if k in seen] + sorted(seen - set(KINDS))
 
 
+def grouped(records: list[CellRecord]) -> list[tuple[CellRecord, list[CellRecord]]]:
+    """(record, its nested records) for each top-level record, in the given order. A nested record
+    whose parent is not among `records` is a group of its own (still nested: never summed)."""
+    tops = {(r.session_id, r.started_at): r for r in records if r.parent is None}
+    children: dict[int, list[CellRecord]] = {}
+    for r in records:
+        parent = tops.get((r.session_id, r.parent.get("started_at"))) if isinstance(r.parent, dict) else None
+        if parent is not None:
+            children.setdefault(id(parent), []).append(r)
+    placed = {id(c) for kids in children.values() for c in kids}
+    return [(r, children.get(id(r), [])) for r in records if r.parent is None or id(r) not in placed]
+
+
 def compute_totals(records: list[CellRecord], session_energy_j: float | None = None) -> dict:
-    """Sums over the records; idle energy only where the whole session's energy is known."""
+    """Sums over the top-level records (a nested record's energy is already its parent's); idle
+    energy only where the whole session's energy is known."""
+    nested = len(records) - len(top_level(records))
+    records = top_level(records)
     cells_j = sum(r.energy_j for r in records)
     emissions_g = sum(r.emissions_g for r in records)
     by_kind: dict[str, float] = {}
@@ -84,6 +101,7 @@ def compute_totals(records: list[CellRecord], session_energy_j: float | None = N
     session_j = None if session_energy_j is None else max(session_energy_j, cells_j)
     return {
         "cells": len(records),
+        "nested": nested,
         "measured_cells": sum(1 for r in records if r.measured),
         "duration_s": sum(r.duration_s for r in records),
         "cells_energy_j": cells_j,
@@ -116,9 +134,9 @@ def intensity_sources(records: list[CellRecord]) -> list[dict]:
 
 
 def components_used(records: list[CellRecord]) -> list[dict]:
-    """Each component (name, kind) with its methods and energy over the records (after PUE)."""
+    """Each component (name, kind) with its methods and energy over the top-level records (after PUE)."""
     out: dict[tuple, dict] = {}
-    for r in records:
+    for r in top_level(records):
         for c in r.components:
             d = out.setdefault((c.name, c.kind), {"name": c.name, "kind": c.kind, "methods": [], "energy_j": 0.0,
                                                   "failed": False, "statuses": [], "mig": None})

@@ -119,6 +119,6 @@ def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]
         except (ValueError, TypeError, RecursionError):
             host = {}
         report = Report.from_records(recs, host if isinstance(host, dict) else {}, sid, "notebook")
-        out.append(Source(f"{path.name} session {sid}", report, len(recs),
+        out.append(Source(f"{path.name} session {sid}", report, report.totals["cells"],
                           report.totals["cells_energy_j"], report.totals["emissions_g"], notes.get(sid, [])))
     return out
