@@ -16,8 +16,8 @@ import {
   formatIntensity,
   formatPower
 } from './format';
-import { EXPORT_FORMATS, ExportFormat, recordMark } from './protocol';
-import { CarbonSession } from './session';
+import { EXPORT_FORMATS, ExportFormat, ICarbonRecord, recordMark } from './protocol';
+import { CarbonSession, groupRecords } from './session';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const CHART_W = 280;
@@ -187,7 +187,8 @@ export class CarbonSidebar extends Widget {
 
   private _renderTotals(session: CarbonSession | null, unit: EnergyUnit): void {
     const s = session?.lastSample;
-    const cells = session?.cellTotals() ?? { cells: 0, energy_j: 0, emissions_g: 0 };
+    const cells = session?.cellTotals() ?? { cells: 0, nested: 0, energy_j: 0, emissions_g: 0 };
+    const nested = cells.nested ? ` (+${cells.nested} nested, counted in their cells)` : '';
     this._totals.replaceChildren(
       el(
         'div',
@@ -199,7 +200,8 @@ export class CarbonSidebar extends Widget {
       el(
         'div',
         'cm-total-cells',
-        `Cells: ${plural(cells.cells, 'run')} · ${formatEnergy(cells.energy_j, unit)} · ${formatEmissions(cells.emissions_g)}`
+        `Cells: ${plural(cells.cells, 'run')} · ${formatEnergy(cells.energy_j, unit)} · ` +
+          `${formatEmissions(cells.emissions_g)}${nested}`
       )
     );
   }
@@ -212,30 +214,48 @@ export class CarbonSidebar extends Widget {
       return;
     }
     this._cellsKey = key;
-    const items = [...(session?.records ?? [])].reverse().map(r => {
-      const li = el('li', 'cm-cell-item');
-      const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
-      li.appendChild(el('span', 'cm-cell-name', name));
-      li.appendChild(
-        el(
-          'span',
-          'cm-cell-numbers',
-          `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
-            `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}`
-        )
-      );
-      const cellId = r.cell_id;
-      if (cellId) {
-        li.dataset.cellId = cellId;
-        li.classList.add('cm-clickable');
-        li.title = 'Show this cell';
-        li.addEventListener('click', () => this._actions.selectCell(cellId));
-      } else {
-        li.title = 'No cell id (run outside JupyterLab)';
-      }
-      return li;
-    });
+    const items = groupRecords(session?.records ?? [])
+      .reverse()
+      .map(({ record, children }) => {
+        const li = this._cellItem(record, unit);
+        if (children.length) {
+          const list = el('ol', 'cm-cell-children');
+          list.append(...children.map(c => this._cellItem(c, unit)));
+          li.appendChild(list);
+        }
+        return li;
+      });
     this._cells.replaceChildren(...items);
+  }
+
+  /** One list entry; a nested one sits inside its cell's entry (a click on it shows that cell). */
+  private _cellItem(r: ICarbonRecord, unit: EnergyUnit): HTMLLIElement {
+    const nested = r.parent !== null && r.parent !== undefined;
+    const li = el('li', nested ? 'cm-cell-item cm-cell-nested' : 'cm-cell-item');
+    const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
+    li.appendChild(el('span', 'cm-cell-name', name));
+    li.appendChild(
+      el(
+        'span',
+        'cm-cell-numbers',
+        `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
+          `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}`
+      )
+    );
+    if (nested) {
+      li.title = 'Measured inside the cell above; already in its total';
+      return li;
+    }
+    const cellId = r.cell_id;
+    if (cellId) {
+      li.dataset.cellId = cellId;
+      li.classList.add('cm-clickable');
+      li.title = 'Show this cell';
+      li.addEventListener('click', () => this._actions.selectCell(cellId));
+    } else {
+      li.title = 'No cell id (run outside JupyterLab)';
+    }
+    return li;
   }
 
   private _pending: { session: CarbonSession | null; unit: EnergyUnit } = {
