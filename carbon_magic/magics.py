@@ -168,6 +168,7 @@ class CarbonMagics(Magics):
         self._depth = 0
         self._window = None
         self._window_opts: dict = {}
+        self._live = None  # the running `--live` cell's view (live.CellView), finished in post_run_cell
         self.transform = HeaderTransformer(self._strip_header)
 
     @observe("zone")
@@ -291,7 +292,7 @@ class CarbonMagics(Magics):
             execution_count=self.shell.execution_count, code_head=_first_line(body))
         if opts.get("live"):
             try:
-                _load(LIVE_CELL_HOOK)(self)
+                self._live = _load(LIVE_CELL_HOOK)(self, self._window)
             except Exception as exc:  # noqa: BLE001
                 print(f"carbon_magic: live view unavailable ({exc})", file=sys.stderr)
 
@@ -308,12 +309,18 @@ class CarbonMagics(Magics):
         self._depth = max(0, self._depth - 1)
         if self._depth or self._window is None:
             return
-        window, opts = self._window, self._window_opts
-        self._window = None
+        window, opts, live = self._window, self._window_opts, self._live
+        self._window = self._live = None
+        record = None
         try:
-            self._finish(window, opts, result)
+            record = self._finish(window, opts, result)
         except Exception as exc:  # noqa: BLE001
             print(f"carbon_magic: could not record this cell ({exc})", file=sys.stderr)
+        if live is not None:  # the cell's live view freezes on its record and stops updating
+            try:
+                live.finish(record)
+            except Exception as exc:  # noqa: BLE001
+                print(f"carbon_magic: could not finish the live view ({exc})", file=sys.stderr)
 
     def _finish(self, window, opts, result):
         # ipykernel turns SIGINT during an `await` cell into a cancelled task: the cell ends in

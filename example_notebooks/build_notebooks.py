@@ -175,8 +175,9 @@ LIVE = [
 # 02 · Live: watch the watts and the grams while a model trains
 
 `%%carbon --live` shows a chart above the cell's output while it runs: power in W per component (measured
-and estimated drawn differently) against the grid's carbon intensity, with the cumulative CO₂e. In JupyterLab
-the **carbon sidebar** (right-hand panel) shows the same session live, and every measured cell gets a badge.
+and estimated drawn differently) against the grid's carbon intensity, with the CO₂e so far. When the cell ends,
+its chart stops and keeps the cell's final numbers (`final: … (cell ended)`). In JupyterLab the **carbon
+sidebar** (right-hand panel) shows the whole session live, and every measured cell gets a badge.
 Where widgets cannot render (nbconvert, a terminal) you get a text snapshot instead.
 
 Inside the cell, `carbon_magic.measure(label=...)` measures each epoch on its own, so the per-epoch energy is
@@ -231,7 +232,7 @@ result = w.display_result("live_training", {
     "measured": train_rec.measured,
 })
 '''),
-    md("`%carbon live` shows the whole session's chart (idle time between cells included) at any time:"),
+    md("`%carbon live` shows the whole session's chart (idle time between cells included); it keeps following the kernel:"),
     code("%carbon live"),
 ]
 
