@@ -4,9 +4,10 @@
 `%%carbon --live` shows the cell's own view above its output (from the pre_run_cell hook): it
 plots and counts from the cell's start, keeps updating while the cell runs (updates come from the
 sampler thread), and when the cell ends it freezes on the cell's record (`final: 55 J · …
-(cell ended)`) and stops updating. Where widgets cannot render (a terminal IPython, no ipywidgets/bqplot) a one-line
-text snapshot is printed instead; nbconvert and frontends without the widget manager get the same
-text inside the displayed bundle. Nothing here imports bqplot or ipywidgets until a view is shown.
+(cell ended)`) and stops updating. Where widgets cannot render (a terminal IPython, no
+ipywidgets/bqplot) a one-line text snapshot is printed instead; nbconvert and frontends without
+the widget manager get the same text inside the displayed bundle (a cell's: its final numbers).
+Nothing here imports bqplot or ipywidgets until a view is shown.
 """
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
 `Report.from_session` (the magics, the comm) and `Report.from_records` (the CLI, from notebook
 metadata or the ledger) build the same object, so the table, the exports and the CLI print the
 same numbers. Totals add the top-level records only: a nested record (`measure()` inside a cell)
-is listed under its cell, and its energy is already the cell's. Only whitelisted host fields are kept: Settings (which holds API tokens) is never
-read here, and the GPU UUIDs of `describe()` are dropped.
+is listed under its cell, and its energy is already the cell's. Only whitelisted host fields are
+kept: Settings (which holds API tokens) is never read here, and the GPU UUIDs of `describe()` are
+dropped.
 """
 from __future__ import annotations
 
