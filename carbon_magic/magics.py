@@ -162,6 +162,26 @@ def _first_line(text: str) -> str | None:
     return None
 
 
+class HeaderTransformer:
+    """The input transformer (IPython's `input_transformers_cleanup`) that takes the `%%carbon`
+    line out of a cell before it is compiled.
+
+    `has_side_effects` keeps it out of IPython's completeness check (`check_complete`, which the
+    terminal and `is_complete_request` call on every Enter): there a `%%carbon` cell must stay
+    what it is to the user, a cell magic whose input ends with a blank line. Stripped there, the
+    header alone left no lines (IndexError in prompt_toolkit's event loop, a dead
+    `--simple-prompt` session) and `%%carbon\\nimport time` read as complete after one line.
+    """
+
+    has_side_effects = True
+
+    def __init__(self, strip):
+        self._strip = strip
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        return self._strip(lines)
+
+
 @magics_class
 class CarbonMagics(Magics):
     zone = Unicode(None, allow_none=True, help="Grid zone (overrides CARBON_MAGIC_ZONE)").tag(config=True)
@@ -182,6 +202,8 @@ class CarbonMagics(Magics):
         self._depth = 0
         self._window = None
         self._window_opts: dict = {}
+        self._live = None  # the running `--live` cell's view (live.CellView), finished in post_run_cell
+        self.transform = HeaderTransformer(self._strip_header)
 
     @observe("zone")
     def _zone_changed(self, change):  # `%config CarbonMagics.zone = "FR"` after loading
@@ -269,7 +291,7 @@ class CarbonMagics(Magics):
             self._parsed[argline] = cached
         return (dict(cached) if cached else None), True, body
 
-    def transform(self, lines: list[str]) -> list[str]:
+    def _strip_header(self, lines: list[str]) -> list[str]:
         """Input transformer: turn a valid top-level `%%carbon` line into a comment, so the body runs
         as itself and a traceback's line numbers are the ones the user sees in the cell (the
         `%%carbon` line counted, as the editor counts it)."""
@@ -316,7 +338,7 @@ class CarbonMagics(Magics):
             execution_count=self.shell.execution_count, code_head=_first_line(body))
         if opts.get("live"):
             try:
-                _load(LIVE_CELL_HOOK)(self)
+                self._live = _load(LIVE_CELL_HOOK)(self, self._window)
             except Exception as exc:  # noqa: BLE001
                 print(f"carbon_magic: live view unavailable ({exc})", file=sys.stderr)
 
@@ -333,12 +355,18 @@ class CarbonMagics(Magics):
         self._depth = max(0, self._depth - 1)
         if self._depth or self._window is None:
             return
-        window, opts = self._window, self._window_opts
-        self._window = None
+        window, opts, live = self._window, self._window_opts, self._live
+        self._window = self._live = None
+        record = None
         try:
-            self._finish(window, opts, result)
+            record = self._finish(window, opts, result)
         except Exception as exc:  # noqa: BLE001
             print(f"carbon_magic: could not record this cell ({exc})", file=sys.stderr)
+        if live is not None:  # the cell's live view freezes on its record and stops updating
+            try:
+                live.finish(record)
+            except Exception as exc:  # noqa: BLE001
+                print(f"carbon_magic: could not finish the live view ({exc})", file=sys.stderr)
 
     def _finish(self, window, opts, result):
         # ipykernel turns SIGINT during an `await` cell into a cancelled task: the cell ends in

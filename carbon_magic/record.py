@@ -2,6 +2,15 @@
 
 `CellRecord.to_dict()` is the v1 record of DESIGN.md; the ledger, exports, the comm and cell
 metadata all carry exactly that shape, and `from_dict` reads it back.
+
+Nesting: a window opened while another of the same session is open (`carbon_magic.measure()`
+inside a `%%carbon` cell, e.g. one per epoch) gives a record with `parent`, the identity of the
+enclosing cell: `{"started_at", "cell_id", "label"}`; with the child's `session_id`, `started_at`
+finds the parent record. (No execution count: the cell's is only final when it ends, after its
+nested records were written.) Its energy is part of the parent's, so a
+nested record is kept and shown (under its cell) but never summed: every total adds
+`top_level(records)` only. A record without `parent` (every record written before the key
+existed) is top level.
 """
 from __future__ import annotations
 
@@ -113,6 +122,7 @@ class CellRecord:
     label: str | None = None
     code_head: str | None = None  # first line of the cell, for tables
     intensity_segments: list[dict] = field(default_factory=list)  # each value used, with its energy
+    parent: dict | None = None  # the enclosing cell's identity (see the module docstring); None: top level
     schema: str = SCHEMA
 
     # -- serialisation -------------------------------------------------------------------
@@ -149,6 +159,11 @@ class CellRecord:
         return cls.from_dict(d)
 
     # -- views ---------------------------------------------------------------------------
+    @property
+    def nested(self) -> bool:
+        """Measured inside another record's window (its energy is already in the parent's)."""
+        return self.parent is not None
+
     @property
     def measured(self) -> bool:
         """True when every component came from a hardware energy counter (sampled power is not)."""
@@ -206,6 +221,11 @@ class CellRecord:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
 
 
+def top_level(records) -> list[CellRecord]:
+    """The records that totals add up: those not nested in another (nested energy is the parent's)."""
+    return [r for r in records if r.parent is None]
+
+
 def _short(value, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -232,6 +252,22 @@ def _provenance_problem(p, where: str) -> str | None:
     for key in _PROVENANCE_TEXT:
         if p.get(key) is not None and not isinstance(p[key], str):
             return f"{where}.{key} is not text ({_short(p[key])})"
+    return None
+
+
+def _parent_problem(p) -> str | None:
+    if p is None:
+        return None
+    if not isinstance(p, dict):
+        return f"parent is not an object ({_short(p)})"
+    if not isinstance(p.get("started_at"), str):
+        return f"parent.started_at is missing or not text ({_short(p.get('started_at'))})"
+    for key in ("cell_id", "label"):
+        if p.get(key) is not None and not isinstance(p[key], str):
+            return f"parent.{key} is not text ({_short(p[key])})"
+    count = p.get("execution_count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        return f"parent.execution_count is not a whole number ({_short(count)})"
     return None
 
 
@@ -287,7 +323,7 @@ def record_problem(d) -> str | None:
         for key in ("uncertainty_cause", "mig"):
             if c.get(key) is not None and not isinstance(c[key], str):
                 return f"components[{i}].{key} is not text ({_short(c[key])})"
-    problem = _provenance_problem(d.get("intensity"), "intensity")
+    problem = _provenance_problem(d.get("intensity"), "intensity") or _parent_problem(d.get("parent"))
     if problem:
         return problem
     segments = d.get("intensity_segments", [])

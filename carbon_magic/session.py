@@ -20,7 +20,7 @@ from .cuda_sync import synchronize_cuda
 from .host import cpu_model_name
 from .ledger import Ledger
 from .notebook import notebook_path
-from .record import CellRecord, Component, iso_utc
+from .record import CellRecord, Component, iso_utc, top_level
 from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
@@ -37,6 +37,7 @@ class Window:
     cell_id: str | None = None
     execution_count: int | None = None
     code_head: str | None = None
+    parent: "Window | None" = None  # the outermost window open when this one began (nesting)
 
 
 class CarbonSession:
@@ -61,6 +62,7 @@ class CarbonSession:
         self._intensity_for_zone = intensity_for_zone or getattr(intensity, "for_zone", None)
         self._cuda_sync = cuda_sync
         self.records: list[CellRecord] = []
+        self._open: list[Window] = []  # begun and not yet ended, oldest first (nesting)
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell
         self.close_listeners: list = []  # fn() called once by close(), before the sampler stops
         self._host = self._host_info()
@@ -99,12 +101,23 @@ class CarbonSession:
 
     # -- measuring -----------------------------------------------------------------------
     def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None) -> Window:
+        """Open a window. One begun while another is open (`measure()` inside a `%%carbon` cell)
+        is nested: its record names the outermost open window as `parent` and is not summed."""
         snap = self.sampler.snapshot()
         try:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        return Window(snap, label, zone, cell_id, execution_count, code_head)
+        window = Window(snap, label, zone, cell_id, execution_count, code_head,
+                        parent=self._open[0] if self._open else None)
+        self._open.append(window)
+        return window
+
+    def _close_window(self, window: Window) -> None:
+        for i, w in enumerate(self._open):
+            if w is window:
+                del self._open[i]
+                return
 
     def intensity_for(self, zone: str | None):
         if zone and zone != getattr(self.intensity, "zone", None) and self._intensity_for_zone:
@@ -115,6 +128,7 @@ class CarbonSession:
         if self.settings.cuda_sync if sync is None else sync:
             self._cuda_sync()
         end = self.sampler.snapshot()
+        self._close_window(window)
         record = self.build_record(window, end, status)
         try:
             self.ledger.append(record)
@@ -145,6 +159,9 @@ class CarbonSession:
             intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
+            parent=None if window.parent is None else {
+                "started_at": iso_utc(window.parent.start.wall), "cell_id": window.parent.cell_id,
+                "label": window.parent.label},
         )
 
     def _safe_component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
@@ -235,19 +252,21 @@ class CarbonSession:
         """The session's three totals, named and computed the same for every view (the table's
         footer, `%carbon status`, the JupyterLab sidebar through the comm):
 
-        - cells: the sum of the measured cells' records;
+        - cells: the sum of the measured cells' records (top level only: a nested record's
+          energy is already its parent's, so it is counted as `nested` and never summed);
         - session: everything the sampler saw since the extension loaded (its ticks, priced at the
           session's intensity tick by tick), never less than cells;
         - idle: session − cells, the energy between measured cells (never negative).
 
         Read from running sums, so it is cheap and safe from the sampler thread.
         """
-        records = list(self.records)
+        every = list(self.records)
+        records = top_level(every)
         cells_j = sum(r.energy_j for r in records)
         cells_g = sum(r.emissions_g for r in records)
         session_j = max(self.cumulative_energy_j, cells_j)
         session_g = max(self.cumulative_emissions_g, cells_g)
-        return {"cells": len(records), "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
+        return {"cells": len(records), "nested": len(every) - len(records), "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
                 "idle_energy_j": session_j - cells_j, "idle_emissions_g": session_g - cells_g,
                 "session_energy_j": session_j, "session_emissions_g": session_g, "emissions_g": cells_g}
 

@@ -1,9 +1,12 @@
 """Generate the workshop notebooks (01…06) from this script, so they can be reviewed as Python.
 
     python example_notebooks/build_notebooks.py          # (re)write the .ipynb files, without outputs
-    python example_notebooks/build_notebooks.py --check  # exit 1 if a committed notebook differs
+    python example_notebooks/build_notebooks.py --check  # exit 1 if a notebook's cells differ from this script
 
 Cell ids are deterministic (`<notebook>-<n>`), so regenerating an unchanged notebook changes nothing.
+`--check` compares what this script decides, each cell's type and source, and nothing that running
+and saving a notebook changes (outputs, execution counts, metadata such as `language_info`, cell ids,
+the nbformat minor version): a participant's run notebook still passes.
 The test suite (tests/test_notebooks.py) runs every notebook headless and checks what it produced.
 """
 from __future__ import annotations
@@ -173,8 +176,9 @@ LIVE = [
 # 02 · Live: watch the watts and the grams while a model trains
 
 `%%carbon --live` shows a chart above the cell's output while it runs: power in W per component (measured
-and estimated drawn differently) against the grid's carbon intensity, with the cumulative CO₂e. In JupyterLab
-the **carbon sidebar** (right-hand panel) shows the same session live, and every measured cell gets a badge.
+and estimated drawn differently) against the grid's carbon intensity, with the CO₂e so far. When the cell ends,
+its chart stops and keeps the cell's final numbers (`final: … (cell ended)`). In JupyterLab the **carbon
+sidebar** (right-hand panel) shows the whole session live, and every measured cell gets a badge.
 Where widgets cannot render (nbconvert, a terminal) you get a text snapshot instead.
 
 Inside the cell, `carbon_magic.measure(label=...)` measures each epoch on its own, so the per-epoch energy is
@@ -229,7 +233,7 @@ result = w.display_result("live_training", {
     "measured": train_rec.measured,
 })
 '''),
-    md("`%carbon live` shows the whole session's chart (idle time between cells included) at any time:"),
+    md("`%carbon live` shows the whole session's chart (idle time between cells included); it keeps following the kernel:"),
     code("%carbon live"),
 ]
 
@@ -554,23 +558,44 @@ def render(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def content(nb) -> list[tuple[str, str]]:
+    """What this script decides about a notebook: each cell's type and source, in order."""
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
+def stale(directory: Path = HERE) -> list[str]:
+    """Notebooks in `directory` whose cells (types, sources) differ from this script's, or missing."""
+    out = []
+    for name, cells in NOTEBOOKS.items():
+        path = Path(directory) / f"{name}.ipynb"
+        try:
+            on_disk = content(nbformat.read(path, as_version=4))
+        except (OSError, ValueError) as exc:  # missing, or not a notebook (NotJSONError is a ValueError)
+            out.append(f"{path.name} ({type(exc).__name__})")
+            continue
+        if on_disk != content(build(name, cells)):
+            out.append(path.name)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="only compare with the files on disk")
+    p.add_argument("--check", action="store_true",
+                   help="only compare the cells (types and sources) with the notebooks on disk")
+    p.add_argument("--dir", type=Path, default=HERE, help="where the notebooks are (default: beside this script)")
     args = p.parse_args(argv)
-    stale = []
+    if args.check:
+        differ = stale(args.dir)
+        if differ:
+            print(f"cells differ from {Path(__file__).name}: {', '.join(differ)}. Regenerating "
+                  "(python example_notebooks/build_notebooks.py) overwrites these notebooks, your edits and "
+                  "outputs included: copy them first.", file=sys.stderr)
+            return 1
+        return 0
     for name, cells in NOTEBOOKS.items():
-        path = HERE / f"{name}.ipynb"
-        text = render(build(name, cells))
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(path.name)
-        else:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(HERE.parent)}")
-    if stale:
-        print("out of date (run python example_notebooks/build_notebooks.py):", ", ".join(stale), file=sys.stderr)
-        return 1
+        path = args.dir / f"{name}.ipynb"
+        path.write_text(render(build(name, cells)), encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

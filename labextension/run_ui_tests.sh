@@ -12,6 +12,9 @@
 # CHROMIUM_PATH at any Chromium or Chrome you have, e.g.
 #   CHROMIUM_PATH=$(command -v chromium || command -v google-chrome) ./run_ui_tests.sh
 # or ask an administrator once for `sudo apt-get install chromium`.
+#
+# The Jupyter server gets a free port (CARBON_MAGIC_UI_PORT, unless set), so a JupyterLab already
+# running on 8888 (./dev.sh lab) neither blocks the tests nor gets used by them.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE"
@@ -39,6 +42,12 @@ fi
 
 if [ ! -d node_modules ]; then jlpm install --immutable; fi
 if [ ! -f ../carbon_magic/labextension/static/style.js ]; then jlpm build:prod; fi
+
+if [ -z "${CARBON_MAGIC_UI_PORT:-}" ]; then
+  CARBON_MAGIC_UI_PORT=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fi
+export CARBON_MAGIC_UI_PORT
+echo "run_ui_tests: Jupyter server on port $CARBON_MAGIC_UI_PORT" >&2
 
 cd ui-tests
 if [ ! -d node_modules ]; then jlpm install --immutable; fi

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from IPython.core.error import UsageError
 
 from ..cmdline import CommandParser, split_args
+from ..record import top_level
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .messages import no_own_data_text, say
 from .schedule import J_PER_KWH, best_window, pieces_of, price
@@ -165,9 +166,11 @@ def whatif_command(magics, argline: str) -> WhatIfResult | None:
     args = ap.parse_args(split_args(argline, "%carbon whatif"))
     zones = [_zone(z, "%carbon whatif") for z in args.zones]
     session = magics.session
-    records = list(session.records)
+    records = top_level(session.records)  # a nested record's energy is already its cell's
     if args.label is not None:
-        records = [r for r in records if r.label == args.label]
+        labelled = [r for r in session.records if r.label == args.label]
+        # Cells of that label; where only nested records have it (`measure(label="epoch 1")`), those.
+        records = top_level(labelled) or labelled
         if not records:
             labels = sorted({r.label for r in session.records if r.label})
             raise UsageError(f"%carbon whatif: no cell labelled {args.label!r} in this session"
@@ -333,7 +336,7 @@ def forecast_command(magics, argline: str) -> ForecastResult | None:
     if window is None:  # one line; the provider's notice, if any, follows the next cell as usual
         print(_no_forecast(feed, zone))
         return None
-    records = [r for r in session.records if r.duration_s > 0]
+    records = [r for r in top_level(session.records) if r.duration_s > 0]
     secs = sum(r.duration_s for r in records)
     power = sum(r.energy_j for r in records) / secs if secs > 0 else None
     result = ForecastResult(zone, feed.provider.display, duration, within, now, window.start_s,

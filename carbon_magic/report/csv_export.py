@@ -14,6 +14,10 @@ extra column `carbon_magic_version`. DRAM and RAM sources both go to ram_*. trac
 "machine" (we read whole devices, not one process).
 
 Our own fields follow CodeCarbon's, in extra columns (listed in EXTRA_COLUMNS).
+
+A record nested in a cell (`measure()` inside `%%carbon`) is the row right under its cell, with
+`parent` (the cell's label or `In [n]`) and `parent_started_at` filled; its energy and emissions are
+already in the cell's row, so a sum over the file adds the rows whose `parent` is empty.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import io
 from ..record import CellRecord
 from ..units import J_PER_KWH
 from .location import zone_location
-from .model import Report, mark, methods_by_kind
+from .model import Report, cell_name, grouped, mark, methods_by_kind
 
 CODECARBON_COLUMNS = (
     "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
@@ -36,7 +40,7 @@ EXTRA_COLUMNS = (
     "carbon_magic_version", "cell_id", "execution_count", "label", "status", "started_at", "ended_at",
     "measured", "cpu_method", "gpu_method", "ram_method", "intensity_g_per_kwh", "intensity_provider",
     "intensity_zone", "intensity_kind", "intensity_signal", "intensity_source", "intensity_fetched_at",
-    "energy_uncertainty_kwh", "sensor_status",
+    "energy_uncertainty_kwh", "sensor_status", "parent", "parent_started_at",
 )
 COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS
 _CC_KIND = {"cpu": "cpu", "gpu": "gpu", "dram": "ram", "ram": "ram"}
@@ -46,7 +50,8 @@ def _timestamp(iso: str) -> str:
     return iso.split(".")[0].rstrip("Z")  # CodeCarbon's %Y-%m-%dT%H:%M:%S
 
 
-def row(record: CellRecord, report: Report, project_name: str | None = None) -> dict:
+def row(record: CellRecord, report: Report, project_name: str | None = None, parent_name: str = "") -> dict:
+    """One CSV row; `parent_name` names the cell a nested record belongs to (see the module docstring)."""
     host = report.host
     energy_kwh = {"cpu": 0.0, "gpu": 0.0, "ram": 0.0}
     for kind, e in record.energy_by_kind().items():
@@ -81,8 +86,17 @@ def row(record: CellRecord, report: Report, project_name: str | None = None) -> 
         "intensity_source": prov.get("source") or "", "intensity_fetched_at": prov.get("fetched_at") or "",
         "energy_uncertainty_kwh": record.uncertainty_j / J_PER_KWH,
         "sensor_status": " ".join(f"{c.name}:{c.status}" for c in record.components if c.status != "ok") or "ok",
+        "parent": parent_name or _parent_name(record.parent),
+        "parent_started_at": (record.parent or {}).get("started_at") or "",
     }
     return {k: out[k] for k in COLUMNS}
+
+
+def _parent_name(parent: dict | None) -> str:
+    """Where the parent's record is not in the report: its label, else `cell`."""
+    if not parent:
+        return ""
+    return str(parent.get("label") or "cell")
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV injection"
@@ -109,7 +123,10 @@ def render(report: Report) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
     w.writeheader()
-    for i, r in enumerate(report.records):
-        d = row(r, report, report.project_of(i))
-        w.writerow({k: csv_cell(v) for k, v in d.items()})
+    index = {id(r): i for i, r in enumerate(report.records)}
+    for head, kids in grouped(report.records):
+        for r in (head, *kids):
+            parent = cell_name(head) if r is not head else ""
+            d = row(r, report, report.project_of(index[id(r)]), parent)
+            w.writerow({k: csv_cell(v) for k, v in d.items()})
     return buf.getvalue()

@@ -43,6 +43,8 @@ def totals_lines(totals: dict) -> list[tuple[str, str, str, str]]:
         meaning = TOTALS_MEANING[name]
         if name == "cells":
             meaning = f"{n} measured cell{'s' if n != 1 else ''}"
+            if totals.get("nested"):
+                meaning += f" (+{totals['nested']} nested, counted in their cells)"
         out.append((name, fmt_optional_energy(totals.get(f"{name}_energy_j")),
                     fmt_optional_mass(totals.get(f"{name}_emissions_g")), meaning))
     return out

@@ -2,8 +2,10 @@
 
 `Report.from_session` (the magics, the comm) and `Report.from_records` (the CLI, from notebook
 metadata or the ledger) build the same object, so the table, the exports and the CLI print the
-same numbers. Only whitelisted host fields are kept: Settings (which holds API tokens) is never
-read here, and the GPU UUIDs of `describe()` are dropped.
+same numbers. Totals add the top-level records only: a nested record (`measure()` inside a cell)
+is listed under its cell, and its energy is already the cell's. Only whitelisted host fields are
+kept: Settings (which holds API tokens) is never read here, and the GPU UUIDs of `describe()` are
+dropped.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..record import CellRecord
+from ..record import CellRecord, top_level
 from ..units import J_PER_KWH
 
 KINDS = ("gpu", "cpu", "dram", "ram")
@@ -71,11 +73,27 @@ def kinds_present(records: list[CellRecord]) -> list[str]:
     return [k for k in KINDS if k in seen] + sorted(seen - set(KINDS))
 
 
+def grouped(records: list[CellRecord]) -> list[tuple[CellRecord, list[CellRecord]]]:
+    """(record, its nested records) for each top-level record, in the given order. A nested record
+    whose parent is not among `records` is a group of its own (still nested: never summed)."""
+    tops = {(r.session_id, r.started_at): r for r in records if r.parent is None}
+    children: dict[int, list[CellRecord]] = {}
+    for r in records:
+        parent = tops.get((r.session_id, r.parent.get("started_at"))) if isinstance(r.parent, dict) else None
+        if parent is not None:
+            children.setdefault(id(parent), []).append(r)
+    placed = {id(c) for kids in children.values() for c in kids}
+    return [(r, children.get(id(r), [])) for r in records if r.parent is None or id(r) not in placed]
+
+
 def compute_totals(records: list[CellRecord], session_energy_j: float | None = None,
                    session_emissions_g: float | None = None) -> dict:
-    """Sums over the records, and the session's three totals where the session is known (see
-    `CarbonSession.totals`): cells (the records), session (all the sampler saw, never less than
+    """Sums over the top-level records (a nested record's energy is already its parent's, so it is
+    counted as `nested` and never summed), and the session's three totals where the session is known
+    (see `CarbonSession.totals`): cells (the records), session (all the sampler saw, never less than
     cells) and idle (session − cells). Without a session (a notebook file), idle and session are None."""
+    nested = len(records) - len(top_level(records))
+    records = top_level(records)
     cells_j = sum(r.energy_j for r in records)
     emissions_g = sum(r.emissions_g for r in records)
     by_kind: dict[str, float] = {}
@@ -88,6 +106,7 @@ def compute_totals(records: list[CellRecord], session_energy_j: float | None = N
     session_g = None if session_emissions_g is None else max(session_emissions_g, emissions_g)
     return {
         "cells": len(records),
+        "nested": nested,
         "measured_cells": sum(1 for r in records if r.measured),
         "duration_s": sum(r.duration_s for r in records),
         "cells_energy_j": cells_j,
@@ -123,9 +142,9 @@ def intensity_sources(records: list[CellRecord]) -> list[dict]:
 
 
 def components_used(records: list[CellRecord]) -> list[dict]:
-    """Each component (name, kind) with its methods and energy over the records (after PUE)."""
+    """Each component (name, kind) with its methods and energy over the top-level records (after PUE)."""
     out: dict[tuple, dict] = {}
-    for r in records:
+    for r in top_level(records):
         for c in r.components:
             d = out.setdefault((c.name, c.kind), {"name": c.name, "kind": c.kind, "methods": [], "energy_j": 0.0,
                                                   "failed": False, "statuses": [], "mig": None})

@@ -123,6 +123,6 @@ def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]
         nb = host.get("notebook") if isinstance(host.get("notebook"), str) else None
         report = Report.from_records(recs, host, sid, notebook_stem(nb) or "notebook")
         name = f"{Path(nb).name} (session {sid})" if notebook_stem(nb) else f"{path.name} session {sid}"
-        out.append(Source(name, report, len(recs),
+        out.append(Source(name, report, report.totals["cells"],
                           report.totals["cells_energy_j"], report.totals["emissions_g"], notes.get(sid, [])))
     return out

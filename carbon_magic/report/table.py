@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from ..record import CellRecord
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .display import DASH, html_text, measured_label, printable, fmt_intensity, fmt_optional_energy, fmt_start, one_line
-from .model import Report, cell_name, kinds_present, mark
+from .model import Report, cell_name, grouped, kinds_present, mark
 
 SORT_KEYS = {
     "start": (lambda r: r.started_at, False),
@@ -17,11 +17,17 @@ SORT_KEYS = {
 }
 
 
+NESTED_MARK = "↳ "  # before the name of a record nested in the cell above it
+
+
 def select(records: list[CellRecord], sort: str = "start", top: int | None = None) -> list[CellRecord]:
-    """Records ordered by `sort` (start ascending; the others largest first), first `top` kept."""
+    """Cells ordered by `sort` (start ascending; the others largest first), first `top` kept, each
+    followed by its nested records (`measure()` inside it, by start), which are not counted in `top`."""
     key, reverse = SORT_KEYS[sort]
-    out = sorted(records, key=key, reverse=reverse)
-    return out if top is None else out[:top]
+    groups = sorted(grouped(records), key=lambda g: key(g[0]), reverse=reverse)
+    if top is not None:
+        groups = groups[:top]
+    return [r for head, kids in groups for r in (head, *sorted(kids, key=lambda k: k.started_at))]
 
 
 @dataclass
@@ -44,7 +50,8 @@ class CellTable:
         for r in select(self.report.records, self.sort, self.top):
             by_kind = r.energy_by_kind()
             status = "" if r.status == "ok" else f" ({r.status})"
-            out.append([cell_name(r), r.code_head or "", fmt_start(r.started_at), fmt_duration(r.duration_s),
+            name = NESTED_MARK + cell_name(r) if r.nested else cell_name(r)
+            out.append([name, r.code_head or "", fmt_start(r.started_at), fmt_duration(r.duration_s),
                         *[fmt_energy(by_kind[k]) if k in by_kind else DASH for k in kinds],
                         fmt_energy(r.energy_j), fmt_intensity(r.intensity_g_per_kwh), fmt_mass_g(r.emissions_g),
                         mark(r) + status])
@@ -54,8 +61,9 @@ class CellTable:
         """Three rows named as everywhere else (`CarbonSession.totals`): cells, idle, session."""
         t = self.report.totals
         kinds = kinds_present(self.report.records)
-        n = t["cells"]
-        cells = ["cells", f"{n} measured cell{'s' if n != 1 else ''}", "", fmt_duration(t["duration_s"]),
+        n, nested = t["cells"], t.get("nested", 0)
+        cells = ["cells", f"{n} measured cell{'s' if n != 1 else ''}"
+                 + (f" (+{nested} nested, in their cells)" if nested else ""), "", fmt_duration(t["duration_s"]),
                  *[fmt_energy(t["energy_by_kind_j"].get(k, 0.0)) for k in kinds],
                  fmt_energy(t["cells_energy_j"]), fmt_intensity(t["intensity_g_per_kwh"]),
                  fmt_mass_g(t["emissions_g"]), measured_label(t)]

@@ -15,7 +15,8 @@ import {
   ExportFormat,
   ICarbonRecord,
   METADATA_KEY,
-  parseMessage
+  parseMessage,
+  isNested
 } from './protocol';
 import { CarbonSession } from './session';
 import { ICarbonSettings } from './settings';
@@ -222,8 +223,8 @@ export class NotebookCarbon {
   /** Write the record into its cell's metadata and refresh the notebook summary. */
   private _store(record: ICarbonRecord): void {
     const model = this.panel.content.model;
-    if (!record.cell_id || !model) {
-      return; // e.g. nbclient sends no cell id: the sidebar still lists it
+    if (!record.cell_id || !model || isNested(record)) {
+      return; // e.g. nbclient sends no cell id; a nested record is not its cell's: the sidebar lists both
     }
     const cells = model.cells;
     for (let i = 0; i < cells.length; i++) {

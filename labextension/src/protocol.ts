@@ -41,6 +41,16 @@ export interface IIntensityProvenance {
   source?: string | null;
 }
 
+/**
+ * The cell a nested record was measured in (`carbon_magic.measure()` inside a
+ * `%%carbon` cell): with the record's `session_id`, `started_at` finds it.
+ */
+export interface IParentRef {
+  started_at: string;
+  cell_id?: string | null;
+  label?: string | null;
+}
+
 /** A v1 record (`CellRecord.to_dict()`), plus the comm-only extras. */
 export interface ICarbonRecord {
   schema: string;
@@ -59,6 +69,8 @@ export interface ICarbonRecord {
   emissions_g: number;
   pue: number | null;
   code_head?: string | null;
+  /** Set on a nested record: its energy is already its parent's, never add it to a total. Absent: top level. */
+  parent?: IParentRef | null;
   [extra: string]: unknown;
 }
 
@@ -166,6 +178,14 @@ function isProvenance(v: unknown): boolean {
   );
 }
 
+function isParentRef(v: unknown): boolean {
+  return (
+    v === null ||
+    v === undefined ||
+    (isObj(v) && isStr(v.started_at) && isOptStr(v.cell_id) && isOptStr(v.label))
+  );
+}
+
 function isComponent(v: unknown): v is IComponent {
   return (
     isObj(v) &&
@@ -196,7 +216,8 @@ export function recordProblem(v: unknown): string | null {
     ['label', isOptStr(v.label)],
     ['execution_count', isOptNum(v.execution_count)],
     ['pue', isOptNum(v.pue)],
-    ['code_head', isOptStr(v.code_head)]
+    ['code_head', isOptStr(v.code_head)],
+    ['parent', isParentRef(v.parent)]
   ];
   const bad = checks.filter(([, ok]) => !ok).map(([key]) => key);
   return bad.length ? `bad or missing ${bad.join(', ')}` : null;
@@ -220,7 +241,8 @@ function normaliseRecord(v: Obj): ICarbonRecord {
     intensity_g_per_kwh: (v.intensity_g_per_kwh as number | undefined) ?? null,
     intensity: (v.intensity as IIntensityProvenance | undefined) ?? null,
     emissions_g: v.emissions_g as number,
-    pue: (v.pue as number | undefined) ?? null
+    pue: (v.pue as number | undefined) ?? null,
+    parent: (v.parent as IParentRef | undefined) ?? null
   };
 }
 
@@ -341,6 +363,11 @@ export function parseMessage(data: unknown): CarbonMessage | null {
     console.warn(`[carbon_magic] ignored comm message: ${problem}`);
   }
   return message;
+}
+
+/** Measured inside another record's window: listed under it, never summed (the kernel's `CellRecord.nested`). */
+export function isNested(record: ICarbonRecord): boolean {
+  return record.parent !== null && record.parent !== undefined;
 }
 
 /** Read from a hardware energy counter that did not fail (the kernel's `Component.measured`). */

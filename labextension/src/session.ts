@@ -3,8 +3,49 @@
  * comm messages. Bounded: old samples and records are dropped.
  */
 import { IChartPoint, toPoint } from './chart';
-import { ICarbonRecord, IHelloMessage, ISampleMessage } from './protocol';
+import { ICarbonRecord, IHelloMessage, ISampleMessage, isNested } from './protocol';
 import { ISessionTotals } from './totals';
+
+/** A top-level record with the records nested in it (`measure()` inside the cell). */
+export interface IRecordGroup {
+  record: ICarbonRecord;
+  children: ICarbonRecord[];
+}
+
+function recordKey(sessionId: string | null, startedAt: string): string {
+  return `${sessionId ?? ''}\u0000${startedAt}`;
+}
+
+/**
+ * Each top-level record, in order, with its nested records. A nested record
+ * whose parent is not among `records` (e.g. dropped by the bound) is a group of
+ * its own; it stays nested, so it is still never summed.
+ */
+export function groupRecords(records: ReadonlyArray<ICarbonRecord>): IRecordGroup[] {
+  const groups: IRecordGroup[] = [];
+  const byKey = new Map<string, IRecordGroup>();
+  for (const r of records) {
+    if (!isNested(r)) {
+      const group = { record: r, children: [] as ICarbonRecord[] };
+      byKey.set(recordKey(r.session_id, r.started_at), group);
+      groups.push(group);
+    }
+  }
+  const orphans: IRecordGroup[] = [];
+  for (const r of records) {
+    if (isNested(r)) {
+      const parent = byKey.get(recordKey(r.session_id, r.parent!.started_at));
+      if (parent) {
+        parent.children.push(r);
+      } else {
+        orphans.push({ record: r, children: [] });
+      }
+    }
+  }
+  // Orphans keep their place in arrival order among the groups.
+  const order = new Map(records.map((r, i) => [r, i]));
+  return [...groups, ...orphans].sort((a, b) => order.get(a.record)! - order.get(b.record)!);
+}
 
 export const MAX_POINTS = 600;
 export const MAX_RECORDS = 500;
@@ -69,12 +110,17 @@ export class CarbonSession {
       .slice(-MAX_RECORDS);
   }
 
-  /** Sum over the cells measured in this session. */
-  cellTotals(): { cells: number; energy_j: number; emissions_g: number } {
+  /**
+   * Sum over the cells measured in this session. Nested records (measure()
+   * inside a cell) are counted apart and not added: their energy is the cell's.
+   */
+  cellTotals(): { cells: number; nested: number; energy_j: number; emissions_g: number } {
+    const top = this.records.filter(r => !isNested(r));
     return {
-      cells: this.records.length,
-      energy_j: this.records.reduce((s, r) => s + r.energy_j, 0),
-      emissions_g: this.records.reduce((s, r) => s + r.emissions_g, 0)
+      cells: top.length,
+      nested: this.records.length - top.length,
+      energy_j: top.reduce((s, r) => s + r.energy_j, 0),
+      emissions_g: top.reduce((s, r) => s + r.emissions_g, 0)
     };
   }
 }

@@ -16,8 +16,8 @@ import {
   formatPower
 } from './format';
 import { PALETTE } from './palette';
-import { EXPORT_FORMATS, ExportFormat, recordMark } from './protocol';
-import { CarbonSession } from './session';
+import { EXPORT_FORMATS, ExportFormat, ICarbonRecord, recordMark } from './protocol';
+import { CarbonSession, groupRecords } from './session';
 import { totalsLines } from './totals';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -209,33 +209,53 @@ export class CarbonSidebar extends Widget {
       return;
     }
     this._cellsKey = key;
-    // Newest first, numbered in execution order: the newest run has the highest number.
-    const records = session?.records ?? [];
-    const items = records.map((r, index) => ({ r, n: index + 1 })).reverse().map(({ r, n }) => {
-      const li = el('li', 'cm-cell-item');
-      li.value = n;
-      const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
-      li.appendChild(el('span', 'cm-cell-name', name));
-      li.appendChild(
-        el(
-          'span',
-          'cm-cell-numbers',
-          `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
-            `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}`
-        )
-      );
-      const cellId = r.cell_id;
-      if (cellId) {
-        li.dataset.cellId = cellId;
-        li.classList.add('cm-clickable');
-        li.title = 'Show this cell';
-        li.addEventListener('click', () => this._actions.selectCell(cellId));
-      } else {
-        li.title = 'No cell id (run outside JupyterLab)';
-      }
-      return li;
-    });
+    // Newest first, numbered in execution order: the newest run has the highest number. Records
+    // nested in a cell (measure() inside it) are listed inside its entry and not numbered.
+    const groups = groupRecords(session?.records ?? []);
+    const items = groups
+      .map((group, index) => ({ ...group, n: index + 1 }))
+      .reverse()
+      .map(({ record, children, n }) => {
+        const li = this._cellItem(record, unit);
+        li.value = n;
+        if (children.length) {
+          const list = el('ol', 'cm-cell-children');
+          list.append(...children.map(c => this._cellItem(c, unit)));
+          li.appendChild(list);
+        }
+        return li;
+      });
     this._cells.replaceChildren(...items);
+  }
+
+  /** One list entry; a nested one sits inside its cell's entry (a click on it shows that cell). */
+  private _cellItem(r: ICarbonRecord, unit: EnergyUnit): HTMLLIElement {
+    const nested = r.parent !== null && r.parent !== undefined;
+    const li = el('li', nested ? 'cm-cell-item cm-cell-nested' : 'cm-cell-item');
+    const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
+    li.appendChild(el('span', 'cm-cell-name', name));
+    li.appendChild(
+      el(
+        'span',
+        'cm-cell-numbers',
+        `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
+          `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}`
+      )
+    );
+    if (nested) {
+      li.title = 'Measured inside the cell above; already in its total';
+      return li;
+    }
+    const cellId = r.cell_id;
+    if (cellId) {
+      li.dataset.cellId = cellId;
+      li.classList.add('cm-clickable');
+      li.title = 'Show this cell';
+      li.addEventListener('click', () => this._actions.selectCell(cellId));
+    } else {
+      li.title = 'No cell id (run outside JupyterLab)';
+    }
+    return li;
   }
 
   private _pending: { session: CarbonSession | null; unit: EnergyUnit } = {

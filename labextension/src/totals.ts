@@ -5,7 +5,7 @@
  * `%carbon status` and the table's footer; it computes none of them.
  */
 import { EnergyUnit, formatEmissions, formatEnergy, plural } from './format';
-import type { ICarbonRecord } from './protocol';
+import { ICarbonRecord, isNested } from './protocol';
 
 export interface ISessionTotals {
   cells: number;
@@ -15,6 +15,8 @@ export interface ISessionTotals {
   idle_emissions_g: number;
   session_energy_j: number;
   session_emissions_g: number;
+  /** Records nested in the cells (measure() inside a cell): listed, never summed. */
+  nested?: number;
 }
 
 export const TOTAL_NAMES = ['cells', 'idle', 'session'] as const;
@@ -53,6 +55,13 @@ export function asTotals(v: unknown): ISessionTotals | null {
   for (const key of KEYS) {
     out[key] = o[key] as number;
   }
+  const nested = o.nested;
+  if (nested !== undefined) {
+    if (typeof nested !== 'number' || !Number.isInteger(nested) || nested < 0) {
+      return null;
+    }
+    out.nested = nested;
+  }
   return out;
 }
 
@@ -64,6 +73,10 @@ export interface ITotalLine {
 
 function capital(name: string): string {
   return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+function nestedNote(nested: number | undefined): string {
+  return nested ? `, +${nested} nested, counted in their cells` : '';
 }
 
 /**
@@ -79,7 +92,7 @@ export function totalsLines(
     return TOTAL_NAMES.map(name => {
       const energy = formatEnergy(totals[`${name}_energy_j`], unit);
       const co2 = formatEmissions(totals[`${name}_emissions_g`]);
-      const count = name === 'cells' ? ` (${plural(totals.cells, 'cell')})` : '';
+      const count = name === 'cells' ? ` (${plural(totals.cells, 'cell')}${nestedNote(totals.nested)})` : '';
       return {
         name,
         text: `${capital(name)}: ${energy} · ${co2}${count}`,
@@ -89,13 +102,14 @@ export function totalsLines(
       };
     });
   }
-  const energyJ = stored.reduce((s, r) => s + r.energy_j, 0);
-  const grams = stored.reduce((s, r) => s + r.emissions_g, 0);
+  const top = stored.filter(r => !isNested(r));
+  const energyJ = top.reduce((s, r) => s + r.energy_j, 0);
+  const grams = top.reduce((s, r) => s + r.emissions_g, 0);
   const unknown = 'known once the kernel sends its totals (%load_ext carbon_magic)';
   return [
     {
       name: 'cells',
-      text: `Cells: ${formatEnergy(energyJ, unit)} · ${formatEmissions(grams)} (${plural(stored.length, 'cell')} stored in this notebook)`,
+      text: `Cells: ${formatEnergy(energyJ, unit)} · ${formatEmissions(grams)} (${plural(top.length, 'cell')} stored in this notebook${nestedNote(stored.length - top.length)})`,
       title: 'The last run of each measured cell, from the notebook'
     },
     { name: 'idle', text: 'Idle: \u2013', title: `Idle: ${TOTAL_MEANING.idle}; ${unknown}` },

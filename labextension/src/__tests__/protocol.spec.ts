@@ -1,4 +1,4 @@
-import { isMeasured, parseMessage, recordMark, validateMessage } from '../protocol';
+import { IRecordMessage, isMeasured, isNested, parseMessage, recordMark, validateMessage } from '../protocol';
 import { record, totals } from './fixtures';
 
 const hello = {
@@ -57,6 +57,21 @@ describe('validateMessage', () => {
       expect(m!.record.energy_j).toBe(7200);
       expect(m!.record.intensity_segments).toEqual([]);
     }
+  });
+
+  it('keeps a nested record\'s parent and reads an older record without one as top level', () => {
+    const parent = { started_at: '2026-11-23T18:20:05.000Z', cell_id: null, label: 'training' };
+    const m = parseMessage({ type: 'record', record: record({ cell_id: null, label: 'epoch 1', parent }) });
+    expect(m).toMatchObject({ type: 'record', record: { parent } });
+    expect(isNested((m as IRecordMessage).record)).toBe(true);
+    const old = record();
+    delete old.parent;
+    const top = parseMessage({ type: 'record', record: old });
+    expect(top).toMatchObject({ type: 'record', record: { parent: null } });
+    expect(isNested((top as IRecordMessage).record)).toBe(false);
+    expect(validateMessage({ type: 'record', record: record({ parent: { label: 'x' } as never }) }).problem).toBe(
+      'bad or missing parent'
+    );
   });
 
   it('accepts provenance with extra keys and a numeric fetched_at', () => {

@@ -114,6 +114,54 @@ describe('CarbonSidebar', () => {
     expect(PALETTE.power).not.toBe(PALETTE.intensity);
   });
 
+  it('lists records nested in a cell under it and leaves them out of the totals', () => {
+    // Workshop notebook 02: a 15.4 mWh training cell with six epochs measured inside it.
+    const s = session();
+    const cell = record({
+      cell_id: 'cell-t',
+      label: 'training',
+      started_at: '2026-11-23T18:30:00.000Z',
+      energy_j: 55.44,
+      emissions_g: 0.0025
+    });
+    const parent = { started_at: cell.started_at, cell_id: 'cell-t', label: 'training' };
+    const epochs = [1, 2, 3, 4, 5, 6].map(i =>
+      record({
+        cell_id: null,
+        label: `epoch ${i}`,
+        started_at: `2026-11-23T18:30:0${i}.000Z`,
+        energy_j: 4.5,
+        emissions_g: 0.0002,
+        parent
+      })
+    );
+    epochs.forEach(e => s.addRecord(e)); // a nested record ends (and arrives) before its cell
+    s.addRecord(cell);
+    const text = (sel: string) => sidebar.node.querySelector(sel)!.textContent!.replace(/\u00a0/g, ' ');
+    // The kernel's totals name the nested records and never add them ...
+    s.totals = totals({ cells: 3, nested: 6, cells_energy_j: 14455.44, cells_emissions_g: 0.2265 });
+    sidebar.render(s, 'J');
+    expect(text('.cm-total-cells')).toBe(
+      'Cells: 14455 J · 227 mg CO\u2082e (3 cells, +6 nested, counted in their cells)'
+    );
+    // ... and before the kernel sends any, the stored records are summed the same way.
+    s.totals = null;
+    sidebar.render(s, 'J');
+    expect(text('.cm-total-cells')).toBe(
+      'Cells: 14455 J · 227 mg CO\u2082e (3 cells stored in this notebook, +6 nested, counted in their cells)'
+    );
+    const top = sidebar.node.querySelectorAll('.cm-sidebar-cells > .cm-cell-item');
+    expect(top).toHaveLength(3);
+    expect(top[0].querySelector('.cm-cell-name')!.textContent).toBe('training');
+    const nested = top[0].querySelectorAll('.cm-cell-children > .cm-cell-nested');
+    expect(Array.from(nested).map(li => li.querySelector('.cm-cell-name')!.textContent)).toEqual(
+      epochs.map(e => e.label)
+    );
+    expect(nested[0].classList.contains('cm-clickable')).toBe(false);
+    (nested[0] as HTMLElement).click(); // shows the cell it belongs to
+    expect(selected).toEqual(['cell-t']);
+  });
+
   it('renders only while visible, and catches up when shown', () => {
     sidebar.hide();
     sidebar.render(session(), 'auto');

@@ -403,13 +403,13 @@ test.describe('carbon_magic in a windowed notebook', () => {
 test.describe('carbon_magic in Notebook 7', () => {
   test.use({ autoGoto: false });
 
-  test('badge and sidebar work in the Notebook 7 interface', async ({ page, tmpPath }) => {
+  test('badge and sidebar work in the Notebook 7 interface', async ({ page, tmpPath, baseURL }) => {
     const name = `nb7-${test.info().repeatEachIndex}.ipynb`;
     const cells = ['%load_ext carbon_magic', '%%carbon -o r\nimport time; time.sleep(1)', 'print(repr(r.energy_j))'].map(
       source => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null })
     );
     await uploadNotebook(page, `${tmpPath}/${name}`, cells);
-    await page.page.goto(`http://localhost:8888/notebooks/${tmpPath}/${name}`);
+    await page.page.goto(`${baseURL}/notebooks/${tmpPath}/${name}`);
     await expect.poll(
       () =>
         page.page.evaluate(async () => {
