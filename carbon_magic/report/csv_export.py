@@ -38,7 +38,9 @@ EXTRA_COLUMNS = (
     "intensity_zone", "intensity_kind", "intensity_signal", "intensity_source", "intensity_fetched_at",
     "energy_uncertainty_kwh", "sensor_status",
 )
-COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS
+# A carbon-aware wait or pause (carbon_magic.act): empty for cells without one.
+DEFERRAL_COLUMNS = ("deferred_s", "avoided_g", "avoided_basis")
+COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS + DEFERRAL_COLUMNS
 _CC_KIND = {"cpu": "cpu", "gpu": "gpu", "dram": "ram", "ram": "ram"}
 
 
@@ -81,6 +83,7 @@ def row(record: CellRecord, report: Report, project_name: str | None = None) -> 
         "intensity_source": prov.get("source") or "", "intensity_fetched_at": prov.get("fetched_at") or "",
         "energy_uncertainty_kwh": record.uncertainty_j / J_PER_KWH,
         "sensor_status": " ".join(f"{c.name}:{c.status}" for c in record.components if c.status != "ok") or "ok",
+        **{k: "" if getattr(record, k) is None else getattr(record, k) for k in DEFERRAL_COLUMNS},
     }
     return {k: out[k] for k in COLUMNS}
 
