@@ -43,6 +43,7 @@ COMMANDS = {
     "zone": "carbon_magic.intensity.commands:zone_command",
     "whatif": "carbon_magic.intensity.commands:whatif_command",
     "forecast": "carbon_magic.intensity.commands:forecast_command",
+    "wait": "carbon_magic.act.wait:wait_command",
     "table": "carbon_magic.report.commands:table_command",
     "export": "carbon_magic.report.commands:export_command",
     "live": "carbon_magic.live:live_command",
@@ -433,7 +434,7 @@ class CarbonMagics(Magics):
 
     @line_magic("carbon")
     def carbon_line(self, line):
-        """%carbon [help] | auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
+        """%carbon [help] | auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast | wait
 
         help            (or nothing) the short help
         auto on|off     measure every cell without %%carbon
@@ -445,6 +446,7 @@ class CarbonMagics(Magics):
         zone ZONE       set the grid zone (country, Electricity Maps zone, UK region, cloud region)
         whatif ZONE…    what this session's energy would have emitted elsewhere
         forecast        the greenest start time for a job (--duration 2h --within 24h)
+        wait            wait for the greenest window of the forecast (--within 8h --duration 2h)
         """
         sub, _, rest = line.strip().partition(" ")
         rest = rest.strip()

@@ -47,6 +47,12 @@ STATUSES = ("ok", "error", "interrupted")
 MAX_QUANTITY = 1e15
 _QUANTITIES = ("duration_s", "energy_j", "emissions_g", "intensity_g_per_kwh")
 _OPTIONAL_TEXT = ("cell_id", "label", "code_head")
+# Carbon-aware waits and pauses (carbon_magic.act): optional keys, absent from records without one.
+# deferred_s: how long the work was held back (a `%carbon wait` before the cell, or pauses inside it);
+# avoided_g: CO₂e saved against starting at once (negative where waiting cost more); avoided_basis:
+# `forecast` (priced with a forecast or not-yet-final values) or `actual` (realised intensities).
+DEFERRAL_KEYS = ("deferred_s", "avoided_g", "avoided_basis")
+AVOIDED_BASES = ("forecast", "actual")
 _PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "source", "flag", "fallback_reason",
                     "fetched_at", "licence", "license")
 
@@ -124,6 +130,9 @@ class CellRecord:
     intensity_segments: list[dict] = field(default_factory=list)  # each value used, with its energy
     parent: dict | None = None  # the enclosing cell's identity (see the module docstring); None: top level
     schema: str = SCHEMA
+    deferred_s: float | None = None  # see DEFERRAL_KEYS
+    avoided_g: float | None = None
+    avoided_basis: str | None = None
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -132,7 +141,8 @@ class CellRecord:
         Built field by field: `dataclasses.asdict` (deep copies through every level, and it ran
         twice over the components) was the largest single cost of a measured cell.
         """
-        d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__}
+        d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__
+             if name not in DEFERRAL_KEYS or getattr(self, name) is not None}
         d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__}
                            for c in self.components]
         return d
@@ -212,7 +222,17 @@ class CellRecord:
         label = f"[{self.label}] " if self.label else ""
         return (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
                 f"  @ {self.intensity_g_per_kwh:.0f} g/kWh ({self.intensity_label()}) · "
-                f"{fmt_duration(self.duration_s)}{pue}{status}")
+                f"{fmt_duration(self.duration_s)}{pue}{status}{self.deferral_text()}")
+
+    def deferral_text(self) -> str:
+        """`\n  deferred 3 h 10 min for a greener grid: ≈ 12 g CO₂e avoided (forecast)`, or ''."""
+        if self.deferred_s is None:
+            return ""
+        text = f"\n  deferred {fmt_duration(self.deferred_s)} for a greener grid"
+        if self.avoided_g is not None:
+            word = "avoided" if self.avoided_g >= 0 else "more than starting at once"
+            text += f": ≈ {fmt_mass_g(abs(self.avoided_g))} CO₂e {word} ({self.avoided_basis or 'forecast'})"
+        return text
 
     def __str__(self) -> str:
         return self.summary()
@@ -323,7 +343,8 @@ def record_problem(d) -> str | None:
         for key in ("uncertainty_cause", "mig"):
             if c.get(key) is not None and not isinstance(c[key], str):
                 return f"components[{i}].{key} is not text ({_short(c[key])})"
-    problem = _provenance_problem(d.get("intensity"), "intensity") or _parent_problem(d.get("parent"))
+    problem = (_provenance_problem(d.get("intensity"), "intensity") or _parent_problem(d.get("parent"))
+               or _deferral_problem(d))
     if problem:
         return problem
     segments = d.get("intensity_segments", [])
@@ -335,4 +356,21 @@ def record_problem(d) -> str | None:
         problem = _provenance_problem(seg.get("intensity"), f"intensity_segments[{i}].intensity")
         if problem:
             return problem
+    return None
+
+
+def _deferral_problem(d: dict) -> str | None:
+    """Why the optional deferral keys are unusable, or None (absent keys are fine: v1 records)."""
+    if d.get("deferred_s") is not None:
+        problem = quantity_problem(d["deferred_s"])
+        if problem:
+            return f"deferred_s {problem}"
+    avoided = d.get("avoided_g")
+    if avoided is not None:
+        number = isinstance(avoided, (int, float)) and not isinstance(avoided, bool)
+        if not number or quantity_problem(abs(avoided)):
+            return f"avoided_g is not a finite number between -{MAX_QUANTITY:g} and {MAX_QUANTITY:g} ({_short(avoided)})"
+    basis = d.get("avoided_basis")
+    if basis is not None and basis not in AVOIDED_BASES:
+        return f"avoided_basis {_short(basis)} is not one of {', '.join(AVOIDED_BASES)}"
     return None

@@ -64,6 +64,7 @@ class CarbonSession:
         self.records: list[CellRecord] = []
         self._open: list[Window] = []  # begun and not yet ended, oldest first (nesting)
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell
+        self.record_annotators: list = []  # fn(record) that may add to a record before it is kept (act)
         self.close_listeners: list = []  # fn() called once by close(), before the sampler stops
         self._host = self._host_info()
         self.started_at = iso_utc(self.sampler.first.wall)
@@ -130,6 +131,11 @@ class CarbonSession:
         end = self.sampler.snapshot()
         self._close_window(window)
         record = self.build_record(window, end, status)
+        for fn in list(self.record_annotators):
+            try:
+                fn(record)
+            except Exception:  # noqa: BLE001 - an annotation must not cost the record
+                log.debug("record annotator failed", exc_info=True)
         try:
             self.ledger.append(record)
         except Exception as exc:  # noqa: BLE001 - the record is kept in memory and the user told

@@ -379,7 +379,7 @@ intensity changes through the day.
 * `%carbon whatif ZONE…` re-prices this session's cells in other zones (a country, an Electricity Maps zone, a
   cloud region such as `aws:us-east-1` or `gcp:europe-north1`).
 * `%carbon forecast --duration 2h` finds the greenest start window for a 2-hour job from the provider's
-  forecast.
+  forecast, and `%carbon wait` waits for it.
 
 **Offline** (no token, no network) both use the **embedded** table of annual averages (sources, years and
 licences ship with the package) and say so: no forecast can be made from annual averages. **With a token**
@@ -436,6 +436,50 @@ print(f"The same {whatif.energy_j:.0f} J in {greenest['zone']} would have emitte
 '''),
     md("## The greenest time to start"),
     code("%carbon forecast --duration 2h"),
+    md("""
+## Wait for green
+
+`%carbon wait --within 12h --duration 2h` blocks until the greenest 2-hour window of the forecast begins, with a
+countdown and the expected saving; interrupting the kernel (■) skips it and the cell still ends normally.
+The next measured cell's record says it was **deferred** and what that saved against starting at once, first
+by the forecast, then, once the grid has published them, by the realised intensities. Offline there is no
+forecast, so it says so in one line and does not wait:
+"""),
+    code("%carbon wait --within 12h --duration 2h"),
+    md("""
+To see a wait without waiting hours, replay a **recorded** series: real hourly intensities of Great Britain on
+2–3 January 2023 (Electricity Maps data portal, ODbL; `data/README.md`), taken as if they were the forecast at
+14:00 on the 2nd, and a clock running two hours per second. (A live run uses the provider's forecast instead.)
+The next cell's own CO₂e is priced as before, in this session's zone; its `avoided_g` is priced with the recording.
+"""),
+    code('''
+import carbon_magic
+from carbon_magic.act import ReplayClock
+from carbon_magic.act.forecast import read_hourly_csv
+
+recorded = read_hourly_csv("data/GB_2023-01-02_03_hourly.csv")
+now = recorded[14][0]  # 2023-01-02 14:00 UTC: the evening peak is coming
+waited = carbon_magic.wait_for_green(within="12h", duration="2h", forecast=[r for r in recorded if r[0] >= now],
+                                     clock=ReplayClock(now, speed=7200))
+'''),
+    code('''
+%%carbon --label "after the wait" -o rec_waited
+a = rng.standard_normal((600, 600))
+for _ in range(40):
+    a = np.tanh(a @ a.T / 600)
+float(a.sum())
+'''),
+    code('''
+result = display_result("wait_for_green", {
+    "outcome": waited.outcome,
+    "waited_h": waited.waited_s / 3600,
+    "forecast_saving_pct": waited.plan.saving_pct,
+    "deferred_s": rec_waited.deferred_s,
+    "avoided_g": rec_waited.avoided_g,
+    "avoided_basis": rec_waited.avoided_basis,
+    "energy_j": rec_waited.energy_j,
+})
+'''),
     md("""
 Talking points: moving a job between regions changes its CO₂e by the ratio of the intensities, with zero
 change to the code or the energy; shifting it in time helps where the grid's mix swings during the day (solar

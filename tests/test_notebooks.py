@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def workshop(tmp_path, monkeypatch):
     work = tmp_path / "participant"
     work.mkdir()
     shutil.copy(NB_DIR / "workshop_utils.py", work)
+    shutil.copytree(NB_DIR / "data", work / "data")  # recorded series (data/README.md)
     data = tmp_path / "data"
     monkeypatch.setenv("CARBON_MAGIC_DATA_DIR", str(data))
     # The kernel imports this checkout's package, and `!carbon-magic` finds this environment's script.
@@ -328,6 +330,21 @@ def test_05_where_and_when(workshop):
     assert forecast.strip(), "the forecast printed nothing"
     # Offline there is no forecast series: the command must say so rather than invent a window.
     assert any(w in forecast for w in ("offline", "no forecast", "static", "embedded")), forecast
+    # %carbon wait offline: one line, no wait.
+    wait_lines = [ln for ln in run.text("%carbon wait").splitlines() if ln.strip()]
+    assert len(wait_lines) == 1 and "no forecast" in wait_lines[0] and "not waiting" in wait_lines[0]
+    # The recorded series replayed: a 10 h wait (14:00 -> 00:00, 76.94 and 73 g/kWh) in seconds, and the next
+    # cell's record says it was deferred, with the saving priced by that series (142.62 at 14:00, 76.94 at 00:00
+    # for a cell of a few seconds).
+    waited = run.result("wait_for_green")
+    rec = run.by_label("after the wait")
+    assert waited["outcome"] == "reached" and waited["waited_h"] == pytest.approx(10, abs=0.01)
+    # (rel: the replay clock has run a few seconds past 14:00 by the time the plan is made)
+    assert waited["forecast_saving_pct"] == pytest.approx(100 * (1 - (76.94 + 73) / (142.62 + 162.42)), rel=2e-3)
+    assert rec.deferred_s == pytest.approx(waited["waited_h"] * 3600) and rec.avoided_basis == "forecast"
+    assert rec.avoided_g == pytest.approx(rec.energy_j / 3.6e6 * (142.62 - 76.94), rel=1e-3)
+    assert re.search(r"deferred (9 h 59|10 h 00) min for a greener grid: ≈ .* avoided \(forecast\)",
+                     run.text('%%carbon --label "after the wait"'))
 
 
 # -- 06 ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from carbon_magic.record import CellRecord
 from carbon_magic.report import Report, formats, json_export
-from carbon_magic.report.csv_export import CODECARBON_COLUMNS, EXTRA_COLUMNS
+from carbon_magic.report.csv_export import CODECARBON_COLUMNS, DEFERRAL_COLUMNS, EXTRA_COLUMNS
 from carbon_magic.report.table import CellTable
 from carbon_magic.units import fmt_energy, fmt_mass_g
 from report_helpers import Bench
@@ -79,7 +79,7 @@ def test_csv_has_codecarbon_columns_first_then_ours_and_pandas_reads_it(report):
     df = pd.read_csv(io.StringIO(formats.render(report, ".csv")))
     assert list(df.columns[: len(CODECARBON_EMISSIONS_CSV)]) == CODECARBON_EMISSIONS_CSV
     assert list(CODECARBON_COLUMNS) == CODECARBON_EMISSIONS_CSV
-    assert list(df.columns[len(CODECARBON_EMISSIONS_CSV):]) == list(EXTRA_COLUMNS)
+    assert list(df.columns[len(CODECARBON_EMISSIONS_CSV):]) == list(EXTRA_COLUMNS + DEFERRAL_COLUMNS)
     assert {"cpu_method", "gpu_method", "ram_method", "intensity_provider", "label", "cell_id", "status"} <= set(df.columns)
     assert len(df) == 3
 

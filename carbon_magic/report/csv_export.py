@@ -42,7 +42,9 @@ EXTRA_COLUMNS = (
     "intensity_zone", "intensity_kind", "intensity_signal", "intensity_source", "intensity_fetched_at",
     "energy_uncertainty_kwh", "sensor_status", "parent", "parent_started_at",
 )
-COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS
+# A carbon-aware wait or pause (carbon_magic.act): empty for cells without one.
+DEFERRAL_COLUMNS = ("deferred_s", "avoided_g", "avoided_basis")
+COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS + DEFERRAL_COLUMNS
 _CC_KIND = {"cpu": "cpu", "gpu": "gpu", "dram": "ram", "ram": "ram"}
 
 
@@ -88,6 +90,7 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
         "sensor_status": " ".join(f"{c.name}:{c.status}" for c in record.components if c.status != "ok") or "ok",
         "parent": parent_name or _parent_name(record.parent),
         "parent_started_at": (record.parent or {}).get("started_at") or "",
+        **{k: "" if getattr(record, k) is None else getattr(record, k) for k in DEFERRAL_COLUMNS},
     }
     return {k: out[k] for k in COLUMNS}
 
