@@ -35,6 +35,26 @@ class Window:
     cell_id: str | None = None
     execution_count: int | None = None
     code_head: str | None = None
+    units: dict | None = None  # `--per N UNIT`: {"count": N, "unit": UNIT}
+
+
+def gpu_boards(sources) -> list[tuple[str, str | None]]:
+    """(name, model) of each physical GPU among `sources` (MIG slices of one board counted once)."""
+    seen, out = set(), []
+    for s in sources:
+        if s.kind != "gpu":
+            continue
+        key = getattr(s, "uuid", None) or s.name
+        if key not in seen:
+            seen.add(key)
+            out.append((s.name, getattr(s, "model", None)))
+    return out
+
+
+def gpu_model_text(sources) -> str:
+    """CodeCarbon's gpu_model: `2 x NVIDIA A100-SXM4-80GB`, models joined with ', '; '' without GPUs."""
+    models = [m or "unknown GPU" for _, m in gpu_boards(sources)]
+    return ", ".join(f"{models.count(m)} x {m}" for m in dict.fromkeys(models))
 
 
 class CarbonSession:
@@ -87,19 +107,21 @@ class CarbonSession:
             "ram_total_size_gb": round(psutil.virtual_memory().total / 1e9, 3),
             "gpu_count": sum(1 for s in self.discovery.sources if s.kind == "gpu"),
             "gpu_uuids": [getattr(s, "uuid", None) for s in self.discovery.sources if s.kind == "gpu"],
+            "gpu_model": gpu_model_text(self.discovery.sources),
             "sensors": [{"name": s.name, "kind": s.kind, "method": s.method,
                          **({"mig": s.mig} if getattr(s, "mig", None) else {})} for s in self.discovery.sources],
             "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in self.discovery.skipped],
         }
 
     # -- measuring -----------------------------------------------------------------------
-    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None) -> Window:
+    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None,
+              units=None) -> Window:
         snap = self.sampler.snapshot()
         try:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        return Window(snap, label, zone, cell_id, execution_count, code_head)
+        return Window(snap, label, zone, cell_id, execution_count, code_head, units)
 
     def intensity_for(self, zone: str | None):
         if zone and zone != getattr(self.intensity, "zone", None) and self._intensity_for_zone:
@@ -134,13 +156,29 @@ class CarbonSession:
         energy_j = device_j * self.settings.pue
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
         main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
-        return CellRecord(
+        record = CellRecord(
             session_id=self.session_id, started_at=iso_utc(start.wall), ended_at=iso_utc(end.wall),
             duration_s=duration, status=status, energy_j=energy_j, components=components,
             intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
+            units=dict(window.units) if window.units else None,
         )
+        self._disclose(record)
+        return record
+
+    def _disclose(self, record: CellRecord) -> None:
+        """Water and embodied carbon of the record, estimated; left unset where they cannot be."""
+        try:
+            from .report import embodied, water  # noqa: PLC0415
+
+            record.water_l, record.water = water.estimate(
+                record.energy_j, record.pue, self.settings.wue_l_per_kwh,
+                water.grid_water_l_per_kwh(record.intensity), (record.intensity or {}).get("provider"))
+            record.embodied_g, record.embodied = embodied.estimate(
+                gpu_boards(self.sampler.sources), record.duration_s, self.settings.embodied_host)
+        except Exception:  # noqa: BLE001 - an estimate that fails must not cost the record
+            log.warning("water/embodied estimate failed", exc_info=True)
 
     def _safe_component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
         """`_component`, or the source shown as failed if its numbers cannot be made sense of."""
