@@ -4,6 +4,7 @@
     carbon-magic report before.ipynb after.ipynb          # before/after, with differences
     carbon-magic report students/*.ipynb -o class.csv     # a leaderboard, and a CSV of every cell
     carbon-magic report --ledger ~/.local/share/carbon_magic/ledger.sqlite3 --session 3f2a…
+    carbon-magic report train.ipynb --model-card model-card.md [--cells fit] [--inference eval]
 
 Exit status: 0 when at least one file was read (files that could not be read, and records that
 were skipped, are named on stderr, one line each, and the rest is reported); 1 when no file could
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", metavar="PATH", help=f"also write an export ({', '.join(SUFFIXES)})")
     r.add_argument("--ledger", metavar="PATH", help="read a carbon_magic ledger.sqlite3 too")
     r.add_argument("--session", metavar="ID", help="with --ledger: only this session")
+    r.add_argument("--model-card", metavar="PATH.md",
+                   help="also write a model card's carbon disclosure (Hugging Face co2_eq_emissions, the "
+                        "Environmental Impact section, SPDX 3.0.1 AI energy)")
+    r.add_argument("--cells", nargs="+", metavar="LABEL", help="with --model-card: the training cells "
+                   "(default: the labelled cells, else all)")
+    r.add_argument("--inference", nargs="+", metavar="LABEL", default=[],
+                   help="with --model-card: cells reported as inference")
+    r.add_argument("--training-type", choices=("pre-training", "fine-tuning"), default=None,
+                   help="with --model-card (default pre-training)")
     return p
 
 
@@ -137,6 +147,12 @@ def report_main(args, out=None, err=None) -> int:
     if args.session and not args.ledger:
         print("carbon-magic report: --session needs --ledger PATH", file=err)
         return EXIT_USAGE
+    if (args.cells or args.inference or args.training_type) and not args.model_card:
+        print("carbon-magic report: --cells, --inference and --training-type need --model-card PATH.md", file=err)
+        return EXIT_USAGE
+    if args.model_card and not str(args.model_card).lower().endswith(".md"):
+        print("carbon-magic report: a model card is Markdown: give --model-card a path ending in .md", file=err)
+        return EXIT_USAGE
     sources = []
     for nb in args.notebooks:
         try:
@@ -162,6 +178,27 @@ def report_main(args, out=None, err=None) -> int:
             print(f"carbon-magic report: {exc}", file=err)
             return EXIT_NOTHING_READ
         print(f"wrote {path}", file=out)
+    if args.model_card:
+        return write_model_card(combined(sources), args, out, err)
+    return EXIT_OK
+
+
+def write_model_card(report: Report, args, out, err) -> int:
+    from .report.model_card import CardError, CardOptions, render  # noqa: PLC0415
+
+    options = CardOptions(cells=args.cells, inference=args.inference or [],
+                          training_type=args.training_type or "pre-training")
+    try:
+        content = render(report, options)
+    except CardError as exc:  # an unknown label: a bad argument
+        print(f"carbon-magic report: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        path = write(report, args.model_card, lambda _report: content)
+    except ExportError as exc:
+        print(f"carbon-magic report: {exc}", file=err)
+        return EXIT_NOTHING_READ
+    print(f"wrote {path}", file=out)
     return EXIT_OK
 
 

@@ -35,6 +35,8 @@ class Settings:
     cpu_tdp_w: float | None = None
     ram_w_per_gb: float | None = None
     cuda_sync: bool = True
+    wue_l_per_kwh: float | None = None  # on-site water per kWh of IT energy; None: unknown
+    embodied_host: str = "server"  # the host row of report/data/embodied.csv (server, desktop, laptop, none)
     electricitymaps_url: str = "https://api.electricitymaps.com"
     uk_url: str = "https://api.carbonintensity.org.uk"
     watttime_url: str = "https://api.watttime.org"
@@ -66,6 +68,15 @@ class Settings:
         if ram is not None and ram.strip():
             s.ram_w_per_gb = _positive_float(env, "CARBON_MAGIC_RAM_W_PER_GB", None, s.warnings,
                                              minimum=0.01, maximum=10.0)
+        wue_warnings: list[str] = []
+        s.wue_l_per_kwh = _positive_float(env, "CARBON_MAGIC_WUE", None, wue_warnings, minimum=0.0, maximum=20.0)
+        s.warnings += [w.replace("using the built-in model", "water is not estimated") for w in wue_warnings]
+        host = (env.get("CARBON_MAGIC_EMBODIED_HOST") or "server").strip().lower()
+        if host not in EMBODIED_HOSTS:
+            s.warnings.append(f"CARBON_MAGIC_EMBODIED_HOST={host!r} is not one of {', '.join(EMBODIED_HOSTS)}; "
+                              "using 'server'")
+            host = "server"
+        s.embodied_host = host
         s.powercap_root = env.get("CARBON_MAGIC_POWERCAP_ROOT") or DEFAULT_POWERCAP_ROOT
         if env.get("CARBON_MAGIC_DATA_DIR"):
             s.data_dir = Path(env["CARBON_MAGIC_DATA_DIR"]).expanduser()
@@ -90,6 +101,7 @@ class Settings:
 
 
 PROVIDERS = ("auto", "static", "electricitymaps", "uk", "watttime")
+EMBODIED_HOSTS = ("server", "desktop", "laptop", "none")  # = report.embodied.HOST_KINDS
 
 
 def _positive_float(env, name, default, warnings, minimum, maximum):

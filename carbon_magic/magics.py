@@ -50,7 +50,7 @@ COMMANDS = {
 }
 LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
 BUILTIN = ("auto", "status", "help")
-CELL_USAGE = "%%carbon [--label NAME] [--zone ZONE] [--live] [--quiet] [--no-sync] [-o VAR]"
+CELL_USAGE = "%%carbon [--label NAME] [--zone ZONE] [--per N UNIT] [--live] [--quiet] [--no-sync] [-o VAR]"
 # Cell magics that run their body as Python in the user namespace; `%%carbon` right below them
 # is lifted to measure the whole cell (see the module docstring).
 RUNNER_MAGICS = ("time", "timeit", "prun")
@@ -189,6 +189,8 @@ class CarbonMagics(Magics):
     pue = Float(None, allow_none=True, help="Power usage effectiveness (overrides CARBON_MAGIC_PUE)").tag(config=True)
     cuda_sync = Bool(None, allow_none=True, help="Synchronise CUDA before the end snapshot").tag(config=True)
     quiet = Bool(False, help="Do not print the summary line after measured cells").tag(config=True)
+    wue = Float(None, allow_none=True, help="On-site water usage effectiveness in L/kWh of IT energy "
+                "(overrides CARBON_MAGIC_WUE)").tag(config=True)
 
     def __init__(self, shell, session):
         super().__init__(shell)
@@ -198,6 +200,11 @@ class CarbonMagics(Magics):
             session.settings.pue = float(self.pue)
         if self.cuda_sync is not None:
             session.settings.cuda_sync = bool(self.cuda_sync)
+        if self.wue is not None:
+            try:
+                self._wue_changed({"new": self.wue})
+            except UsageError as exc:  # a bad value in the config must not stop the extension loading
+                print(f"carbon_magic: {exc}; water is not estimated", file=sys.stderr)
         self.auto = False
         self._parsed: dict = {}
         self._depth = 0
@@ -227,6 +234,13 @@ class CarbonMagics(Magics):
                 raise UsageError("CarbonMagics.pue must be between 1.0 and 5.0")
             self.session.settings.pue = float(change["new"])
 
+    @observe("wue")
+    def _wue_changed(self, change):
+        if getattr(self, "session", None) is not None and change["new"] is not None:
+            if not 0.0 <= change["new"] <= 20.0:
+                raise UsageError("CarbonMagics.wue must be between 0 and 20 L/kWh")
+            self.session.settings.wue_l_per_kwh = float(change["new"])
+
     # -- header parsing ------------------------------------------------------------------
     def parse_cell_args(self, line: str) -> dict:
         """Parse `%%carbon` options; raises UsageError (one line) on anything not accepted."""
@@ -236,7 +250,15 @@ class CarbonMagics(Magics):
             reason = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split())) or "bad options"
             raise UsageError(f"%%carbon: {reason}. Accepted: {CELL_USAGE}") from None
         opts = {"label": _unquote(args.label), "zone": _unquote(args.zone), "live": args.live,
-                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync}
+                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync, "units": None}
+        if args.per:
+            from .report.sci import PER_USAGE, parse_units  # noqa: PLC0415
+
+            try:
+                opts["units"] = parse_units(*(_unquote(w) for w in args.per))
+            except ValueError as exc:
+                reason = "".join(c if c.isprintable() else "?" for c in str(exc))
+                raise UsageError(f"%%carbon: {reason}. Usage: {PER_USAGE}") from None
         if opts["zone"]:
             try:
                 opts["zone"] = normalize_zone(opts["zone"])
@@ -336,7 +358,7 @@ class CarbonMagics(Magics):
         self._window_opts = opts
         self._window = self.session.begin(
             label=opts.get("label"), zone=opts.get("zone"), cell_id=cell_id,
-            execution_count=self.shell.execution_count, code_head=_first_line(body))
+            execution_count=self.shell.execution_count, code_head=_first_line(body), units=opts.get("units"))
         if opts.get("live"):
             try:
                 self._live = _load(LIVE_CELL_HOOK)(self, self._window)
@@ -399,6 +421,8 @@ class CarbonMagics(Magics):
     @magic_arguments(name="%carbon")  # usage reads `%%carbon …`
     @argument("--label", "-l", default=None, help="Name for this cell in tables and exports")
     @argument("--zone", "-z", default=None, help="Grid zone for this cell only (FR, US-MIDA-PJM, aws:us-east-1)")
+    @argument("--per", nargs=2, default=None, metavar=("N", "UNIT"),
+              help="Units of work the cell processes (60000 samples): energy, CO₂e and SCI per unit")
     @argument("--live", action="store_true", help="Show the live power/intensity chart while the cell runs")
     @argument("--quiet", "-q", action="store_true", help="Do not print the summary line")
     @argument("--no-sync", action="store_true", help="Do not wait for queued CUDA work before the end snapshot")
@@ -418,10 +442,11 @@ class CarbonMagics(Magics):
             # Auto mode already measures the enclosing cell: count it once, with these options.
             self._window.label = opts["label"]
             self._window.zone = opts["zone"] or self._window.zone
+            self._window.units = opts.get("units") or self._window.units
             self._window_opts = opts
             self._run_nested(cell)
             return
-        window = self.session.begin(label=opts["label"], zone=opts["zone"],
+        window = self.session.begin(label=opts["label"], zone=opts["zone"], units=opts.get("units"),
                                     execution_count=self.shell.execution_count, code_head=_first_line(cell))
         self._finish(window, opts, self._run_nested(cell))
 
@@ -443,6 +468,9 @@ class CarbonMagics(Magics):
         live            show the live power/intensity chart
         table           per-cell emissions table of this session (--sort KEY, --top N)
         export PATH     write the session's records (.csv .json .md .html .svg)
+        export model-card.md   a model card's carbon disclosure (Hugging Face co2_eq_emissions,
+                        Environmental Impact, SPDX 3.0.1 energy): --cells LABEL… --inference LABEL…
+                        --training-type pre-training|fine-tuning (also: export PATH.md --model-card)
         zone ZONE       set the grid zone (country, Electricity Maps zone, UK region, cloud region)
         whatif ZONE…    what this session's energy would have emitted elsewhere
         forecast        the greenest start time for a job (--duration 2h --within 24h)

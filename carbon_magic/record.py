@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -53,6 +54,8 @@ _OPTIONAL_TEXT = ("cell_id", "label", "code_head")
 # `forecast` (priced with a forecast or not-yet-final values) or `actual` (realised intensities).
 DEFERRAL_KEYS = ("deferred_s", "avoided_g", "avoided_basis")
 AVOIDED_BASES = ("forecast", "actual")
+# Record keys added after v1 (DESIGN.md "Record additions"): absent when not set.
+OPTIONAL_KEYS = ("units", "water_l", "water", "embodied_g", "embodied")
 _PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "source", "flag", "fallback_reason",
                     "fetched_at", "licence", "license")
 
@@ -129,6 +132,12 @@ class CellRecord:
     code_head: str | None = None  # first line of the cell, for tables
     intensity_segments: list[dict] = field(default_factory=list)  # each value used, with its energy
     parent: dict | None = None  # the enclosing cell's identity (see the module docstring); None: top level
+    # Optional additions (DESIGN.md, second wave): written only when set, so v1 readers see v1.
+    units: dict | None = None  # {"count": 60000, "unit": "samples"}: what the cell processed (SCI's R)
+    water_l: float | None = None  # litres, estimated: on-site (WUE) plus the grid's where known
+    water: dict | None = None  # how water_l was estimated (report/water.py)
+    embodied_g: float | None = None  # g CO₂e of hardware manufacturing, time share (report/embodied.py)
+    embodied: dict | None = None  # its sources, lifetimes and uncertainty
     schema: str = SCHEMA
     deferred_s: float | None = None  # see DEFERRAL_KEYS
     avoided_g: float | None = None
@@ -142,7 +151,7 @@ class CellRecord:
         twice over the components) was the largest single cost of a measured cell.
         """
         d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__
-             if name not in DEFERRAL_KEYS or getattr(self, name) is not None}
+             if name not in DEFERRAL_KEYS + OPTIONAL_KEYS or getattr(self, name) is not None}
         d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__}
                            for c in self.components]
         return d
@@ -220,9 +229,14 @@ class CellRecord:
         pue = f" · PUE {self.pue:g}" if self.pue != 1.0 else ""
         status = "" if self.status == "ok" else f" · {self.status}"
         label = f"[{self.label}] " if self.label else ""
-        return (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
+        text = (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
                 f"  @ {self.intensity_g_per_kwh:.0f} g/kWh ({self.intensity_label()}) · "
                 f"{fmt_duration(self.duration_s)}{pue}{status}{self.deferral_text()}")
+        if self.units:
+            from .report.sci import summary_line  # noqa: PLC0415
+
+            text += "\n" + summary_line(self)
+        return text
 
     def deferral_text(self) -> str:
         """`\n  deferred 3 h 10 min for a greener grid: ≈ 12 g CO₂e avoided (forecast)`, or ''."""
@@ -347,6 +361,9 @@ def record_problem(d) -> str | None:
                or _deferral_problem(d))
     if problem:
         return problem
+    problem = additions_problem(d)
+    if problem:
+        return problem
     segments = d.get("intensity_segments", [])
     if not isinstance(segments, list):
         return f"intensity_segments is not a list ({_short(segments)})"
@@ -373,4 +390,67 @@ def _deferral_problem(d: dict) -> str | None:
     basis = d.get("avoided_basis")
     if basis is not None and basis not in AVOIDED_BASES:
         return f"avoided_basis {_short(basis)} is not one of {', '.join(AVOIDED_BASES)}"
+    return None
+
+
+UNIT_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
+
+
+def units_problem(units) -> str | None:
+    """Why `units` is not `{"count": positive number, "unit": a word}`, or None."""
+    if not isinstance(units, dict):
+        return f"is not an object ({_short(units)})"
+    count = units.get("count")
+    problem = quantity_problem(count)
+    if problem or count <= 0:
+        return f"count {problem or f'is not positive ({_short(count)})'}"
+    unit = units.get("unit")
+    if not isinstance(unit, str) or not UNIT_RE.match(unit):
+        return f"unit is not a word ({_short(unit)})"
+    return None
+
+
+def _flat_problem(obj, where: str) -> str | None:
+    """Why a provenance object (water, embodied, one embodied item) has a value that is not text,
+    a finite non-negative number, a flag or null, or None."""
+    if not isinstance(obj, dict):
+        return f"{where} is not an object ({_short(obj)})"
+    for key, value in obj.items():
+        if value is None or isinstance(value, (str, bool)):
+            continue
+        problem = quantity_problem(value)
+        if problem:
+            return f"{where}.{key} {problem}"
+    return None
+
+
+def additions_problem(d: dict) -> str | None:
+    """Why the optional additions of a record (units, water, embodied) are unusable, or None."""
+    if d.get("units") is not None:
+        problem = units_problem(d["units"])
+        if problem:
+            return f"units {problem}"
+    for key in ("water_l", "embodied_g"):
+        if d.get(key) is not None:
+            problem = quantity_problem(d[key])
+            if problem:
+                return f"{key} {problem}"
+    if d.get("water") is not None:
+        problem = _flat_problem(d["water"], "water")
+        if problem:
+            return problem
+    embodied = d.get("embodied")
+    if embodied is not None:
+        if not isinstance(embodied, dict):
+            return f"embodied is not an object ({_short(embodied)})"
+        problem = _flat_problem({k: v for k, v in embodied.items() if k != "items"}, "embodied")
+        if problem:
+            return problem
+        items = embodied.get("items", [])
+        if not isinstance(items, list):
+            return f"embodied.items is not a list ({_short(items)})"
+        for i, item in enumerate(items):
+            problem = _flat_problem(item, f"embodied.items[{i}]")
+            if problem:
+                return problem
     return None

@@ -38,6 +38,26 @@ class Window:
     execution_count: int | None = None
     code_head: str | None = None
     parent: "Window | None" = None  # the outermost window open when this one began (nesting)
+    units: dict | None = None  # `--per N UNIT`: {"count": N, "unit": UNIT}
+
+
+def gpu_boards(sources) -> list[tuple[str, str | None]]:
+    """(name, model) of each physical GPU among `sources` (MIG slices of one board counted once)."""
+    seen, out = set(), []
+    for s in sources:
+        if s.kind != "gpu":
+            continue
+        key = getattr(s, "uuid", None) or s.name
+        if key not in seen:
+            seen.add(key)
+            out.append((s.name, getattr(s, "model", None)))
+    return out
+
+
+def gpu_model_text(sources) -> str:
+    """CodeCarbon's gpu_model: `2 x NVIDIA A100-SXM4-80GB`, models joined with ', '; '' without GPUs."""
+    models = [m or "unknown GPU" for _, m in gpu_boards(sources)]
+    return ", ".join(f"{models.count(m)} x {m}" for m in dict.fromkeys(models))
 
 
 class CarbonSession:
@@ -95,13 +115,15 @@ class CarbonSession:
             "ram_total_size_gb": round(psutil.virtual_memory().total / 1e9, 3),
             "gpu_count": sum(1 for s in self.discovery.sources if s.kind == "gpu"),
             "gpu_uuids": [getattr(s, "uuid", None) for s in self.discovery.sources if s.kind == "gpu"],
+            "gpu_model": gpu_model_text(self.discovery.sources),
             "sensors": [{"name": s.name, "kind": s.kind, "method": s.method,
                          **({"mig": s.mig} if getattr(s, "mig", None) else {})} for s in self.discovery.sources],
             "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in self.discovery.skipped],
         }
 
     # -- measuring -----------------------------------------------------------------------
-    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None) -> Window:
+    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None,
+              units=None) -> Window:
         """Open a window. One begun while another is open (`measure()` inside a `%%carbon` cell)
         is nested: its record names the outermost open window as `parent` and is not summed."""
         snap = self.sampler.snapshot()
@@ -109,7 +131,7 @@ class CarbonSession:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        window = Window(snap, label, zone, cell_id, execution_count, code_head,
+        window = Window(snap, label, zone, cell_id, execution_count, code_head, units=units,
                         parent=self._open[0] if self._open else None)
         self._open.append(window)
         return window
@@ -159,7 +181,7 @@ class CarbonSession:
         energy_j = device_j * self.settings.pue
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
         main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
-        return CellRecord(
+        record = CellRecord(
             session_id=self.session_id, started_at=iso_utc(start.wall), ended_at=iso_utc(end.wall),
             duration_s=duration, status=status, energy_j=energy_j, components=components,
             intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
@@ -168,7 +190,23 @@ class CarbonSession:
             parent=None if window.parent is None else {
                 "started_at": iso_utc(window.parent.start.wall), "cell_id": window.parent.cell_id,
                 "label": window.parent.label},
+            units=dict(window.units) if window.units else None,
         )
+        self._disclose(record)
+        return record
+
+    def _disclose(self, record: CellRecord) -> None:
+        """Water and embodied carbon of the record, estimated; left unset where they cannot be."""
+        try:
+            from .report import embodied, water  # noqa: PLC0415
+
+            record.water_l, record.water = water.estimate(
+                record.energy_j, record.pue, self.settings.wue_l_per_kwh,
+                water.grid_water_l_per_kwh(record.intensity), (record.intensity or {}).get("provider"))
+            record.embodied_g, record.embodied = embodied.estimate(
+                gpu_boards(self.sampler.sources), record.duration_s, self.settings.embodied_host)
+        except Exception:  # noqa: BLE001 - an estimate that fails must not cost the record
+            log.warning("water/embodied estimate failed", exc_info=True)
 
     def _safe_component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
         """`_component`, or the source shown as failed if its numbers cannot be made sense of."""

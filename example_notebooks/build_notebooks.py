@@ -499,9 +499,11 @@ REPORTING = [
 * `%carbon export emissions.csv`: one row per cell in CodeCarbon's columns and units.
 * `carbon-magic report *.ipynb`: the command line reads the records that JupyterLab stores in each notebook's
   cell metadata, with no kernel and no network, and compares notebooks: a class leaderboard.
+* `%carbon export model-card.md`: the carbon disclosure of a model card (last section).
 
 First, three ways to solve the same exercise (classify the digits), each measured, standing in for three
-participants.
+participants. `--per {len(X_tr)} samples` says how many training samples each cell processed, so the summary
+also gives the energy and CO₂e **per sample**, and the Software Carbon Intensity.
 """),
     code('''
 %load_ext carbon_magic
@@ -515,17 +517,17 @@ X_tr, X_te, y_tr, y_te = w.digits_split(seed=0)
 Path("outputs").mkdir(exist_ok=True)
 '''),
     code('''
-%%carbon --label participant_A -o rec_a
+%%carbon --label participant_A --per {len(X_tr)} samples -o rec_a
 model_a = GridSearchCV(SVC(), {"C": [1, 10], "gamma": [1e-3, 1e-2, 1e-1]}, cv=3).fit(X_tr, y_tr)
 print("A: grid-searched SVM, test accuracy", round(model_a.score(X_te, y_te), 3))
 '''),
     code('''
-%%carbon --label participant_B -o rec_b
+%%carbon --label participant_B --per {len(X_tr)} samples -o rec_b
 model_b = SVC(C=10, gamma=1e-2).fit(X_tr, y_tr)
 print("B: one SVM with sensible defaults, test accuracy", round(model_b.score(X_te, y_te), 3))
 '''),
     code('''
-%%carbon --label participant_C -o rec_c
+%%carbon --label participant_C --per {len(X_tr)} samples -o rec_c
 model_c = KNeighborsClassifier(n_neighbors=3).fit(X_tr, y_tr)
 print("C: 3 nearest neighbours, test accuracy", round(model_c.score(X_te, y_te), 3))
 '''),
@@ -575,6 +577,43 @@ result = w.display_result("reporting", {
     "receipt_md_bytes": Path("outputs/receipt.md").stat().st_size,
     "receipt_html_bytes": Path("outputs/receipt.html").stat().st_size,
     "highest_over_lowest": ranked[-1][1].emissions_g / ranked[0][1].emissions_g,
+})
+'''),
+    md("""
+## Disclose: a model card from the training cells
+
+Say participant B's model is the one we publish. Its model card should say what training it cost.
+`%carbon export model-card.md` writes, from the measured cells:
+
+* the Hugging Face **`co2_eq_emissions`** metadata (YAML front matter: grams CO₂e, source, training type,
+  location, hardware), which the Hub shows on the model page;
+* the model card template's **Environmental Impact** section, filled: hardware, hours, cloud provider and
+  region, carbon emitted **with its ±** and how much of the energy was measured and how much estimated;
+* **per unit and SCI**: energy and CO₂e per training sample, and the Software Carbon Intensity
+  `(E·I + M) per R`, where M is the hardware's embodied carbon for the cell's time (estimated, from a table of
+  published figures with their sources);
+* an **SPDX 3.0.1** AI `energyConsumption` block (training and inference energy in kWh).
+
+`--cells` names the training cells (default: the labelled cells), `--inference` the cells that only predict.
+"""),
+    code('''
+%%carbon --label predict --per {len(X_te)} samples -o rec_pred
+predictions = model_b.predict(X_te)
+'''),
+    code("%carbon export outputs/model-card.md --cells participant_B --inference predict"),
+    code('''
+card = Path("outputs/model-card.md").read_text()
+print(card.split("---\\n")[1])  # the YAML front matter, between the first two '---' lines
+Markdown(card.split("---\\n", 2)[2])
+'''),
+    code('''
+result = w.display_result("disclose", {
+    "training_g": rec_b.emissions_g,
+    "training_g_per_sample": rec_b.emissions_g / len(X_tr),
+    "embodied_g": rec_b.embodied_g,
+    "sci_g_per_sample": (rec_b.emissions_g + rec_b.embodied_g) / len(X_tr),
+    "inference_kwh": rec_pred.energy_j / 3.6e6,
+    "card_bytes": len(card),
 })
 '''),
 ]

@@ -226,7 +226,7 @@ def test_ipython_config_sets_pue(shell):
 
 def test_help_shows_the_magic_as_users_type_it(shell):
     doc = shell.find_cell_magic("carbon").__doc__
-    assert "%%carbon [--label LABEL] [--zone ZONE] [--live]" in doc
+    assert "%%carbon [--label LABEL] [--zone ZONE] [--per N UNIT] [--live]" in doc
     assert "measured (hardware counter" in doc
 
 

@@ -363,9 +363,10 @@ def test_06_reporting(workshop):
         assert n in receipt_md and n in receipt_html
     with open(out / "emissions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(records)
+    assert len(rows) == len(names)  # exported after the three participants' cells
     assert sum(float(r["emissions"]) for r in rows) * 1000 == pytest.approx(
-        sum(r.emissions_g for r in records), rel=1e-3)
+        sum(recs[n].emissions_g for n in names), rel=1e-3)
+    assert [r["unit"] for r in rows] == ["samples"] * 3  # `--per {len(X_tr)} samples`
 
     # The participant notebooks carry the measured records in their cell metadata.
     for n in names:
@@ -383,5 +384,25 @@ def test_06_reporting(workshop):
 
     result = run.result("reporting")
     assert result["leader"] == expected[0]
+
+    # Disclose: the model card written from participant B's training cell and the inference cell.
+    b, pred = recs["participant_B"], run.by_label("predict")
+    assert b.units["unit"] == "samples" and b.units["count"] > 0 and b.embodied_g > 0
+    card = (out / "model-card.md").read_text()
+    lines = card.split("\n")
+    assert lines[0] == "---"
+    yaml = pytest.importorskip("yaml")
+    co2 = yaml.safe_load("\n".join(lines[1:lines.index("---", 1)]))["co2_eq_emissions"]
+    assert co2["emissions"] == pytest.approx(b.emissions_g, rel=1e-4)
+    assert co2["training_type"] == "pre-training"
+    assert "## Environmental Impact" in card and "- **Carbon Emitted:** " in card and "±" in card
+    spdx = json.loads(card.split("```json\n", 1)[1].split("```", 1)[0])
+    assert float(spdx["ai_trainingEnergyConsumption"][0]["ai_energyQuantity"]) == pytest.approx(
+        b.energy_j / 3.6e6, rel=1e-4)
+    assert float(spdx["ai_inferenceEnergyConsumption"][0]["ai_energyQuantity"]) == pytest.approx(
+        pred.energy_j / 3.6e6, rel=1e-4)
+    disclosed = run.result("disclose")
+    assert disclosed["sci_g_per_sample"] == pytest.approx((b.emissions_g + b.embodied_g) / b.units["count"])
+    assert "per sample" in run.text("%%carbon --label participant_B")
     assert result["csv_rows"] == len(rows)
     assert result["highest_over_lowest"] == pytest.approx(recs[expected[-1]].emissions_g / recs[expected[0]].emissions_g)

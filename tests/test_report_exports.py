@@ -17,15 +17,19 @@ from carbon_magic.report.table import CellTable
 from carbon_magic.units import fmt_energy, fmt_mass_g
 from report_helpers import Bench
 
-# CodeCarbon's emissions.csv columns, in order: the fields of the `EmissionsData` dataclass in
-# mlco2/codecarbon codecarbon/output_methods/emissions_data.py (commit 118873936dadf2608ae4d2af9862fcca4c2fe3d6).
+# CodeCarbon 3.3's emissions.csv columns, in order: the 38 fields of the `EmissionsData` dataclass in
+# mlco2/codecarbon codecarbon/output_methods/emissions_data.py, version 3.3.0 (2026-08-04; the one with
+# `water_consumed`, the utilisation fields and `wue`; the index's copy, id 53393604492). Version 2's
+# (commit 118873936dadf2608ae4d2af9862fcca4c2fe3d6) had 32: no water_consumed, utilisation fields, wue.
 CODECARBON_EMISSIONS_CSV = [
     "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
     "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed",
-    "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os", "python_version",
-    "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
-    "ram_total_size", "tracking_mode", "on_cloud", "pue",
+    "water_consumed", "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os",
+    "python_version", "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude",
+    "latitude", "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
+    "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue",
 ]
+assert len(CODECARBON_EMISSIONS_CSV) == 38
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -77,7 +81,7 @@ def parse_html(text):
 
 def test_csv_has_codecarbon_columns_first_then_ours_and_pandas_reads_it(report):
     df = pd.read_csv(io.StringIO(formats.render(report, ".csv")))
-    assert list(df.columns[: len(CODECARBON_EMISSIONS_CSV)]) == CODECARBON_EMISSIONS_CSV
+    assert list(df.columns[:38]) == CODECARBON_EMISSIONS_CSV
     assert list(CODECARBON_COLUMNS) == CODECARBON_EMISSIONS_CSV
     assert list(df.columns[len(CODECARBON_EMISSIONS_CSV):]) == list(EXTRA_COLUMNS + DEFERRAL_COLUMNS)
     assert {"cpu_method", "gpu_method", "ram_method", "intensity_provider", "label", "cell_id", "status"} <= set(df.columns)
@@ -226,7 +230,7 @@ def test_empty_session_still_writes_a_valid_file(tmp_path, clock, powercap, suff
     path = formats.write(Report.from_session(b.session, "empty"), tmp_path / f"out{suffix}")
     text = path.read_text(encoding="utf-8")
     if suffix == ".csv":
-        assert list(pd.read_csv(path).columns[:32]) == CODECARBON_EMISSIONS_CSV
+        assert list(pd.read_csv(path).columns[:38]) == CODECARBON_EMISSIONS_CSV
     elif suffix == ".json":
         assert json_export.parse(text)[1] == []
     elif suffix == ".svg":

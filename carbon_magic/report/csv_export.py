@@ -1,17 +1,21 @@
 """CSV in CodeCarbon's emissions.csv shape: one row per cell, CodeCarbon's columns and units first.
 
-Columns and units follow CodeCarbon's `EmissionsData` dataclass
-(mlco2/codecarbon `codecarbon/output_methods/emissions_data.py`, commit 11887393) and its
-output documentation: emissions in kg CO₂e, emissions_rate in kg/s, power in W (mean over the
-cell), energy in kWh, duration in s, ram_total_size in GB. Energies include PUE, as our
-`energy_j` does, so cpu + gpu + ram energy = energy_consumed.
+Columns and units follow CodeCarbon 3.3's `EmissionsData` dataclass, its 38 fields in order
+(mlco2/codecarbon `codecarbon/output_methods/emissions_data.py`, the 3.x version with
+`water_consumed`, the utilisation fields and `wue`, as of release 3.3.0, 2026-08-04; earlier
+versions, e.g. commit 11887393, had 32) and its output documentation (docs/reference/output.md):
+emissions in kg CO₂e, emissions_rate in kg/s, power in W (mean over the cell), energy in kWh,
+duration in s, ram_total_size in GB, water_consumed in L, wue in L/kWh. Energies include PUE, as
+our `energy_j` does, so cpu + gpu + ram energy = energy_consumed.
 
 Filled as follows: project_name = the notebook name (or "notebook"), run_id = our session id,
 experiment_id as given (empty by default), timestamp = the cell's end (UTC, to the second),
 location from the grid zone (no geolocation: longitude/latitude stay empty), and
 `codecarbon_version` is left EMPTY: the file was not written by CodeCarbon; our version is in the
 extra column `carbon_magic_version`. DRAM and RAM sources both go to ram_*. tracking_mode is
-"machine" (we read whole devices, not one process).
+"machine" (we read whole devices, not one process). The utilisation columns stay empty (not
+measured), and so do water_consumed and wue where no WUE is set (unknown is not zero; see
+report/water.py).
 
 Our own fields follow CodeCarbon's, in extra columns (listed in EXTRA_COLUMNS).
 
@@ -27,25 +31,37 @@ import io
 from ..record import CellRecord
 from ..units import J_PER_KWH
 from .location import zone_location
+from . import embodied, water
 from .model import Report, cell_name, grouped, mark, methods_by_kind
+from .sci import csv_fields
 
+# CodeCarbon 3.3, codecarbon/output_methods/emissions_data.py, `EmissionsData` fields in order.
 CODECARBON_COLUMNS = (
     "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
     "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed",
-    "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os", "python_version",
-    "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
-    "ram_total_size", "tracking_mode", "on_cloud", "pue",
+    "water_consumed", "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os",
+    "python_version", "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude",
+    "latitude", "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
+    "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue",
 )
 EXTRA_COLUMNS = (
     "carbon_magic_version", "cell_id", "execution_count", "label", "status", "started_at", "ended_at",
     "measured", "cpu_method", "gpu_method", "ram_method", "intensity_g_per_kwh", "intensity_provider",
     "intensity_zone", "intensity_kind", "intensity_signal", "intensity_source", "intensity_fetched_at",
     "energy_uncertainty_kwh", "sensor_status", "parent", "parent_started_at",
+    # --per N UNIT, SCI and the estimates (all labelled; '' where not applicable)
+    "unit", "unit_count", "energy_kwh_per_unit", "emissions_kg_per_unit", "embodied_kg", "sci_kg_per_unit",
+    "embodied_method", "water_method",
 )
 # A carbon-aware wait or pause (carbon_magic.act): empty for cells without one.
 DEFERRAL_COLUMNS = ("deferred_s", "avoided_g", "avoided_basis")
 COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS + DEFERRAL_COLUMNS
 _CC_KIND = {"cpu": "cpu", "gpu": "gpu", "dram": "ram", "ram": "ram"}
+
+
+def _wue(record: CellRecord):
+    wue = (record.water or {}).get("wue_l_per_kwh")
+    return "" if wue is None else wue
 
 
 def _timestamp(iso: str) -> str:
@@ -71,6 +87,10 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
         **{f"{k}_power": (energy_kwh[k] * J_PER_KWH / dur if dur > 0 else 0.0) for k in ("cpu", "gpu", "ram")},
         **{f"{k}_energy": energy_kwh[k] for k in ("cpu", "gpu", "ram")},
         "energy_consumed": record.energy_j / J_PER_KWH,
+        "water_consumed": "" if record.water_l is None else record.water_l,
+        "wue": _wue(record),
+        "cpu_utilization_percent": "", "gpu_utilization_percent": "", "ram_utilization_percent": "",
+        "ram_used_gb": "",
         **zone_location(prov.get("zone") or host.get("zone")),
         "os": host.get("os", ""), "python_version": host.get("python_version", ""), "codecarbon_version": "",
         "cpu_count": host.get("cpu_count", ""), "cpu_model": host.get("cpu_model", ""),
@@ -91,6 +111,8 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
         "parent": parent_name or _parent_name(record.parent),
         "parent_started_at": (record.parent or {}).get("started_at") or "",
         **{k: "" if getattr(record, k) is None else getattr(record, k) for k in DEFERRAL_COLUMNS},
+        **csv_fields(record),
+        "embodied_method": embodied.describe(record), "water_method": water.describe(record),
     }
     return {k: out[k] for k in COLUMNS}
 

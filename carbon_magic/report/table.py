@@ -7,6 +7,7 @@ from ..record import CellRecord
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .display import DASH, html_text, measured_label, printable, fmt_intensity, fmt_optional_energy, fmt_start, one_line
 from .model import Report, cell_name, grouped, kinds_present, mark
+from .sci import fmt_small, per_unit
 
 SORT_KEYS = {
     "start": (lambda r: r.started_at, False),
@@ -39,10 +40,24 @@ class CellTable:
     top: int | None = None
 
     # -- the cells of the table, as display strings ------------------------------------
+    def _per_unit(self) -> bool:
+        """Whether any cell was given `--per N UNIT`: then the per-unit and SCI columns are shown."""
+        return any(getattr(r, "units", None) for r in self.report.records)
+
     def header(self) -> list[str]:
         kinds = kinds_present(self.report.records)
+        extra = ["per unit (energy · CO₂e)", "SCI (E·I+M)/R"] if self._per_unit() else []
         return ["cell", "code", "start (UTC)", "duration", *[f"{k} energy" for k in kinds], "energy",
-                "intensity", "CO₂e", "method"]
+                "intensity", "CO₂e", *extra, "method"]
+
+    @staticmethod
+    def unit_cells(r: CellRecord) -> list[str]:
+        p = per_unit(r)
+        if p is None:
+            return [DASH, DASH]
+        per = f"{fmt_small(p['energy_j'], 'J')} · {fmt_small(p['emissions_g'], 'g')} /{p['unit']}"
+        sci = DASH if p["sci_g"] is None else f"{fmt_small(p['sci_g'], 'g')} /{p['unit']} (M est.)"
+        return [per, sci]
 
     def rows(self) -> list[list[str]]:
         kinds = kinds_present(self.report.records)
@@ -54,7 +69,7 @@ class CellTable:
             out.append([name, r.code_head or "", fmt_start(r.started_at), fmt_duration(r.duration_s),
                         *[fmt_energy(by_kind[k]) if k in by_kind else DASH for k in kinds],
                         fmt_energy(r.energy_j), fmt_intensity(r.intensity_g_per_kwh), fmt_mass_g(r.emissions_g),
-                        mark(r) + status])
+                        *(self.unit_cells(r) if self._per_unit() else []), mark(r) + status])
         return out
 
     def footer(self) -> list[list[str]]:
@@ -62,17 +77,18 @@ class CellTable:
         t = self.report.totals
         kinds = kinds_present(self.report.records)
         n, nested = t["cells"], t.get("nested", 0)
+        unit_blanks = ["", ""] if self._per_unit() else []
         cells = ["cells", f"{n} measured cell{'s' if n != 1 else ''}"
                  + (f" (+{nested} nested, in their cells)" if nested else ""), "", fmt_duration(t["duration_s"]),
                  *[fmt_energy(t["energy_by_kind_j"].get(k, 0.0)) for k in kinds],
                  fmt_energy(t["cells_energy_j"]), fmt_intensity(t["intensity_g_per_kwh"]),
-                 fmt_mass_g(t["emissions_g"]), measured_label(t)]
+                 fmt_mass_g(t["emissions_g"]), *unit_blanks, measured_label(t)]
         blanks = [""] * len(kinds)
         rows = [cells]
         for name, meaning in (("idle", "between measured cells"), ("session", "cells + idle, since load")):
             e, g = t.get(f"{name}_energy_j"), t.get(f"{name}_emissions_g")
             rows.append([name, meaning, "", "", *blanks, fmt_optional_energy(e), "",
-                         DASH if g is None else fmt_mass_g(g), ""])
+                         DASH if g is None else fmt_mass_g(g), *unit_blanks, ""])
         return rows
 
     def caption(self) -> str:
