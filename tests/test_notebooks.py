@@ -24,6 +24,8 @@ nbclient = pytest.importorskip("nbclient")
 
 from carbon_magic.ledger import Ledger  # noqa: E402
 
+pytestmark = pytest.mark.slow  # notebooks run in a real kernel
+
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "example_notebooks"
 NOTEBOOKS = ["01_quickstart", "02_live_training", "03_mixed_precision", "04_search_strategies",
