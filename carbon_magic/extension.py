@@ -20,6 +20,8 @@ def load(ip) -> None:
     for w in settings.warnings:
         print(f"carbon_magic: {w}", file=sys.stderr)
     session = CarbonSession(settings)
+    for notice in session.ledger.notices():  # a damaged ledger moved aside, records kept in memory
+        print(notice, file=sys.stderr)
     try:
         magics = CarbonMagics(ip, session)
     except Exception:

@@ -289,10 +289,15 @@ class CarbonMagics(Magics):
             return
         window, opts = self._window, self._window_opts
         self._window = None
+        kept = len(self.session.records)
         try:
             self._finish(window, opts, result)
         except Exception as exc:  # noqa: BLE001
             print(f"carbon_magic: could not record this cell ({exc})", file=sys.stderr)
+        except KeyboardInterrupt:  # the stop button while we wrap up: the user's cell is over
+            done = len(self.session.records) > kept
+            print("carbon_magic: interrupted while recording this cell"
+                  + ("; its record is kept" if done else "; it was not recorded"), file=sys.stderr)
 
     def _finish(self, window, opts, result):
         # ipykernel turns SIGINT during an `await` cell into a cancelled task: the cell ends in
@@ -414,5 +419,5 @@ class CarbonMagics(Magics):
                      f"({t['cells']} measured cells {fmt_energy(t['cells_energy_j'])}, "
                      f"idle between cells {fmt_energy(t['idle_energy_j'])}), "
                      f"{fmt_mass_g(t['emissions_g'])} CO₂e in measured cells")
-        lines.append(f"  ledger: {s.ledger.path}")
+        lines.append(f"  ledger: {s.ledger.describe()}")
         return "\n".join(lines)
