@@ -30,6 +30,7 @@ APPLICATION_ID = 0x43424D47  # "CBMG" in the SQLite header's application_id fiel
 SCHEMA_VERSION = 1  # PRAGMA user_version of the files this version writes
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_BYTES = 100
+QUICK_CHECK_MAX_BYTES = 256 * 2**20  # read whole at the first open up to this (~0.2 s); larger: as written
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,"
@@ -190,11 +191,12 @@ def _ensure_dir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        kind = fault_of(exc)
-        if kind == NOTDIR or folder.exists() and not folder.is_dir():
-            raise Unusable(NOTDIR, f"the data directory {folder} is not a folder; "
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            where = "is not a folder" if blocker == folder else f"cannot be made: {blocker} is a file"
+            raise Unusable(NOTDIR, f"the data directory {folder} {where}; "
                                    "set CARBON_MAGIC_DATA_DIR to a writable folder") from None
-        raise Unusable(kind, f"cannot create the data directory {folder} ({one_line(exc)})") from None
+        raise Unusable(fault_of(exc), f"cannot create the data directory {folder} ({one_line(exc)})") from None
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -208,7 +210,7 @@ def file_identity(path: Path) -> tuple[int, int] | None:
 def _try_open(path: Path, connect, busy_timeout_s: float, check: bool):
     """Opened, or (corrupt|foreign, why, inode) for a file to move aside; raises Unusable."""
     if path.exists() and not path.is_file():
-        raise Unusable(NOTDIR, f"{path} is not a file")
+        raise Unusable(NOTDIR, f"{path} is not a file; move it, or set CARBON_MAGIC_DATA_DIR to another folder")
     try:
         problem = header_problem(read_header(path))
     except OSError as exc:
@@ -228,7 +230,7 @@ def _try_open(path: Path, connect, busy_timeout_s: float, check: bool):
         if kind == "foreign":
             db.close()
             return "foreign", detail, inode
-        if check and kind != "empty":
+        if check and kind != "empty" and os.path.getsize(path) <= QUICK_CHECK_MAX_BYTES:
             found = db.execute("PRAGMA quick_check(1)").fetchone()[0]
             if found != "ok":
                 db.close()
@@ -249,7 +251,11 @@ def _try_open(path: Path, connect, busy_timeout_s: float, check: bool):
 def _prepare(db: sqlite3.Connection, stamp: bool) -> None:
     """WAL, our tables, and (for a new or pre-stamp file) our application_id and user_version."""
     if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        db.execute("PRAGMA journal_mode=WAL")  # a file system without shared memory keeps its mode
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:  # a file system without shared memory: keep its mode
+            if fault_of(exc) not in (IO, OTHER):
+                raise
     db.execute("PRAGMA synchronous=NORMAL")
     have = {r[0] for r in db.execute("SELECT name FROM sqlite_master").fetchall()}
     if not stamp and {"records", "sessions", "intensity_cache", "records_session"} <= have:

@@ -319,24 +319,26 @@ def test_a_ledger_from_before_the_stamp_is_kept_and_stamped(ip, data_dir):
 
 
 # -- a file that cannot be written: records kept in memory, written once it can ---------------
-def test_a_data_directory_that_is_a_file_keeps_records_until_it_is_a_folder(ip, data_dir):
+@pytest.mark.parametrize("blocked", ["data-dir", "its-parent"])
+def test_a_data_directory_that_is_a_file_keeps_records_until_it_is_a_folder(ip, data_dir, blocked, monkeypatch):
     data_dir.write_text("not a folder")
+    if blocked == "its-parent":
+        monkeypatch.setenv("CARBON_MAGIC_DATA_DIR", str(data_dir / "carbon"))
     said = Said()
     said.load(ip)
     assert said.cell(ip) < FAST_S
     assert not session_for(ip).ledger.flush(0.3)
     said.cell(ip)
     line = status(ip)
-    assert "in memory" in line and "is not a folder" in line and "2 records waiting" in line
+    assert "in memory" in line and f"{data_dir} is" in line and "2 records waiting" in line
     assert said.count("cannot write the ledger") == 1 and said.count("CARBON_MAGIC_DATA_DIR") == 1
-    data_dir.unlink()
-    data_dir.mkdir()  # the user fixes it: the records that waited reach the file
+    data_dir.unlink()  # the user fixes it: the records that waited reach the file
     ledger = session_for(ip).ledger
     assert ledger.flush(5)
-    assert len(file_records(data_dir / "ledger.sqlite3")) == 2
+    assert len(file_records(ledger.path)) == 2
     said.cell(ip)
     assert said.count("can be written again") == 1
-    assert ledger.flush(5) and status(ip).strip() == f"ledger: {data_dir / 'ledger.sqlite3'}"
+    assert ledger.flush(5) and status(ip).strip() == f"ledger: {ledger.path}"
 
 
 def _read_only(folder: Path, tmpfs_or_none, on: bool) -> None:
@@ -377,13 +379,19 @@ def test_a_read_only_data_directory_keeps_records_until_it_is_writable(ip, read_
     assert len(file_records(data_dir / "ledger.sqlite3")) == 2
 
 
-def test_a_full_disk_keeps_records_until_space_is_freed(ip, tmpfs, monkeypatch):
-    monkeypatch.setenv("CARBON_MAGIC_DATA_DIR", str(tmpfs.where))
+@pytest.mark.parametrize("when", ["after-load", "at-load"])
+def test_a_full_disk_keeps_records_until_space_is_freed(ip, tmpfs, monkeypatch, when):
+    monkeypatch.setenv("CARBON_MAGIC_DATA_DIR", str(tmpfs.where / "data"))
     said = Said()
-    said.load(ip)
-    ledger = session_for(ip).ledger
-    assert ledger.flush(5)
-    filler = tmpfs.fill()
+    if when == "at-load":  # not even a new ledger can be made
+        filler = tmpfs.fill()
+        said.load(ip)
+        ledger = session_for(ip).ledger
+    else:
+        said.load(ip)
+        ledger = session_for(ip).ledger
+        assert ledger.flush(5)
+        filler = tmpfs.fill()
     took = [said.cell(ip) for _ in range(3)]
     assert max(took) < FAST_S
     assert not ledger.flush(0.5)
@@ -393,7 +401,7 @@ def test_a_full_disk_keeps_records_until_space_is_freed(ip, tmpfs, monkeypatch):
     assert said.count("disk full") == 1
     filler.unlink()  # space freed: the records of the full period reach the file
     assert ledger.flush(10)
-    assert [r["execution_count"] for r in file_records(tmpfs.where / "ledger.sqlite3")] == \
+    assert [r["execution_count"] for r in file_records(tmpfs.where / "data" / "ledger.sqlite3")] == \
         [r.execution_count for r in session_for(ip).records]
 
 
@@ -436,7 +444,8 @@ def test_a_slow_disk_never_holds_a_cell(tmp_path):
 # An exclusive-mode lock is only granted while no other connection has the file open, so it
 # meets a kernel at load (or after the writer closed an idle file), not while the file is open.
 @pytest.mark.parametrize("when, kind", [("at-load", "write"), ("at-load", "exclusive"), ("after-load", "write")])
-def test_a_lock_held_by_another_process_never_holds_a_cell(ip, data_dir, lock_holder, kind, when):
+def test_a_lock_held_by_another_process_never_holds_a_cell(ip, data_dir, lock_holder, kind, when, monkeypatch):
+    monkeypatch.setenv("CARBON_MAGIC_UK_URL", "http://127.0.0.1:9")  # GB has a provider (and its cache); no network
     data_dir.mkdir(parents=True)
     path = data_dir / "ledger.sqlite3"
     good_ledger(path, 1)
@@ -450,7 +459,7 @@ def test_a_lock_held_by_another_process_never_holds_a_cell(ip, data_dir, lock_ho
         said.load(ip)
         assert session_for(ip).ledger.flush(5)
         release = lock_holder(path, kind)
-    took = said.cell(ip, "%%carbon --zone FR -o rec\nx = 6 * 7\nx")  # a new zone reads the intensity cache
+    took = said.cell(ip, "%%carbon --zone GB -o rec\nx = 6 * 7\nx")  # a new zone reads the intensity cache
     took = max(took, said.cell(ip))
     assert took < FAST_S
     session = session_for(ip)
