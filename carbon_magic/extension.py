@@ -22,6 +22,8 @@ def load(ip) -> None:
     for w in settings.warnings:
         print(f"carbon_magic: {w}", file=sys.stderr)
     session = CarbonSession(settings, notebook=notebook_path(getattr(ip, "user_ns", None)))
+    for notice in session.ledger.notices():  # a damaged ledger moved aside, records kept in memory
+        print(notice, file=sys.stderr)
     try:
         magics = CarbonMagics(ip, session)
     except Exception:

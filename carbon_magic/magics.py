@@ -381,10 +381,15 @@ class CarbonMagics(Magics):
         window, opts, live = self._window, self._window_opts, self._live
         self._window = self._live = None
         record = None
+        kept = len(self.session.records)
         try:
             record = self._finish(window, opts, result)
         except Exception as exc:  # noqa: BLE001
             print(f"carbon_magic: could not record this cell ({exc})", file=sys.stderr)
+        except KeyboardInterrupt:  # the stop button while we wrap up: the user's cell is over
+            done = len(self.session.records) > kept
+            print("carbon_magic: interrupted while recording this cell"
+                  + ("; its record is kept" if done else "; it was not recorded"), file=sys.stderr)
         if live is not None:  # the cell's live view freezes on its record and stops updating
             try:
                 live.finish(record)
@@ -524,5 +529,5 @@ class CarbonMagics(Magics):
                      f"auto mode {'on' if self.auto else 'off'}")
         lines.append("  totals:")
         lines += _columns([("", "energy", "CO₂e", ""), *totals_lines(s.totals())])
-        lines.append(f"  ledger: {s.ledger.path}")
+        lines.append(f"  ledger: {s.ledger.describe()}")
         return "\n".join(lines)

@@ -62,5 +62,7 @@ def measure(label=None, zone=None, session=None):
     finally:
         try:
             m.record = session.end(window, status)
+            for notice in session.drain_notices():  # each said once (the ledger's, the providers')
+                print(notice, file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - measuring must not replace the block's own error
             print(f"carbon_magic: could not record {label or 'block'} ({exc})", file=sys.stderr)

@@ -26,6 +26,8 @@ from .sources import Discovery, discover
 
 log = logging.getLogger("carbon_magic")
 
+LEDGER_OPEN_WAIT_S = 0.05
+
 
 @dataclass
 class Window:
@@ -75,6 +77,9 @@ class CarbonSession:
         self.settings.interval_s = self.sampler.interval_s  # shortened where a counter could wrap twice
         self.pending_notices += self.sampler.warnings
         self.ledger = ledger or Ledger.in_dir(self.settings.data_dir)
+        # The writer thread opens the file; a healthy one is open within a millisecond or two, so
+        # its notices (a damaged file moved aside) come with the load. A slow one is not waited for.
+        self.ledger.wait_ready(LEDGER_OPEN_WAIT_S)
         if intensity is None:
             from .intensity import make_service  # noqa: PLC0415
             intensity = make_service(self.settings, self.ledger)
@@ -158,13 +163,13 @@ class CarbonSession:
                 fn(record)
             except Exception:  # noqa: BLE001 - an annotation must not cost the record
                 log.debug("record annotator failed", exc_info=True)
+        self.records.append(record)  # kept before anything else can go wrong (or be interrupted)
         try:
-            self.ledger.append(record)
+            self.ledger.append(record)  # queued: the writer thread takes it to the file
         except Exception as exc:  # noqa: BLE001 - the record is kept in memory and the user told
-            log.warning("ledger write failed: %s", exc)
-            self.pending_notices.append(f"carbon_magic: could not write the ledger ({exc}); "
-                                        "the record is kept in memory for this session")
-        self.records.append(record)
+            log.warning("ledger append failed: %s", exc)
+            self.pending_notices.append(f"carbon_magic: could not queue the record for the ledger ({exc}); "
+                                        "it is kept in memory for this session")
         for fn in list(self.record_listeners):
             try:
                 fn(record)
@@ -327,10 +332,11 @@ class CarbonSession:
     def drain_notices(self) -> list[str]:
         out = list(self.pending_notices)
         self.pending_notices.clear()
-        try:
-            out += self.intensity.notices()
-        except Exception:  # noqa: BLE001
-            pass
+        for source in (self.ledger, self.intensity):
+            try:
+                out += source.notices()
+            except Exception:  # noqa: BLE001
+                pass
         return out
 
     def close(self) -> None:
@@ -346,5 +352,5 @@ class CarbonSession:
         except Exception:  # noqa: BLE001
             pass
         self.discovery.close()
-        self.ledger.close()
+        self.ledger.close()  # never waits: what is queued is written in the background (and at exit)
 

@@ -1,7 +1,10 @@
-"""Fakes at the hardware boundary only: a powercap tree on disk, a small NVML, a clock."""
+"""Fakes at the hardware boundary only: a powercap tree on disk, a small NVML, a clock, and the
+disk under SQLite (full, read-only, failing or slow)."""
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 from carbon_magic.intensity.provider import IntensityValue
@@ -201,3 +204,57 @@ class StepIntensity:
 
     def close(self) -> None:
         pass
+
+
+class FaultyDisk:
+    """The disk under the ledger's SQLite: give `connect` to `Ledger(connect=...)`.
+
+    `fault` "full", "readonly" or "io" makes every write fail as SQLite reports it when the
+    operating system says ENOSPC, EROFS or EIO; "cantopen" makes opening fail. `delay_s` makes
+    every call that slow (a network home directory). Reads and everything else are real SQLite.
+    """
+
+    ERRORS = {"full": (13, "database or disk is full"), "readonly": (8, "attempt to write a readonly database"),
+              "io": (10, "disk I/O error"), "cantopen": (14, "unable to open database file")}
+    WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "COMMIT", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+
+    def __init__(self, fault: str | None = None, delay_s: float = 0.0):
+        self.fault, self.delay_s = fault, delay_s
+
+    def error(self) -> sqlite3.OperationalError:
+        code, text = self.ERRORS[self.fault]
+        exc = sqlite3.OperationalError(text)
+        exc.sqlite_errorcode = code  # as sqlite3 sets it (Python 3.11+)
+        return exc
+
+    def connect(self, *args, **kwargs):
+        time.sleep(self.delay_s)
+        if self.fault == "cantopen":
+            raise self.error()
+        return _DiskConnection(sqlite3.connect(*args, **kwargs), self)
+
+
+class _DiskConnection:
+    def __init__(self, db, disk: FaultyDisk):
+        self._db, self._disk = db, disk
+
+    def _check(self, sql: str) -> None:
+        time.sleep(self._disk.delay_s)
+        if self._disk.fault and (sql.lstrip().upper().startswith(FaultyDisk.WRITES) or
+                                 (sql.lstrip().upper().startswith("PRAGMA") and "=" in sql)):
+            raise self._disk.error()
+
+    def execute(self, sql, *args):
+        self._check(sql)
+        return self._db.execute(sql, *args)
+
+    def executemany(self, sql, rows):
+        self._check(sql)
+        return self._db.executemany(sql, rows)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def close(self) -> None:
+        self._db.close()

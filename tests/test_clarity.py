@@ -245,6 +245,7 @@ def test_ledger_sessions_are_named_by_their_notebook(tmp_path, clock, powercap, 
     try:
         b.cell(5, cpu_j=50)
         assert b.session.describe()["notebook"] == "course/analysis.ipynb"
+        assert b.session.ledger.flush(5.0)  # the writer thread takes queued rows to the file
         assert main(["report", "--ledger", str(b.session.ledger.path)]) == 0
         assert f"analysis.ipynb (session {b.session.session_id})" in capsys.readouterr().out
     finally:

@@ -154,6 +154,7 @@ def test_bad_output_path_is_one_line_and_exit_1(notebooks, tmp_path, capsys):
 
 def test_ledger_sessions_and_session_filter(bench, tmp_path, capsys):
     recs = [bench.cell(10, cpu_j=400, count=1), bench.cell(10, cpu_j=40, count=2)]
+    assert bench.session.ledger.flush(5)  # the writer thread takes records to the file
     ledger = bench.session.ledger.path
     assert main(["report", "--ledger", str(ledger)]) == 0
     out = capsys.readouterr().out

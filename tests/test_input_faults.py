@@ -186,6 +186,7 @@ def test_forged_notebooks_are_skipped_and_named_and_the_valid_one_is_still_repor
 
 def test_a_forged_ledger_reports_its_valid_records(bench, tmp_path, capsys):
     recs = [bench.cell(10, cpu_j=500, count=i, code=f"c{i}") for i in (1, 2)]
+    assert bench.session.ledger.flush(5)  # the writer thread takes records to the file
     db = bench.session.ledger.path
     good = recs[0].to_dict()
     con = sqlite3.connect(db)

@@ -13,12 +13,15 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
+from .. import ledger_store as store
 from ..notebook import notebook_stem
 from ..record import CellRecord, quantity_problem
 from .model import Report
 
 METADATA_KEY = "carbon_magic"
+LEDGER_BUSY_TIMEOUT_S = 1.0  # a ledger locked longer than this is reported, not waited for
 
 
 class SourceError(Exception):
@@ -82,20 +85,44 @@ def read_notebook(path: str | Path) -> Source:
     return Source(path.name, report, runs, runs_j, runs_g, notes)
 
 
-def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]:
-    """One Source per session in the ledger (or just `session_id`). Opened read-only."""
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError("no such ledger file")
+def _ledger_rows(path: Path) -> tuple[list, dict]:
     try:
-        db = sqlite3.connect(f"file:{path.absolute()}?mode=ro", uri=True)
+        problem = store.header_problem(store.read_header(path))
+    except OSError as exc:
+        raise SourceError(f"cannot read it ({store.one_line(exc)})") from None
+    if problem:
+        raise SourceError(f"not a carbon_magic ledger: {problem}")
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True, timeout=LEDGER_BUSY_TIMEOUT_S)
         try:
+            app, version, tables = store.inspect(db)
+            kind, detail = store.verdict(app, version, tables)
+            if kind == "newer":
+                raise SourceError(f"written by a newer carbon_magic ({detail}); upgrade carbon_magic to read it")
+            if kind in ("foreign", "empty"):
+                raise SourceError(f"not a carbon_magic ledger ({detail or 'an empty database'})")
             rows = db.execute("SELECT session_id, body FROM records ORDER BY id").fetchall()
-            sessions = dict(db.execute("SELECT session_id, body FROM sessions").fetchall())
+            sessions = (dict(db.execute("SELECT session_id, body FROM sessions").fetchall())
+                        if "sessions" in tables else {})
         finally:
             db.close()
     except sqlite3.Error as exc:
-        raise SourceError(f"not a carbon_magic ledger ({exc})") from None
+        kind = store.fault_of(exc)
+        if kind == store.BUSY:
+            raise SourceError("the ledger is locked by another process; try again in a moment") from None
+        if kind == store.CORRUPT:
+            raise SourceError(f"the ledger is damaged ({store.one_line(exc)})") from None
+        raise SourceError(f"cannot read it ({store.describe_fault(kind, exc)})") from None
+    return rows, sessions
+
+
+def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]:
+    """One Source per session in the ledger (or just `session_id`). Opened read-only; a file that
+    is damaged, another application's, from a newer carbon_magic or locked is one SourceError."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError("no such ledger file")
+    rows, sessions = _ledger_rows(path)
     grouped: dict[str, list[CellRecord]] = {}
     notes: dict[str, list[str]] = {}
     for sid, body in rows:
