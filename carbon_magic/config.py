@@ -34,6 +34,8 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     cpu_tdp_w: float | None = None
     cuda_sync: bool = True
+    scope: str = "auto"  # auto | machine | process (attribution/scope.py)
+    scope_source: str = "the default"  # where the scope setting came from, for the record's reason
     electricitymaps_url: str = "https://api.electricitymaps.com"
     uk_url: str = "https://api.carbonintensity.org.uk"
     watttime_url: str = "https://api.watttime.org"
@@ -69,6 +71,12 @@ class Settings:
             s.warnings.append(f"CARBON_MAGIC_CUDA_SYNC={sync!r} is not a boolean (1/0); using 1")
             sync = "1"
         s.cuda_sync = sync in ("1", "true", "yes", "on")
+        scope = env.get("CARBON_MAGIC_SCOPE")
+        if scope is not None and scope.strip():
+            if scope.strip().lower() in SCOPES:
+                s.scope, s.scope_source = scope.strip().lower(), "CARBON_MAGIC_SCOPE"
+            else:
+                s.warnings.append(f"CARBON_MAGIC_SCOPE={scope!r} is not one of {', '.join(SCOPES)}; using 'auto'")
         for name, attr in (("CARBON_MAGIC_ELECTRICITYMAPS_URL", "electricitymaps_url"),
                            ("CARBON_MAGIC_UK_URL", "uk_url"),
                            ("CARBON_MAGIC_WATTTIME_URL", "watttime_url")):
@@ -85,6 +93,7 @@ class Settings:
 
 
 PROVIDERS = ("auto", "static", "electricitymaps", "uk", "watttime")
+SCOPES = ("auto", "machine", "process")  # the same as attribution.scope.SCOPES (config stays import-light)
 
 
 def _positive_float(env, name, default, warnings, minimum, maximum):

@@ -31,6 +31,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.utils.text import DollarFormatter
 from traitlets import Bool, Float, Unicode, observe
 
+from .attribution.scope import parse_scope, status_lines
 from .intensity import normalize_zone
 from .record import method_word
 from .units import fmt_energy, fmt_mass_g
@@ -49,7 +50,8 @@ COMMANDS = {
 }
 LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
 BUILTIN = ("auto", "status")
-CELL_USAGE = "%%carbon [--label NAME] [--zone ZONE] [--live] [--quiet] [--no-sync] [-o VAR]"
+CELL_USAGE = ("%%carbon [--label NAME] [--zone ZONE] [--live] [--quiet] [--no-sync] [--scope auto|machine|process] "
+              "[-o VAR]")
 # Cell magics that run their body as Python in the user namespace; `%%carbon` right below them
 # is lifted to measure the whole cell (see the module docstring).
 RUNNER_MAGICS = ("time", "timeit", "prun")
@@ -134,6 +136,8 @@ class CarbonMagics(Magics):
     pue = Float(None, allow_none=True, help="Power usage effectiveness (overrides CARBON_MAGIC_PUE)").tag(config=True)
     cuda_sync = Bool(None, allow_none=True, help="Synchronise CUDA before the end snapshot").tag(config=True)
     quiet = Bool(False, help="Do not print the summary line after measured cells").tag(config=True)
+    scope = Unicode(None, allow_none=True, help="auto, machine (what the devices drew) or process (this kernel's "
+                    "share); overrides CARBON_MAGIC_SCOPE").tag(config=True)
 
     def __init__(self, shell, session):
         super().__init__(shell)
@@ -143,6 +147,7 @@ class CarbonMagics(Magics):
             session.settings.pue = float(self.pue)
         if self.cuda_sync is not None:
             session.settings.cuda_sync = bool(self.cuda_sync)
+        self._set_scope(self.scope)
         self.auto = False
         self._parsed: dict = {}
         self._depth = 0
@@ -163,6 +168,20 @@ class CarbonMagics(Magics):
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 
+    @observe("scope")
+    def _scope_changed(self, change):  # `%config CarbonMagics.scope = "process"` after loading
+        if getattr(self, "session", None) is not None:
+            self._set_scope(change["new"])
+
+    def _set_scope(self, value) -> None:
+        if value is None:
+            return
+        try:
+            self.session.settings.scope = parse_scope(value, "CarbonMagics.scope")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        self.session.settings.scope_source = "%config CarbonMagics.scope"
+
     @observe("pue")
     def _pue_changed(self, change):
         if getattr(self, "session", None) is not None and change["new"] is not None:
@@ -179,7 +198,12 @@ class CarbonMagics(Magics):
             reason = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split())) or "bad options"
             raise UsageError(f"%%carbon: {reason}. Accepted: {CELL_USAGE}") from None
         opts = {"label": _unquote(args.label), "zone": _unquote(args.zone), "live": args.live,
-                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync}
+                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync, "scope": None}
+        if args.scope is not None:
+            try:
+                opts["scope"] = parse_scope(args.scope, "--scope")
+            except ValueError as exc:
+                raise UsageError(f"%%carbon: {exc}") from None
         if opts["zone"]:
             try:
                 opts["zone"] = normalize_zone(opts["zone"])
@@ -267,7 +291,7 @@ class CarbonMagics(Magics):
         self._window_opts = opts
         self._window = self.session.begin(
             label=opts.get("label"), zone=opts.get("zone"), cell_id=cell_id,
-            execution_count=self.shell.execution_count, code_head=_first_line(body))
+            execution_count=self.shell.execution_count, code_head=_first_line(body), scope=opts.get("scope"))
         if opts.get("live"):
             try:
                 _load(LIVE_CELL_HOOK)(self)
@@ -323,6 +347,9 @@ class CarbonMagics(Magics):
     @argument("--live", action="store_true", help="Show the live power/intensity chart while the cell runs")
     @argument("--quiet", "-q", action="store_true", help="Do not print the summary line")
     @argument("--no-sync", action="store_true", help="Do not wait for queued CUDA work before the end snapshot")
+    @argument("--scope", "-s", default=None, metavar="auto|machine|process",
+              help="Bill what the devices drew (machine) or this kernel's share of them (process); "
+                   "auto: process when other processes used the devices")
     @argument("-o", dest="output", default=None, metavar="VAR", help="Store the CellRecord in VAR")
     @cell_magic("carbon")
     def carbon_cell(self, line, cell):
@@ -339,11 +366,12 @@ class CarbonMagics(Magics):
             # Auto mode already measures the enclosing cell: count it once, with these options.
             self._window.label = opts["label"]
             self._window.zone = opts["zone"] or self._window.zone
+            self._window.scope = opts["scope"] or self._window.scope
             self._window_opts = opts
             self._run_nested(cell)
             return
-        window = self.session.begin(label=opts["label"], zone=opts["zone"],
-                                    execution_count=self.shell.execution_count, code_head=_first_line(cell))
+        window = self.session.begin(label=opts["label"], zone=opts["zone"], execution_count=self.shell.execution_count,
+                                    code_head=_first_line(cell), scope=opts["scope"])
         self._finish(window, opts, self._run_nested(cell))
 
     def _run_nested(self, cell: str):
@@ -358,7 +386,8 @@ class CarbonMagics(Magics):
         """%carbon auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
 
         auto on|off     measure every cell without %%carbon
-        status          sensors found, sensors skipped (with the fix), zone, provider, interval, session energy
+        status          sensors found, sensors skipped (with the fix), zone, provider, interval, session energy,
+                        scope (machine or this kernel's share, and why), other consumers seen
         live            show the live power/intensity chart
         table           per-cell emissions table of this session (--sort KEY, --top N)
         export PATH     write the session's records (.csv .json .md .html .svg)
@@ -414,5 +443,9 @@ class CarbonMagics(Magics):
                      f"({t['cells']} measured cells {fmt_energy(t['cells_energy_j'])}, "
                      f"idle between cells {fmt_energy(t['idle_energy_j'])}), "
                      f"{fmt_mass_g(t['emissions_g'])} CO₂e in measured cells")
+        try:
+            lines += status_lines(s)
+        except Exception as exc:  # noqa: BLE001 - the rest of the status is still worth showing
+            lines.append(f"  scope: could not be described ({type(exc).__name__}: {exc})")
         lines.append(f"  ledger: {s.ledger.path}")
         return "\n".join(lines)

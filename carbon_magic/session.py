@@ -3,6 +3,8 @@
 Both the IPython magics and `carbon_magic.measure()` use it: `begin()` takes the start snapshot,
 `end()` takes the end snapshot, builds the CellRecord, appends it to the ledger and tells the
 listeners (summary printer, live widget, JupyterLab comm). All collaborators are injected.
+The attributor (attribution/) follows the sampler and the cell edges, so each record can bill
+this kernel's share of shared devices where the scope says so.
 """
 from __future__ import annotations
 
@@ -14,15 +16,17 @@ from dataclasses import dataclass
 
 from . import __version__
 from . import uncertainty as U
+from .attribution import Attributor, Decision, OtherConsumers, attribute, decide
 from .co2 import emissions_over, integrate
 from .config import Settings
 from .cuda_sync import synchronize_cuda
 from .ledger import Ledger
-from .record import CellRecord, Component, iso_utc
+from .record import SCHEMA, SCHEMA_V2, CellRecord, Component, iso_utc
 from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
 log = logging.getLogger("carbon_magic")
+CONSUMERS_EVERY_S = 10.0  # how often the sampler thread counts the other processes using the CPU
 
 
 @dataclass
@@ -35,12 +39,15 @@ class Window:
     cell_id: str | None = None
     execution_count: int | None = None
     code_head: str | None = None
+    attribution: object = None  # the attributor's Mark at the start (None where it failed)
+    scope: str | None = None  # this cell's scope setting (`%%carbon --scope`), else the session's
 
 
 class CarbonSession:
     def __init__(self, settings: Settings | None = None, discovery: Discovery | None = None,
                  ledger: Ledger | None = None, intensity=None, clock=time.monotonic, wall=time.time,
-                 cuda_sync=synchronize_cuda, start_thread: bool = True, intensity_for_zone=None):
+                 cuda_sync=synchronize_cuda, start_thread: bool = True, intensity_for_zone=None,
+                 attributor: Attributor | None = None):
         self.pending_notices: list[str] = []
         self.settings = settings or Settings.from_env()
         self.session_id = uuid.uuid4().hex[:16]
@@ -66,6 +73,11 @@ class CarbonSession:
         self.cumulative_emissions_g = 0.0
         self._last_tick = self.sampler.first
         self.sampler.add_listener(self._accumulate, period_s=0.0)
+        self.attributor = attributor or Attributor(self.discovery.sources)
+        self._first_mark = self._observe(self.sampler.first)
+        self.consumers = OtherConsumers(self.attributor.proc)
+        self.sampler.add_listener(self.attributor.tick, period_s=0.0)
+        self.sampler.add_listener(lambda _snap: self.consumers.look(self.attributor.pids), period_s=CONSUMERS_EVERY_S)
         if start_thread:
             self.sampler.start()
 
@@ -93,13 +105,15 @@ class CarbonSession:
         }
 
     # -- measuring -----------------------------------------------------------------------
-    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None) -> Window:
+    def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None,
+              scope: str | None = None) -> Window:
         snap = self.sampler.snapshot()
+        mark = self._observe(snap)
         try:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        return Window(snap, label, zone, cell_id, execution_count, code_head)
+        return Window(snap, label, zone, cell_id, execution_count, code_head, mark, scope)
 
     def intensity_for(self, zone: str | None):
         if zone and zone != getattr(self.intensity, "zone", None) and self._intensity_for_zone:
@@ -110,7 +124,7 @@ class CarbonSession:
         if self.settings.cuda_sync if sync is None else sync:
             self._cuda_sync()
         end = self.sampler.snapshot()
-        record = self.build_record(window, end, status)
+        record = self.build_record(window, end, status, self._observe(end))
         try:
             self.ledger.append(record)
         except Exception as exc:  # noqa: BLE001 - the record is kept in memory and the user told
@@ -125,13 +139,18 @@ class CarbonSession:
                 log.debug("record listener failed", exc_info=True)
         return record
 
-    def build_record(self, window: Window, end: Snapshot, status: str) -> CellRecord:
+    def build_record(self, window: Window, end: Snapshot, status: str, end_mark=None) -> CellRecord:
         start = window.start
         duration = max(0.0, end.t - start.t)
         points = [start, *self.sampler.window(start.t, end.t), end]
         components = [self._safe_component(src, start, end, duration, points) for src in self.sampler.sources]
-        device_j = sum(c.energy_j for c in components)
-        energy_j = device_j * self.settings.pue
+        components, scope, reason = self._scoped(components, window, end, end_mark)
+        if scope == "process":  # weigh the billed energy over time by the kernel's own profile
+            inside = self.attributor.points(start.t, end.t)
+            if inside is not None and window.attribution is not None and end_mark is not None:
+                points = [window.attribution, *inside, end_mark]
+        billed_j = sum(c.energy_j for c in components)
+        energy_j = billed_j * self.settings.pue
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
         main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
         return CellRecord(
@@ -140,7 +159,34 @@ class CarbonSession:
             intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
+            scope=scope, scope_reason=reason, schema=SCHEMA_V2 if scope == "process" else SCHEMA,
         )
+
+    # -- scope -----------------------------------------------------------------------------
+    def _observe(self, snap: Snapshot):
+        """The attributor's mark at `snap`, or None (then the record is machine scope, with the reason)."""
+        try:
+            return self.attributor.observe(snap)
+        except Exception as exc:  # noqa: BLE001 - attribution must never cost a record
+            log.warning("attribution failed: %s", exc)
+            return None
+
+    def decide_scope(self, cell_scope: str | None = None) -> Decision:
+        """The scope a record ending now gets, and why (the cell's setting, else the session's)."""
+        requested = cell_scope or self.settings.scope
+        source = "%%carbon --scope" if cell_scope else self.settings.scope_source
+        return decide(requested, source, self.attributor.usage(), self.attributor.cpu_problem)
+
+    def _scoped(self, components, window: Window, end: Snapshot, end_mark):
+        """(components with both figures, scope, reason) for a cell."""
+        try:
+            decision = self.decide_scope(window.scope)
+            if window.attribution is None or end_mark is None:
+                return components, "machine", f"{decision.reason}; attribution unavailable, devices billed whole"
+            return attribute(components, window.attribution, end_mark, decision)
+        except Exception as exc:  # noqa: BLE001 - one odd number must not cost the record
+            log.warning("scope could not be applied: %s", exc)
+            return components, "machine", f"attribution failed ({type(exc).__name__}), devices billed whole"
 
     def _safe_component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
         """`_component`, or the source shown as failed if its numbers cannot be made sense of."""
@@ -221,8 +267,17 @@ class CarbonSession:
         }
 
     def session_energy_j(self) -> float:
-        """All energy since the session started, idle time between cells included (after PUE)."""
+        """All energy since the session started, idle time between cells included (after PUE).
+
+        Under process scope (the latest record's, else the one a record would get now) it is this
+        kernel's share since the session started, so that idle = session − cells stays its own.
+        """
         now = self.sampler.snapshot()
+        scope = self.records[-1].scope if self.records else self.decide_scope().scope
+        if scope == "process" and self._first_mark is not None:
+            mark = self._observe(now)
+            if mark is not None:
+                return max(0.0, mark.total_j() - self._first_mark.total_j()) * self.settings.pue
         return max(0.0, now.total_j() - self.sampler.first.total_j()) * self.settings.pue
 
     def totals(self) -> dict:

@@ -39,7 +39,8 @@ class Bench:
         self.clock, self.powercap = clock, powercap
         self.gpu = FakeGpu("GPU-0000", "0000:01:00.0", energy_mj=0) if gpu else None
         nvml = FakeNvml([self.gpu]) if gpu else None
-        settings = Settings(zone=zone, pue=pue, data_dir=tmp_path / "data", powercap_root=str(powercap.root))
+        settings = Settings(zone=zone, pue=pue, data_dir=tmp_path / "data", powercap_root=str(powercap.root),
+                            scope="machine")
         disc = discover(str(powercap.root), nvml=nvml, env={}, psutil_module=FakePsutil())
         self.session = CarbonSession(settings, disc, Ledger.in_dir(tmp_path / "data"), clock=clock,
                                      wall=clock.wall, start_thread=False)

@@ -10,8 +10,11 @@ Filled as follows: project_name = the notebook name (or "notebook"), run_id = ou
 experiment_id as given (empty by default), timestamp = the cell's end (UTC, to the second),
 location from the grid zone (no geolocation: longitude/latitude stay empty), and
 `codecarbon_version` is left EMPTY: the file was not written by CodeCarbon; our version is in the
-extra column `carbon_magic_version`. DRAM and RAM sources both go to ram_*. tracking_mode is
-"machine" (we read whole devices, not one process).
+extra column `carbon_magic_version`. DRAM and RAM sources both go to ram_*. tracking_mode is the
+record's scope, in CodeCarbon's words: "machine" (what the devices drew) or "process" (this
+kernel's share of them); the energies are the billed ones, and the trailing columns keep the other
+figure: device_energy_kwh, the kernel's share per kind (blank where it cannot be told) and how it
+was found (attribution).
 
 Our own fields follow CodeCarbon's, in extra columns (listed in EXTRA_COLUMNS).
 """
@@ -37,6 +40,7 @@ EXTRA_COLUMNS = (
     "measured", "cpu_method", "gpu_method", "ram_method", "intensity_g_per_kwh", "intensity_provider",
     "intensity_zone", "intensity_kind", "intensity_signal", "intensity_source", "intensity_fetched_at",
     "energy_uncertainty_kwh", "sensor_status",
+    "scope_reason", "device_energy_kwh", "cpu_share", "gpu_share", "ram_share", "attribution",
 )
 COLUMNS = CODECARBON_COLUMNS + EXTRA_COLUMNS
 _CC_KIND = {"cpu": "cpu", "gpu": "gpu", "dram": "ram", "ram": "ram"}
@@ -44,6 +48,19 @@ _CC_KIND = {"cpu": "cpu", "gpu": "gpu", "dram": "ram", "ram": "ram"}
 
 def _timestamp(iso: str) -> str:
     return iso.split(".")[0].rstrip("Z")  # CodeCarbon's %Y-%m-%dT%H:%M:%S
+
+
+def _shares(record: CellRecord) -> dict[str, float | str]:
+    """The kernel's share of each CodeCarbon kind's device energy ('' where none can be told)."""
+    billed: dict[str, float] = {}
+    device: dict[str, float] = {}
+    for c in record.components:
+        kind = _CC_KIND.get(c.kind)
+        if kind is None or c.share is None:
+            continue
+        billed[kind] = billed.get(kind, 0.0) + c.share * c.device_j
+        device[kind] = device.get(kind, 0.0) + c.device_j
+    return {k: (billed[k] / device[k] if device.get(k) else "") for k in ("cpu", "gpu", "ram")}
 
 
 def row(record: CellRecord, report: Report, project_name: str | None = None) -> dict:
@@ -69,7 +86,7 @@ def row(record: CellRecord, report: Report, project_name: str | None = None) -> 
         "cpu_count": host.get("cpu_count", ""), "cpu_model": host.get("cpu_model", ""),
         "gpu_count": host.get("gpu_count", ""), "gpu_model": host.get("gpu_model", ""),
         "longitude": "", "latitude": "", "ram_total_size": host.get("ram_total_size_gb", ""),
-        "tracking_mode": "machine", "pue": record.pue,
+        "tracking_mode": record.scope, "pue": record.pue,
         "carbon_magic_version": host.get("carbon_magic_version", ""), "cell_id": record.cell_id or "",
         "execution_count": "" if record.execution_count is None else record.execution_count,
         "label": record.label or "", "status": record.status, "started_at": record.started_at,
@@ -81,6 +98,11 @@ def row(record: CellRecord, report: Report, project_name: str | None = None) -> 
         "intensity_source": prov.get("source") or "", "intensity_fetched_at": prov.get("fetched_at") or "",
         "energy_uncertainty_kwh": record.uncertainty_j / J_PER_KWH,
         "sensor_status": " ".join(f"{c.name}:{c.status}" for c in record.components if c.status != "ok") or "ok",
+        "scope_reason": record.scope_reason or "",
+        "device_energy_kwh": sum(c.device_j for c in record.components) * record.pue / J_PER_KWH,
+        **{f"{k}_share": v for k, v in _shares(record).items()},
+        "attribution": "+".join(dict.fromkeys(c.attribution for c in record.components
+                                              if c.attribution and c.attribution != "none")),
     }
     return {k: out[k] for k in COLUMNS}
 

@@ -83,6 +83,7 @@ class RamEstimator:
 
     def __init__(self, installed_bytes: int):
         self.power_w = installed_bytes / 1e9 * RAM_W_PER_GB
+        self.idle_w = self.power_w  # the model does not move with load: all of it is idle power
         self._lock = threading.Lock()
         self._last_t: float | None = None
         self._total_j = 0.0
