@@ -204,7 +204,7 @@ class Attributor:
                 return self.cpu_problem or "per-process CPU time unavailable"
             f, c, util = shares
             idle = self._idle[n]
-            idle.add(d_j / dt, dt, util)
+            idle.add(d_j, dt, util)
             idle_j = min(d_j, idle.value_w(d_j / dt) * dt)
             return f * (d_j - idle_j) + c * idle_j
         if kind == "gpu":
@@ -223,7 +223,7 @@ class Attributor:
             active_share = look.sm_ours / look.sm_total if look.sm_total > 0 else (mem_share or 0.0)
             idle_share = active_share if mem_share is None else mem_share
             idle = self._idle[n]
-            idle.add(d_j / dt, dt)
+            idle.add(d_j, dt)
             idle_j = min(d_j, idle.value_w(d_j / dt) * dt)
             return active_share * (d_j - idle_j) + idle_share * idle_j
         return f"no per-process attribution for {kind} sources"
