@@ -26,6 +26,14 @@ export interface IComponent {
   uncertainty_cause?: string;
   /** The MIG slice this GPU stands for: the energy is the whole board's. */
   mig?: string | null;
+  /** machine: energy_j is the device's; process: energy_j is this kernel's share of it. */
+  scope?: string;
+  /** What the device drew in the cell (absent in older records: energy_j). */
+  device_energy_j?: number | null;
+  /** This kernel's part of the device energy (0..1), null where it cannot be told. */
+  share?: number | null;
+  /** How the share was found: attributed:cpu-time, attributed:sm-util, attributed:sole-user, none. */
+  attribution?: string | null;
 }
 
 export interface IIntensityProvenance {
@@ -57,6 +65,9 @@ export interface ICarbonRecord {
   emissions_g: number;
   pue: number | null;
   code_head?: string | null;
+  /** machine (what the devices drew) or process (this kernel's share); absent in older records. */
+  scope?: string;
+  scope_reason?: string | null;
   [extra: string]: unknown;
 }
 
@@ -367,6 +378,24 @@ export function recordUncertaintyJ(record: ICarbonRecord): number {
     0
   );
   return u * (typeof record.pue === 'number' && record.pue > 0 ? record.pue : 1);
+}
+
+/** True when the record bills this kernel's share of shared devices (the kernel's `scope` process). */
+export function isProcessScope(record: ICarbonRecord): boolean {
+  return record.scope === 'process';
+}
+
+/**
+ * The scope as the kernel words it: "this kernel's share (reason)" or "whole machine (reason)";
+ * empty for records written before scope existed.
+ */
+export function scopeText(record: ICarbonRecord): string {
+  const reason = typeof record.scope_reason === 'string' ? record.scope_reason : null;
+  if (!isProcessScope(record) && reason === null) {
+    return '';
+  }
+  const word = isProcessScope(record) ? "this kernel's share" : 'whole machine';
+  return reason ? `${word} (${reason})` : word;
 }
 
 /** Show ± where the relative uncertainty exceeds this (the kernel's SHOW_UNCERTAINTY_ABOVE). */

@@ -16,7 +16,7 @@ import {
   formatIntensity,
   formatPower
 } from './format';
-import { EXPORT_FORMATS, ExportFormat, recordMark } from './protocol';
+import { EXPORT_FORMATS, ExportFormat, isProcessScope, recordMark, scopeText } from './protocol';
 import { CarbonSession } from './session';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -188,6 +188,16 @@ export class CarbonSidebar extends Widget {
   private _renderTotals(session: CarbonSession | null, unit: EnergyUnit): void {
     const s = session?.lastSample;
     const cells = session?.cellTotals() ?? { cells: 0, energy_j: 0, emissions_g: 0 };
+    const records = session?.records ?? [];
+    const latest = records.length ? records[records.length - 1] : null;
+    const scope = el(
+      'div',
+      'cm-total-scope',
+      latest && scopeText(latest)
+        ? `Scope: ${isProcessScope(latest) ? "this kernel's share" : 'whole machine'}`
+        : ''
+    );
+    scope.title = latest ? scopeText(latest) : '';
     this._totals.replaceChildren(
       el(
         'div',
@@ -200,7 +210,8 @@ export class CarbonSidebar extends Widget {
         'div',
         'cm-total-cells',
         `Cells: ${plural(cells.cells, 'run')} · ${formatEnergy(cells.energy_j, unit)} · ${formatEmissions(cells.emissions_g)}`
-      )
+      ),
+      scope
     );
   }
 
@@ -221,7 +232,8 @@ export class CarbonSidebar extends Widget {
           'span',
           'cm-cell-numbers',
           `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
-            `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}`
+            `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}` +
+            (isProcessScope(r) ? ' · share' : '')
         )
       );
       const cellId = r.cell_id;

@@ -2,7 +2,7 @@ import { Widget } from '@lumino/widgets';
 
 import { CarbonSidebar } from '../sidebar';
 import { CarbonSession } from '../session';
-import { record } from './fixtures';
+import { processRecord, record } from './fixtures';
 
 function session(): CarbonSession {
   const s = new CarbonSession();
@@ -110,5 +110,17 @@ describe('CarbonSidebar', () => {
     expect(buttons.map(b => b.textContent)).toEqual(['CSV', 'JSON', 'Markdown']);
     buttons.forEach(b => b.click());
     expect(exported).toEqual(['csv', 'json', 'md']);
+  });
+
+  it('shows the scope of the latest record and marks shared cells', () => {
+    const s = session();
+    s.addRecord(processRecord({ label: 'shared' }));
+    sidebar.render(s, 'auto');
+    const scope = sidebar.node.querySelector('.cm-total-scope')!;
+    expect(scope.textContent).toBe("Scope: this kernel's share");
+    expect(scope.getAttribute('title')).toBe("this kernel's share (auto: others did 70 % of the CPU work)");
+    const numbers = [...sidebar.node.querySelectorAll('.cm-cell-numbers')].map(n => n.textContent ?? '');
+    expect(numbers[0]).toMatch(/ · share$/);
+    expect(numbers.slice(1).some(t => t.includes('share'))).toBe(false);
   });
 });
