@@ -36,8 +36,12 @@ def unload_ipython_extension(ip):
     unload(ip)
 
 
-def measure(label=None, zone=None, session=None):
-    """Context manager for plain scripts: `with measure(label="train") as m: ...; m.record`."""
+def measure(label=None, zone=None, session=None, scope=None):
+    """Context manager for plain scripts: `with measure(label="train") as m: ...; m.record`.
+
+    scope: "machine" (what the devices drew), "process" (this process's share) or "auto"
+    (the session's setting, CARBON_MAGIC_SCOPE, by default).
+    """
     from .script import measure as _measure  # noqa: PLC0415
 
-    return _measure(label=label, zone=zone, session=session)
+    return _measure(label=label, zone=zone, session=session, scope=scope)

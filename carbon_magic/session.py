@@ -26,7 +26,7 @@ from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
 log = logging.getLogger("carbon_magic")
-CONSUMERS_EVERY_S = 10.0  # how often the sampler thread counts the other processes using the CPU
+CONSUMERS_EVERY_S = 60.0  # how often the sampler thread counts the other processes (reads all of /proc)
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Window:
     code_head: str | None = None
     attribution: object = None  # the attributor's Mark at the start (None where it failed)
     scope: str | None = None  # this cell's scope setting (`%%carbon --scope`), else the session's
+    scope_source: str = "%%carbon --scope"  # where this cell's scope setting came from
 
 
 class CarbonSession:
@@ -68,16 +69,17 @@ class CarbonSession:
         self._host = self._host_info()
         self.started_at = iso_utc(self.sampler.first.wall)
         self.ledger.put_session(self.session_id, self.started_at, self.describe())
+        self.attributor = attributor or Attributor(self.discovery.sources)
+        self._first_mark = self._observe(self.sampler.first)
+        self.consumers = OtherConsumers(self.attributor.proc)
+        self.sampler.add_listener(self.attributor.tick, period_s=0.0)  # before _accumulate reads it
+        self.sampler.add_listener(lambda _snap: self.consumers.look(self.attributor.pids), period_s=CONSUMERS_EVERY_S)
         # Running session totals (idle time included), priced at the intensity of each tick.
         self.cumulative_energy_j = 0.0
         self.cumulative_emissions_g = 0.0
         self._last_tick = self.sampler.first
+        self._last_attributed_j = self._first_mark.total_j() if self._first_mark else 0.0
         self.sampler.add_listener(self._accumulate, period_s=0.0)
-        self.attributor = attributor or Attributor(self.discovery.sources)
-        self._first_mark = self._observe(self.sampler.first)
-        self.consumers = OtherConsumers(self.attributor.proc)
-        self.sampler.add_listener(self.attributor.tick, period_s=0.0)
-        self.sampler.add_listener(lambda _snap: self.consumers.look(self.attributor.pids), period_s=CONSUMERS_EVERY_S)
         if start_thread:
             self.sampler.start()
 
@@ -106,14 +108,14 @@ class CarbonSession:
 
     # -- measuring -----------------------------------------------------------------------
     def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None,
-              scope: str | None = None) -> Window:
+              scope: str | None = None, scope_source: str = "%%carbon --scope") -> Window:
         snap = self.sampler.snapshot()
         mark = self._observe(snap)
         try:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        return Window(snap, label, zone, cell_id, execution_count, code_head, mark, scope)
+        return Window(snap, label, zone, cell_id, execution_count, code_head, mark, scope, scope_source)
 
     def intensity_for(self, zone: str | None):
         if zone and zone != getattr(self.intensity, "zone", None) and self._intensity_for_zone:
@@ -140,6 +142,8 @@ class CarbonSession:
         return record
 
     def build_record(self, window: Window, end: Snapshot, status: str, end_mark=None) -> CellRecord:
+        """The record of `window` ending at `end`; `end_mark` is the attributor's mark there (taken if None)."""
+        end_mark = self._observe(end) if end_mark is None else end_mark
         start = window.start
         duration = max(0.0, end.t - start.t)
         points = [start, *self.sampler.window(start.t, end.t), end]
@@ -171,16 +175,16 @@ class CarbonSession:
             log.warning("attribution failed: %s", exc)
             return None
 
-    def decide_scope(self, cell_scope: str | None = None) -> Decision:
+    def decide_scope(self, cell_scope: str | None = None, cell_source: str = "%%carbon --scope") -> Decision:
         """The scope a record ending now gets, and why (the cell's setting, else the session's)."""
         requested = cell_scope or self.settings.scope
-        source = "%%carbon --scope" if cell_scope else self.settings.scope_source
+        source = cell_source if cell_scope else self.settings.scope_source
         return decide(requested, source, self.attributor.usage(), self.attributor.cpu_problem)
 
     def _scoped(self, components, window: Window, end: Snapshot, end_mark):
         """(components with both figures, scope, reason) for a cell."""
         try:
-            decision = self.decide_scope(window.scope)
+            decision = self.decide_scope(window.scope, window.scope_source)
             if window.attribution is None or end_mark is None:
                 return components, "machine", f"{decision.reason}; attribution unavailable, devices billed whole"
             return attribute(components, window.attribution, end_mark, decision)
@@ -249,7 +253,12 @@ class CarbonSession:
     def _accumulate(self, snap: Snapshot) -> None:
         """Sampler-thread listener: add this tick's energy and emissions to the running totals."""
         last, self._last_tick = self._last_tick, snap
-        e = max(0.0, snap.total_j() - last.total_j()) * self.settings.pue
+        attributed = self.attributor.total_j()
+        last_attributed, self._last_attributed_j = self._last_attributed_j, attributed
+        # Under process scope the running total is this kernel's share, as its cells are.
+        share = self.decide_scope().scope == "process"
+        e = max(0.0, (attributed - last_attributed) if share else (snap.total_j() - last.total_j()))
+        e *= self.settings.pue
         self.cumulative_energy_j += e
         self.cumulative_emissions_g += emissions_over(last.wall, snap.wall, e, self.intensity.at)
 

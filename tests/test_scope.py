@@ -40,7 +40,7 @@ def session_with(tmp_path, clock, proc, sources, scope="auto", pid=KERNEL):
     settings = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path), "CARBON_MAGIC_SCOPE": scope})
     return CarbonSession(settings, discovery=Discovery(sources=sources), ledger=Ledger(tmp_path / "l.db"),
                          clock=clock, wall=clock.wall, start_thread=False, cuda_sync=lambda: [],
-                         attributor=Attributor(sources, proc=ProcFS(proc.root, pid=pid)))
+                         attributor=Attributor(sources, proc=ProcFS(proc.root, pid=pid, clock=clock)))
 
 
 def rapl(powercap):
@@ -88,6 +88,9 @@ def test_process_scope_bills_the_kernels_part_of_the_work_and_of_the_idle_power(
     assert r.schema == SCHEMA_V2 and r.energy_j == pytest.approx(7.5)
     assert r.emissions_g == pytest.approx(7.5 / 3.6e6 * r.intensity_g_per_kwh)
     assert "7.5 J = 30 % of 25 J measured" in r.summary() and "this kernel's share" in r.summary()
+    t = s.totals()  # the session's energy is the kernel's share too, so idle = session − cells stays its own
+    assert t["session_energy_j"] == pytest.approx(7.5) and t["idle_energy_j"] == pytest.approx(0.0)
+    assert s.cumulative_energy_j == pytest.approx(7.5)  # the live views' running total: the share as well
 
 
 def test_children_and_reaped_children_are_the_kernels(tmp_path, clock, proc, powercap):
@@ -112,6 +115,19 @@ def test_without_task_children_files_the_tree_comes_from_parent_links(tmp_path):
     p.add_process(OTHER, 1, cpu_s=9.0)
     times = ProcFS(p.root, pid=KERNEL).read()
     assert times.tree_s == pytest.approx(2.75) and times.pids == {KERNEL, CHILD, CHILD + 1} and times.cpus == 2
+
+
+def test_a_late_parent_map_brings_the_childs_whole_time(tmp_path, clock):
+    p = FakeProc(tmp_path / "proc", children_files=False)
+    p.add_process(KERNEL, 1, cpu_s=1.0)
+    fs = ProcFS(p.root, pid=KERNEL, clock=clock)
+    assert fs.read().tree_s == pytest.approx(1.0)
+    p.add_process(CHILD, KERNEL, cpu_s=0.7)
+    clock.advance(0.5)
+    assert fs.read().pids == {KERNEL}  # the parent map is re-read every 2 s, not every tick
+    clock.advance(2.0)
+    t = fs.read()
+    assert t.pids == {KERNEL, CHILD} and t.tree_s == pytest.approx(1.7)
 
 
 def test_every_processes_share_adds_up_to_at_most_the_machine(tmp_path, clock, proc, powercap):
@@ -165,6 +181,21 @@ def test_auto_waits_for_evidence(tmp_path, clock, proc, powercap):
     m.run(0.3, 5.0, k100=0.1, k200=0.5)
     r = s.end(w)
     assert r.scope == "machine" and "too little seen" in r.scope_reason
+
+
+def test_measure_takes_a_scope_for_its_block(tmp_path, clock, proc, powercap):
+    from carbon_magic import measure
+
+    s = session_with(tmp_path, clock, proc, rapl(powercap), scope="machine")
+    m = Machine(s, clock, proc, powercap)
+    m.run(1.0, 10.0)
+    with measure(label="train", session=s, scope="process") as block:
+        m.run(1.0, 25.0, k100=0.5, k200=1.0)
+    r = block.record
+    assert r.scope == "process" and r.energy_j == pytest.approx(7.5) and r.scope_reason == "set by measure(scope=...)"
+    with pytest.raises(ValueError, match="scope must be auto, machine or process"):
+        with measure(session=s, scope="kernel"):
+            pass
 
 
 def test_the_estimators_are_split_by_cpu_time_too(tmp_path, clock, proc):

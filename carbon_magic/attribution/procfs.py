@@ -8,16 +8,23 @@ continuous and a `multiprocessing.Pool` that the cell started and joined is coun
 Threads are inside their process's line.
 
 The tree is walked through `/proc/<pid>/task/<tid>/children` (only the kernel's own processes are
-read); kernels built without it (CONFIG_PROC_CHILDREN) get one pass over every `/proc/<pid>/stat`
-to map parents instead. Nothing here reads a name, a command line or a user: only numbers.
+read), at cell edges and at most every TREE_EVERY_S in between (sampler ticks read the known
+processes' times only); kernels built without those files (CONFIG_PROC_CHILDREN) get one pass over
+every `/proc/<pid>/stat` to map parents instead, at most every PARENT_MAP_EVERY_S (a JupyterHub
+node runs thousands of processes). A child found late brings its whole CPU time with it, so only
+the timing of that time shifts, and one that exits first is in its parent's cutime anyway.
+Nothing here reads a name, a command line or a user: only numbers.
 The root of /proc is injected, so tests give a fake tree in a temp dir (as for powercap).
 """
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+TREE_EVERY_S = 0.45  # under the default 0.5 s interval: every tick walks it; at 0.1 s every fifth
+PARENT_MAP_EVERY_S = 2.0
 
 
 class ProcUnavailable(Exception):
@@ -42,11 +49,16 @@ def _stat_fields(text: str) -> list[str]:
 class ProcFS:
     """Reads the counters above for the tree rooted at `pid` (default: this process)."""
 
-    def __init__(self, root: str = "/proc", pid: int | None = None, clk_tck: int = CLK_TCK):
+    def __init__(self, root: str = "/proc", pid: int | None = None, clk_tck: int = CLK_TCK, clock=time.monotonic):
         self.root = str(root)
         self.pid = os.getpid() if pid is None else int(pid)
         self.tick_s = 1.0 / clk_tck
+        self._clock = clock
         self._children_files: bool | None = None
+        self._kids: dict[int, list[int]] | None = None
+        self._kids_at = float("-inf")
+        self._tree: list[int] | None = None
+        self._tree_at = float("-inf")
 
     # -- availability --------------------------------------------------------------------
     def problem(self) -> str | None:
@@ -138,9 +150,16 @@ class ProcFS:
                 kids.setdefault(int(f[1]), []).append(pid)
         return kids
 
-    def tree_pids(self) -> list[int]:
-        """The root and every living descendant."""
-        kids = None if self._children_supported() else self._parent_map()
+    def tree_pids(self, fresh: bool = True) -> list[int]:
+        """The root and every living descendant (`fresh` False: the last walk, if under TREE_EVERY_S old)."""
+        now = self._clock()
+        kids = None
+        if not self._children_supported():
+            if self._kids is None or now - self._kids_at >= PARENT_MAP_EVERY_S:
+                self._kids, self._kids_at = self._parent_map(), now
+            kids = self._kids
+        elif not fresh and self._tree is not None and now - self._tree_at < TREE_EVERY_S:
+            return self._tree
         out, stack, seen = [], [self.pid], set()
         while stack:
             p = stack.pop()
@@ -149,13 +168,17 @@ class ProcFS:
             seen.add(p)
             out.append(p)
             stack.extend(self._children(p) if kids is None else kids.get(p, ()))
+        self._tree, self._tree_at = out, now
         return out
 
-    def read(self) -> CpuTimes:
-        """The tree's and the machine's CPU time now. Raises ProcUnavailable."""
+    def read(self, fresh: bool = True) -> CpuTimes:
+        """The tree's and the machine's CPU time now. Raises ProcUnavailable.
+
+        `fresh` False (sampler ticks) may reuse the tree's last walk (see the module docstring).
+        """
         busy, cpus = self.machine()
-        pids = self.tree_pids()
-        times = {p: self.process_cpu_s(p) for p in pids}
+        pids = self.tree_pids(fresh)
+        times = {p: self.process_cpu_s(p) for p in pids}  # a process gone since the map: None, left out
         if times.get(self.pid) is None:
             raise ProcUnavailable(f"cannot read {self.root}/{self.pid}/stat")
         return CpuTimes(sum(t for t in times.values() if t is not None), busy, cpus,

@@ -131,7 +131,7 @@ class Attributor:
     def tick(self, snap) -> None:
         """Sampler listener: take the interval up to `snap` into account."""
         with self._lock:
-            self._advance(snap)
+            self._advance(snap, fresh=False)
 
     def observe(self, snap) -> Mark:
         """Cell edge: take the interval up to `snap` into account and return the counters."""
@@ -139,9 +139,9 @@ class Attributor:
             self._advance(snap)
             return self._mark(snap)
 
-    def _read_cpu(self):
+    def _read_cpu(self, fresh: bool = True):
         try:
-            cpu = self.proc.read()
+            cpu = self.proc.read(fresh)
         except ProcUnavailable as exc:
             self.cpu_problem = f"per-process CPU time unavailable: {exc}"
             return None
@@ -153,11 +153,11 @@ class Attributor:
         self.cpus = cpu.cpus
         return cpu
 
-    def _advance(self, snap) -> None:
+    def _advance(self, snap, fresh: bool = True) -> None:
         last = self._last
         if last is not None and snap.t <= last.t:
             return  # an older snapshot (the sampler thread raced a cell edge): nothing new
-        cpu = self._read_cpu()
+        cpu = self._read_cpu(fresh)
         if last is None:
             self._last, self._last_cpu = snap, cpu
             self.history.append(Point(snap.t, snap.wall, 0.0))
@@ -236,6 +236,11 @@ class Attributor:
     def _usage(self) -> Usage:
         return Usage(self._ours, self._busy, self._capacity, self._elapsed,
                      {n: (v[0], v[1]) for n, v in self._gpu_sm.items()})
+
+    def total_j(self) -> float:
+        """Joules billed to this kernel since the session started, every source (as far as seen)."""
+        with self._lock:
+            return sum(self._att.values())
 
     def usage(self) -> Usage:
         """Cumulative use since the session started (for the auto scope and `%carbon status`)."""
