@@ -14,7 +14,7 @@ from carbon_magic.attribution.scope import status_lines
 from carbon_magic.config import Settings
 from carbon_magic.ledger import Ledger
 from carbon_magic.record import SCHEMA, SCHEMA_V2, CellRecord, record_problem
-from carbon_magic.report import csv_export
+from carbon_magic.report import badge, csv_export, json_export, receipt
 from carbon_magic.report.model import Report
 from carbon_magic.report.table import CellTable
 from carbon_magic.session import CarbonSession
@@ -388,3 +388,8 @@ def test_exports_and_the_table_show_the_scope(tmp_path, clock, proc, powercap):
     assert table.rows()[0][-1] == "measured · process 30 %"
     assert "scope: process (this kernel's share)" in table.caption()
     assert "process 30 %" in table.text() and "process 30 %" in table.html()
+    md = receipt.markdown(report)
+    assert "| scope | process (this kernel's share) |" in md and "Process scope: a cell's energy" in md
+    assert "share of shared devices" in badge.render(report)  # in the title (the apostrophe escaped)
+    (exported,) = json.loads(json_export.render(report))["records"]
+    assert exported["scope"] == "process" and exported["components"][0]["device_energy_j"] == pytest.approx(25)

@@ -32,6 +32,8 @@ def svg(label: str, value: str, title: str | None = None, colour: str = "#2e7d32
 def render(report: Report) -> str:
     value = fmt_mass_g(report.totals["emissions_g"])
     scopes = {r.scope for r in report.records}
-    share = {"process"} == scopes and " (this kernel's share of shared devices)" or (
-        " (partly this kernel's share of shared devices)" if "process" in scopes else "")
+    share = ""
+    if "process" in scopes:
+        share = " (this kernel's share of shared devices)" if scopes == {"process"} else (
+            " (partly this kernel's share of shared devices)")
     return svg("CO₂e", value, title=f"CO₂e of {report.project_name}: {value}{share}")
