@@ -5,6 +5,7 @@ Real processes competing on this machine are in test_scope_real.py.
 import csv
 import io
 import json
+from types import SimpleNamespace
 
 import pytest
 from IPython.core.error import UsageError
@@ -215,9 +216,11 @@ def gpu_session(tmp_path, clock, proc, gpu, scope="process"):
     return session_with(tmp_path, clock, proc, sources, scope=scope)
 
 
-def test_a_gpu_shared_with_another_process_is_split_by_sm_and_memory(tmp_path, clock, proc):
+@pytest.mark.parametrize("scope, reason", [("process", "set by CARBON_MAGIC_SCOPE"),
+                                           ("auto", "auto: others did 25 % of gpu:0's SM work")])
+def test_a_gpu_shared_with_another_process_is_split_by_sm_and_memory(tmp_path, clock, proc, scope, reason):
     gpu = FakeGpu("GPU-1", "0000:01:00.0", energy_mj=0)
-    s = gpu_session(tmp_path, clock, proc, gpu)
+    s = gpu_session(tmp_path, clock, proc, gpu, scope=scope)
     gpu.energy_mj += 50_000  # 50 W idle for 1 s, nobody on it
     clock.advance(1.0)
     s.sampler.tick()
@@ -234,6 +237,7 @@ def test_a_gpu_shared_with_another_process_is_split_by_sm_and_memory(tmp_path, c
     # active 200 J × SM 120/160, idle 50 J × memory 4/16 GB
     assert c.energy_j == pytest.approx(200 * 0.75 + 50 * 0.25)
     assert (c.scope, c.attribution, c.share) == ("process", "attributed:sm-util", pytest.approx(0.65))
+    assert r.scope_reason == reason
     lines = "\n".join(status_lines(s))
     assert "gpu:0: 1 other process with a compute context, 25 % of its SM work" in lines
 
@@ -393,3 +397,20 @@ def test_exports_and_the_table_show_the_scope(tmp_path, clock, proc, powercap):
     assert "share of shared devices" in badge.render(report)  # in the title (the apostrophe escaped)
     (exported,) = json.loads(json_export.render(report))["records"]
     assert exported["scope"] == "process" and exported["components"][0]["device_energy_j"] == pytest.approx(25)
+
+
+@pytest.mark.parametrize("scope, reason", [
+    ("process", "set by CARBON_MAGIC_SCOPE; cpu:package-0 billed whole: per-process CPU time unavailable: "
+                "cannot read"),
+    ("auto", "auto: per-process CPU time unavailable: cannot read"),
+])
+def test_without_proc_the_machine_is_billed_with_the_reason(tmp_path, clock, powercap, scope, reason):
+    no_proc = SimpleNamespace(root=tmp_path / "no-proc")  # a platform without /proc (macOS, Windows)
+    s = session_with(tmp_path, clock, no_proc, rapl(powercap), scope=scope)
+    w = s.begin()
+    powercap.advance(PKG, 20.0)
+    clock.advance(2.0)
+    r = s.end(w)
+    assert r.scope == "machine" and r.components[0].energy_j == pytest.approx(20)
+    assert r.scope_reason.startswith(reason) and r.components[0].share is None
+    assert "per-process CPU time unavailable" in "\n".join(status_lines(s))
