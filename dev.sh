@@ -62,8 +62,10 @@ case "${1:-}" in
         if [ -f labextension/package.json ] && command -v node >/dev/null; then
             log "extension unit tests (jest)"
             (cd labextension && jlpm test)
-            log "extension browser tests (Galata, headless Chromium)"
+            log "extension browser tests (Galata, headless Chromium: CHROMIUM_PATH, else apt-get as root)"
             bash labextension/run_ui_tests.sh
+            log "packaging: sdist carries the built extension, its wheel builds without Node and loads in JupyterLab"
+            bash scripts/check_release.sh "$VENV/bin/python"
         fi
         ;;
     *)

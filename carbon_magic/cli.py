@@ -4,6 +4,7 @@
     carbon-magic report before.ipynb after.ipynb          # before/after, with differences
     carbon-magic report students/*.ipynb -o class.csv     # a leaderboard, and a CSV of every cell
     carbon-magic report --ledger ~/.local/share/carbon_magic/ledger.sqlite3 --session 3f2a…
+    carbon-magic report train.ipynb --model-card model-card.md [--cells fit] [--inference eval]
 
 Exit status: 0 when at least one file was read (files that could not be read, and records that
 were skipped, are named on stderr, one line each, and the rest is reported); 1 when no file could
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", metavar="PATH", help=f"also write an export ({', '.join(SUFFIXES)})")
     r.add_argument("--ledger", metavar="PATH", help="read a carbon_magic ledger.sqlite3 too")
     r.add_argument("--session", metavar="ID", help="with --ledger: only this session")
+    r.add_argument("--model-card", metavar="PATH.md",
+                   help="also write a model card's carbon disclosure (Hugging Face co2_eq_emissions, the "
+                        "Environmental Impact section, SPDX 3.0.1 AI energy)")
+    r.add_argument("--cells", nargs="+", metavar="LABEL", help="with --model-card: the training cells "
+                   "(default: the labelled cells, else all)")
+    r.add_argument("--inference", nargs="+", metavar="LABEL", default=[],
+                   help="with --model-card: cells reported as inference")
+    r.add_argument("--training-type", choices=("pre-training", "fine-tuning"), default=None,
+                   help="with --model-card (default pre-training)")
     return p
 
 
@@ -77,17 +87,25 @@ def summary_text(sources) -> str:
 
 
 def comparison_text(sources) -> str:
-    """A leaderboard (lowest CO₂e first) with each notebook's difference from the first one given."""
-    base = sources[0].report.totals
-    ranked = sorted(range(len(sources)), key=lambda i: sources[i].report.totals["emissions_g"])
+    """A leaderboard (lowest CO₂e first), each notebook against the first one given that has data.
+    Notebooks with no measured cell have nothing to rank: they come last, unranked, marked so."""
+    base_i = next((i for i, s in enumerate(sources) if s.report.totals["cells"]), 0)
+    base = sources[base_i].report.totals
+    ranked = sorted(range(len(sources)),
+                    key=lambda i: (sources[i].report.totals["cells"] == 0, sources[i].report.totals["emissions_g"]))
     rows = []
-    for rank, i in enumerate(ranked, 1):
+    rank = 0
+    for i in ranked:
         t = sources[i].report.totals
-        vs = "(baseline)" if i == 0 else (
+        if t["cells"] == 0:
+            rows.append(["–", printable(sources[i].name), "–", "–", "no measured cells"])
+            continue
+        rank += 1
+        vs = "(baseline)" if i == base_i else (
             f"{_diff(t['cells_energy_j'], base['cells_energy_j'], fmt_energy)} energy, "
             f"{_diff(t['emissions_g'], base['emissions_g'], fmt_mass_g)} CO₂e")
         rows.append([str(rank), printable(sources[i].name), fmt_mass_g(t["emissions_g"]), fmt_energy(t["cells_energy_j"]), vs])
-    first = printable(sources[0].name)
+    first = printable(sources[base_i].name)
     return (f"Leaderboard (lowest CO₂e first; differences against {first}):\n"
             + _table(["#", "notebook", "CO₂e", "energy", f"vs {first}"], rows, right_from=2))
 
@@ -129,6 +147,12 @@ def report_main(args, out=None, err=None) -> int:
     if args.session and not args.ledger:
         print("carbon-magic report: --session needs --ledger PATH", file=err)
         return EXIT_USAGE
+    if (args.cells or args.inference or args.training_type) and not args.model_card:
+        print("carbon-magic report: --cells, --inference and --training-type need --model-card PATH.md", file=err)
+        return EXIT_USAGE
+    if args.model_card and not str(args.model_card).lower().endswith(".md"):
+        print("carbon-magic report: a model card is Markdown: give --model-card a path ending in .md", file=err)
+        return EXIT_USAGE
     sources = []
     for nb in args.notebooks:
         try:
@@ -154,6 +178,27 @@ def report_main(args, out=None, err=None) -> int:
             print(f"carbon-magic report: {exc}", file=err)
             return EXIT_NOTHING_READ
         print(f"wrote {path}", file=out)
+    if args.model_card:
+        return write_model_card(combined(sources), args, out, err)
+    return EXIT_OK
+
+
+def write_model_card(report: Report, args, out, err) -> int:
+    from .report.model_card import CardError, CardOptions, render  # noqa: PLC0415
+
+    options = CardOptions(cells=args.cells, inference=args.inference or [],
+                          training_type=args.training_type or "pre-training")
+    try:
+        content = render(report, options)
+    except CardError as exc:  # an unknown label: a bad argument
+        print(f"carbon-magic report: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        path = write(report, args.model_card, lambda _report: content)
+    except ExportError as exc:
+        print(f"carbon-magic report: {exc}", file=err)
+        return EXIT_NOTHING_READ
+    print(f"wrote {path}", file=out)
     return EXIT_OK
 
 

@@ -33,9 +33,12 @@ class Settings:
     powercap_root: str = DEFAULT_POWERCAP_ROOT
     data_dir: Path = field(default_factory=default_data_dir)
     cpu_tdp_w: float | None = None
+    ram_w_per_gb: float | None = None
     cuda_sync: bool = True
     scope: str = "auto"  # auto | machine | process (attribution/scope.py)
     scope_source: str = "the default"  # where the scope setting came from, for the record's reason
+    wue_l_per_kwh: float | None = None  # on-site water per kWh of IT energy; None: unknown
+    embodied_host: str = "server"  # the host row of report/data/embodied.csv (server, desktop, laptop, none)
     electricitymaps_url: str = "https://api.electricitymaps.com"
     uk_url: str = "https://api.carbonintensity.org.uk"
     watttime_url: str = "https://api.watttime.org"
@@ -63,6 +66,19 @@ class Settings:
         if tdp is not None and tdp.strip():
             s.cpu_tdp_w = _positive_float(env, "CARBON_MAGIC_CPU_TDP_W", None, s.warnings,
                                           minimum=1.0, maximum=5000.0)
+        ram = env.get("CARBON_MAGIC_RAM_W_PER_GB")
+        if ram is not None and ram.strip():
+            s.ram_w_per_gb = _positive_float(env, "CARBON_MAGIC_RAM_W_PER_GB", None, s.warnings,
+                                             minimum=0.01, maximum=10.0)
+        wue_warnings: list[str] = []
+        s.wue_l_per_kwh = _positive_float(env, "CARBON_MAGIC_WUE", None, wue_warnings, minimum=0.0, maximum=20.0)
+        s.warnings += [w.replace("using the built-in model", "water is not estimated") for w in wue_warnings]
+        host = (env.get("CARBON_MAGIC_EMBODIED_HOST") or "server").strip().lower()
+        if host not in EMBODIED_HOSTS:
+            s.warnings.append(f"CARBON_MAGIC_EMBODIED_HOST={host!r} is not one of {', '.join(EMBODIED_HOSTS)}; "
+                              "using 'server'")
+            host = "server"
+        s.embodied_host = host
         s.powercap_root = env.get("CARBON_MAGIC_POWERCAP_ROOT") or DEFAULT_POWERCAP_ROOT
         if env.get("CARBON_MAGIC_DATA_DIR"):
             s.data_dir = Path(env["CARBON_MAGIC_DATA_DIR"]).expanduser()
@@ -94,18 +110,20 @@ class Settings:
 
 PROVIDERS = ("auto", "static", "electricitymaps", "uk", "watttime")
 SCOPES = ("auto", "machine", "process")  # the same as attribution.scope.SCOPES (config stays import-light)
+EMBODIED_HOSTS = ("server", "desktop", "laptop", "none")  # = report.embodied.HOST_KINDS
 
 
 def _positive_float(env, name, default, warnings, minimum, maximum):
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
+    shown = "the built-in model" if default is None else default
     try:
         value = float(raw)
     except ValueError:
-        warnings.append(f"{name}={raw!r} is not a number; using {default}")
+        warnings.append(f"{name}={raw!r} is not a number; using {shown}")
         return default
     if not (minimum <= value <= maximum):
-        warnings.append(f"{name}={raw!r} is outside {minimum}..{maximum}; using {default}")
+        warnings.append(f"{name}={raw!r} is outside {minimum}..{maximum}; using {shown}")
         return default
     return value

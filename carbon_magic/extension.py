@@ -5,7 +5,9 @@ import logging
 import sys
 
 from .config import Settings
+from .intensity.messages import say
 from .magics import CarbonMagics
+from .notebook import notebook_path
 from .session import CarbonSession
 
 log = logging.getLogger("carbon_magic")
@@ -19,12 +21,14 @@ def load(ip) -> None:
     settings = Settings.from_env()
     for w in settings.warnings:
         print(f"carbon_magic: {w}", file=sys.stderr)
-    session = CarbonSession(settings)
+    session = CarbonSession(settings, notebook=notebook_path(getattr(ip, "user_ns", None)))
     try:
         magics = CarbonMagics(ip, session)
     except Exception:
         session.close()
         raise
+    for notice in session.drain_load_notices():  # a bad zone, a shortened interval: said now, once
+        say(notice)
     ip.register_magics(magics)
     ip.events.register("pre_run_cell", magics.pre_run_cell)
     ip.events.register("post_run_cell", magics.post_run_cell)
@@ -35,8 +39,18 @@ def load(ip) -> None:
         state["bridge"] = _open_bridge(session)
 
 
-def _open_bridge(session: CarbonSession):
-    """Open the `carbon_magic` comm for the JupyterLab extension (absent frontends ignore it)."""
+def hello_message(session: CarbonSession) -> dict:
+    """The comm's first message: who measures what, and the session's totals so far."""
+    d = session.describe()
+    return {"version": d["carbon_magic_version"], "session_id": session.session_id, "sensors": d["sensors"],
+            "skipped": d["skipped"], "zone": session.settings.zone, "totals": session.totals()}
+
+
+def _open_bridge(session: CarbonSession, create_comm=None):
+    """Open the `carbon_magic` comm for the JupyterLab extension (absent frontends ignore it).
+
+    Every message that changes what the sidebar shows carries the kernel's `totals` (cells, idle,
+    session: `CarbonSession.totals`), so the sidebar shows the numbers `%carbon status` shows."""
     try:
         from .frontend import FrontendBridge  # noqa: PLC0415
     except ImportError:
@@ -48,12 +62,10 @@ def _open_bridge(session: CarbonSession):
         return export_text(session, fmt)
 
     try:
-        bridge = FrontendBridge(on_export_request=on_export)
-        d = session.describe()
-        bridge.open({"version": d["carbon_magic_version"], "session_id": session.session_id,
-                     "sensors": d["sensors"], "skipped": d["skipped"], "zone": session.settings.zone})
+        bridge = FrontendBridge(create_comm=create_comm, on_export_request=on_export)
+        bridge.open(hello_message(session))
         session.sampler.add_listener(lambda snap: bridge.send_sample(session.sample_message(snap)), 1.0)
-        session.record_listeners.append(lambda rec: bridge.send_record(rec.to_dict()))
+        session.record_listeners.append(lambda rec: bridge.send_record(rec.to_dict(), session.totals()))
         return bridge
     except Exception:  # noqa: BLE001 - no frontend comm is fine; measuring goes on
         log.debug("frontend comm unavailable", exc_info=True)

@@ -3,7 +3,8 @@
 The kernel opens the comm (target ``carbon_magic``) with a ``hello`` message when the IPython
 extension loads; the frontend registers that target on every kernel connection, so load order does
 not matter. Kernel -> frontend: ``hello``, ``sample`` (about 1 Hz), ``record`` (each cell end),
-``export`` (reply). Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
+``export`` (reply). ``hello``, ``sample`` and ``record`` carry ``totals``: the session's cells,
+idle and session energy and CO₂e as `%carbon status` shows them (the frontend computes none). Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
 
 This module imports nothing else from the package: the core wires it in. Every public method is
 safe to call from any thread (the sampler thread sends samples) and never raises or prints; a lost
@@ -74,9 +75,9 @@ class FrontendBridge:
         """Send one live sample (``type: "sample"`` added)."""
         self._send({**sample, "type": "sample"})
 
-    def send_record(self, record: dict) -> None:
-        """Send a finished cell's v1 record."""
-        self._send({"type": "record", "record": record})
+    def send_record(self, record: dict, totals: dict | None = None) -> None:
+        """Send a finished cell's v1 record (with the session's totals after it, when given)."""
+        self._send({"type": "record", "record": record, **({"totals": totals} if totals is not None else {})})
 
     def close(self) -> None:
         with self._lock:

@@ -33,8 +33,8 @@ from traitlets import Bool, Float, Unicode, observe
 
 from .attribution.scope import parse_scope, status_lines
 from .intensity import normalize_zone
+from .intensity.messages import Hint, say
 from .record import method_word
-from .units import fmt_energy, fmt_mass_g
 
 log = logging.getLogger("carbon_magic")
 
@@ -44,14 +44,15 @@ COMMANDS = {
     "zone": "carbon_magic.intensity.commands:zone_command",
     "whatif": "carbon_magic.intensity.commands:whatif_command",
     "forecast": "carbon_magic.intensity.commands:forecast_command",
+    "wait": "carbon_magic.act.wait:wait_command",
     "table": "carbon_magic.report.commands:table_command",
     "export": "carbon_magic.report.commands:export_command",
     "live": "carbon_magic.live:live_command",
 }
 LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
-BUILTIN = ("auto", "status")
-CELL_USAGE = ("%%carbon [--label NAME] [--zone ZONE] [--live] [--quiet] [--no-sync] [--scope auto|machine|process] "
-              "[-o VAR]")
+BUILTIN = ("auto", "status", "help")
+CELL_USAGE = ("%%carbon [--label NAME] [--zone ZONE] [--per N UNIT] [--live] [--quiet] [--no-sync] "
+              "[--scope auto|machine|process] [-o VAR]")
 # Cell magics that run their body as Python in the user namespace; `%%carbon` right below them
 # is lifted to measure the whole cell (see the module docstring).
 RUNNER_MAGICS = ("time", "timeit", "prun")
@@ -105,8 +106,7 @@ def _magic_name(line: str) -> str | None:
     return words[0] if words else None
 
 
-def sensor_notes(src, sampler) -> str:
-    """` (FAILED: reason; retried every 5 s)`, counter resets, ambiguous gaps, MIG: what a sensor went through."""
+def _sensor_note_list(src, sampler) -> list[str]:
     notes = []
     h = sampler.health.get(src.name)
     if src.name in sampler.failed:
@@ -120,7 +120,42 @@ def sensor_notes(src, sampler) -> str:
             notes.append(f"{what}: {n}")
     if getattr(src, "mig", None):
         notes.append(f"MIG slice {src.mig}: energy is the whole board's")
+    return notes
+
+
+def sensor_notes(src, sampler) -> str:
+    """` (FAILED: reason; retried every 5 s)`, counter resets, ambiguous gaps, MIG: what a sensor went through."""
+    notes = _sensor_note_list(src, sampler)
     return f" ({'; '.join(notes)})" if notes else ""
+
+
+SENSOR_HEADER = ("name", "kind", "method", "shown as", "status")
+
+
+def sensor_rows(sources, sampler) -> list[tuple[str, ...]]:
+    """The sensor table of `%carbon status`, header first: what each source is and how it is doing."""
+    rows = [SENSOR_HEADER]
+    for src in sources:
+        notes = _sensor_note_list(src, sampler)
+        rows.append((src.name, src.kind, src.method, method_word(src.method), "; ".join(notes) or "ok"))
+    return rows
+
+
+def _columns(rows, indent: str = "    ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [(indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]).rstrip() for r in rows]
+
+
+HELP = """carbon_magic: energy and CO₂e of notebook cells
+  %%carbon [--label NAME] [--zone ZONE] [-o VAR]   measure this cell (put it on the cell's first line)
+  %carbon auto on|off     measure every cell without %%carbon
+  %carbon status          sensors, estimates and how to override them, zone, session totals
+  %carbon table           per-cell table of this session; %carbon export PATH (.csv .json .md .html .svg)
+  %carbon zone FR         set the grid zone (country, Electricity Maps zone, uk:london, aws:us-east-1)
+  %carbon whatif SE FR    this session's energy priced in other zones
+  %carbon forecast        the greenest start time for a job (--duration 2h --within 24h)
+  %carbon live            live chart of power and grid intensity
+Details: %%carbon? and %carbon? · docs/ in the repository"""
 
 
 def _first_line(text: str) -> str | None:
@@ -128,6 +163,26 @@ def _first_line(text: str) -> str | None:
         if ln.strip():
             return ln.strip()[:120]
     return None
+
+
+class HeaderTransformer:
+    """The input transformer (IPython's `input_transformers_cleanup`) that takes the `%%carbon`
+    line out of a cell before it is compiled.
+
+    `has_side_effects` keeps it out of IPython's completeness check (`check_complete`, which the
+    terminal and `is_complete_request` call on every Enter): there a `%%carbon` cell must stay
+    what it is to the user, a cell magic whose input ends with a blank line. Stripped there, the
+    header alone left no lines (IndexError in prompt_toolkit's event loop, a dead
+    `--simple-prompt` session) and `%%carbon\\nimport time` read as complete after one line.
+    """
+
+    has_side_effects = True
+
+    def __init__(self, strip):
+        self._strip = strip
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        return self._strip(lines)
 
 
 @magics_class
@@ -138,6 +193,8 @@ class CarbonMagics(Magics):
     quiet = Bool(False, help="Do not print the summary line after measured cells").tag(config=True)
     scope = Unicode(None, allow_none=True, help="auto, machine (what the devices drew) or process (this kernel's "
                     "share); overrides CARBON_MAGIC_SCOPE").tag(config=True)
+    wue = Float(None, allow_none=True, help="On-site water usage effectiveness in L/kWh of IT energy "
+                "(overrides CARBON_MAGIC_WUE)").tag(config=True)
 
     def __init__(self, shell, session):
         super().__init__(shell)
@@ -148,11 +205,18 @@ class CarbonMagics(Magics):
         if self.cuda_sync is not None:
             session.settings.cuda_sync = bool(self.cuda_sync)
         self._set_scope(self.scope)
+        if self.wue is not None:
+            try:
+                self._wue_changed({"new": self.wue})
+            except UsageError as exc:  # a bad value in the config must not stop the extension loading
+                print(f"carbon_magic: {exc}; water is not estimated", file=sys.stderr)
         self.auto = False
         self._parsed: dict = {}
         self._depth = 0
         self._window = None
         self._window_opts: dict = {}
+        self._live = None  # the running `--live` cell's view (live.CellView), finished in post_run_cell
+        self.transform = HeaderTransformer(self._strip_header)
 
     @observe("zone")
     def _zone_changed(self, change):  # `%config CarbonMagics.zone = "FR"` after loading
@@ -189,6 +253,13 @@ class CarbonMagics(Magics):
                 raise UsageError("CarbonMagics.pue must be between 1.0 and 5.0")
             self.session.settings.pue = float(change["new"])
 
+    @observe("wue")
+    def _wue_changed(self, change):
+        if getattr(self, "session", None) is not None and change["new"] is not None:
+            if not 0.0 <= change["new"] <= 20.0:
+                raise UsageError("CarbonMagics.wue must be between 0 and 20 L/kWh")
+            self.session.settings.wue_l_per_kwh = float(change["new"])
+
     # -- header parsing ------------------------------------------------------------------
     def parse_cell_args(self, line: str) -> dict:
         """Parse `%%carbon` options; raises UsageError (one line) on anything not accepted."""
@@ -198,7 +269,16 @@ class CarbonMagics(Magics):
             reason = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split())) or "bad options"
             raise UsageError(f"%%carbon: {reason}. Accepted: {CELL_USAGE}") from None
         opts = {"label": _unquote(args.label), "zone": _unquote(args.zone), "live": args.live,
-                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync, "scope": None}
+                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync, "units": None,
+                "scope": None}
+        if args.per:
+            from .report.sci import PER_USAGE, parse_units  # noqa: PLC0415
+
+            try:
+                opts["units"] = parse_units(*(_unquote(w) for w in args.per))
+            except ValueError as exc:
+                reason = "".join(c if c.isprintable() else "?" for c in str(exc))
+                raise UsageError(f"%%carbon: {reason}. Usage: {PER_USAGE}") from None
         if args.scope is not None:
             try:
                 opts["scope"] = parse_scope(args.scope, "--scope")
@@ -259,12 +339,24 @@ class CarbonMagics(Magics):
             self._parsed[argline] = cached
         return (dict(cached) if cached else None), True, body
 
-    def transform(self, lines: list[str]) -> list[str]:
-        """Input transformer: drop a valid top-level `%%carbon` line so the body runs as itself."""
+    def _strip_header(self, lines: list[str]) -> list[str]:
+        """Input transformer: turn a valid top-level `%%carbon` line into a comment, so the body runs
+        as itself and a traceback's line numbers are the ones the user sees in the cell (the
+        `%%carbon` line counted, as the editor counts it)."""
         if self._depth:
             return lines
-        opts, is_carbon, body = self._try_header(lines)
-        return body if is_carbon and opts is not None else lines
+        opts, is_carbon, _ = self._try_header(lines)
+        if not (is_carbon and opts is not None):
+            return lines
+        out = list(lines)
+        for i, line in enumerate(out):
+            if _magic_name(line) == "carbon":
+                if i + 1 < len(out) and out[i + 1].startswith("%%"):
+                    del out[i]  # another cell magic follows: it must stay first (it numbers its own body)
+                else:
+                    out[i] = "# " + line.rstrip("\r\n") + "\n"
+                return out
+        return lines  # pragma: no cover - _try_header found the line
 
     # -- cell hooks ----------------------------------------------------------------------
     def pre_run_cell(self, info) -> None:
@@ -291,10 +383,11 @@ class CarbonMagics(Magics):
         self._window_opts = opts
         self._window = self.session.begin(
             label=opts.get("label"), zone=opts.get("zone"), cell_id=cell_id,
-            execution_count=self.shell.execution_count, code_head=_first_line(body), scope=opts.get("scope"))
+            execution_count=self.shell.execution_count, code_head=_first_line(body), units=opts.get("units"),
+            scope=opts.get("scope"))
         if opts.get("live"):
             try:
-                _load(LIVE_CELL_HOOK)(self)
+                self._live = _load(LIVE_CELL_HOOK)(self, self._window)
             except Exception as exc:  # noqa: BLE001
                 print(f"carbon_magic: live view unavailable ({exc})", file=sys.stderr)
 
@@ -311,12 +404,18 @@ class CarbonMagics(Magics):
         self._depth = max(0, self._depth - 1)
         if self._depth or self._window is None:
             return
-        window, opts = self._window, self._window_opts
-        self._window = None
+        window, opts, live = self._window, self._window_opts, self._live
+        self._window = self._live = None
+        record = None
         try:
-            self._finish(window, opts, result)
+            record = self._finish(window, opts, result)
         except Exception as exc:  # noqa: BLE001
             print(f"carbon_magic: could not record this cell ({exc})", file=sys.stderr)
+        if live is not None:  # the cell's live view freezes on its record and stops updating
+            try:
+                live.finish(record)
+            except Exception as exc:  # noqa: BLE001
+                print(f"carbon_magic: could not finish the live view ({exc})", file=sys.stderr)
 
     def _finish(self, window, opts, result):
         # ipykernel turns SIGINT during an `await` cell into a cancelled task: the cell ends in
@@ -336,14 +435,20 @@ class CarbonMagics(Magics):
             self.shell.user_ns[opts["var"]] = record
         if not (opts.get("quiet") or self.quiet):
             print(record.summary())
+        quiet = opts.get("quiet") or self.quiet
         for notice in self.session.drain_notices():
-            print(notice, file=sys.stderr)
+            if quiet and isinstance(notice, Hint):
+                self.session.pending_notices.append(notice)  # advice waits for a cell that talks
+            else:
+                say(notice)
         return record
 
     # -- the magics ----------------------------------------------------------------------
     @magic_arguments(name="%carbon")  # usage reads `%%carbon …`
     @argument("--label", "-l", default=None, help="Name for this cell in tables and exports")
     @argument("--zone", "-z", default=None, help="Grid zone for this cell only (FR, US-MIDA-PJM, aws:us-east-1)")
+    @argument("--per", nargs=2, default=None, metavar=("N", "UNIT"),
+              help="Units of work the cell processes (60000 samples): energy, CO₂e and SCI per unit")
     @argument("--live", action="store_true", help="Show the live power/intensity chart while the cell runs")
     @argument("--quiet", "-q", action="store_true", help="Do not print the summary line")
     @argument("--no-sync", action="store_true", help="Do not wait for queued CUDA work before the end snapshot")
@@ -366,12 +471,14 @@ class CarbonMagics(Magics):
             # Auto mode already measures the enclosing cell: count it once, with these options.
             self._window.label = opts["label"]
             self._window.zone = opts["zone"] or self._window.zone
+            self._window.units = opts.get("units") or self._window.units
             self._window.scope = opts["scope"] or self._window.scope
             self._window_opts = opts
             self._run_nested(cell)
             return
-        window = self.session.begin(label=opts["label"], zone=opts["zone"], execution_count=self.shell.execution_count,
-                                    code_head=_first_line(cell), scope=opts["scope"])
+        window = self.session.begin(label=opts["label"], zone=opts["zone"], units=opts.get("units"),
+                                    execution_count=self.shell.execution_count, code_head=_first_line(cell),
+                                    scope=opts["scope"])
         self._finish(window, opts, self._run_nested(cell))
 
     def _run_nested(self, cell: str):
@@ -383,22 +490,30 @@ class CarbonMagics(Magics):
 
     @line_magic("carbon")
     def carbon_line(self, line):
-        """%carbon auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
+        """%carbon [help] | auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast | wait
 
+        help            (or nothing) the short help
         auto on|off     measure every cell without %%carbon
-        status          sensors found, sensors skipped (with the fix), zone, provider, interval, session energy,
-                        scope (machine or this kernel's share, and why), other consumers seen
+        status          sensors (with headers), the estimates' inputs and overrides, sensors skipped (with
+                        the fix), zone, provider, interval, totals: cells, idle, session
+                        scope (machine or this kernel's share, and why; the totals follow it), other
+                        consumers seen
         live            show the live power/intensity chart
         table           per-cell emissions table of this session (--sort KEY, --top N)
         export PATH     write the session's records (.csv .json .md .html .svg)
+        export model-card.md   a model card's carbon disclosure (Hugging Face co2_eq_emissions,
+                        Environmental Impact, SPDX 3.0.1 energy): --cells LABEL… --inference LABEL…
+                        --training-type pre-training|fine-tuning (also: export PATH.md --model-card)
         zone ZONE       set the grid zone (country, Electricity Maps zone, UK region, cloud region)
         whatif ZONE…    what this session's energy would have emitted elsewhere
         forecast        the greenest start time for a job (--duration 2h --within 24h)
+        wait            wait for the greenest window of the forecast (--within 8h --duration 2h)
         """
         sub, _, rest = line.strip().partition(" ")
         rest = rest.strip()
-        if not sub:
-            raise UsageError("%carbon needs a subcommand: " + ", ".join((*BUILTIN, *COMMANDS)))
+        if sub in ("", "help", "-h", "--help"):
+            print(HELP)
+            return None
         if sub == "auto":
             return self._auto(rest)
         if sub == "status":
@@ -422,12 +537,14 @@ class CarbonMagics(Magics):
         print(f"carbon_magic: auto mode {rest}" + (" (every cell is measured)" if self.auto else ""))
 
     def status_text(self) -> str:
+        from .report.display import totals_lines  # noqa: PLC0415 - only when asked
+
         s = self.session
-        lines = ["carbon_magic status"]
-        lines.append("  sensors:")
-        for src in s.discovery.sources:
-            lines.append(f"    {src.name:<18} {src.kind:<5} {src.method:<9} {method_word(src.method)}"
-                         + sensor_notes(src, s.sampler))
+        lines = ["carbon_magic status", "  sensors:", *_columns(sensor_rows(s.discovery.sources, s.sampler))]
+        models = [src.model_inputs() for src in s.discovery.sources if hasattr(src, "model_inputs")]
+        if models:
+            lines.append("  estimated components (the model's inputs, and how to override them):")
+            lines += [f"    {m}" for m in models]
         if s.discovery.skipped:
             lines.append("  skipped:")
             for k in s.discovery.skipped:
@@ -438,14 +555,13 @@ class CarbonMagics(Magics):
         lines.append(f"  sampler: every {s.settings.interval_s:g} s, "
                      f"{'running' if s.sampler.running else 'stopped'}; PUE {s.settings.pue:g}; "
                      f"auto mode {'on' if self.auto else 'off'}")
-        t = s.totals()
-        lines.append(f"  session: {fmt_energy(t['session_energy_j'])} so far "
-                     f"({t['cells']} measured cells {fmt_energy(t['cells_energy_j'])}, "
-                     f"idle between cells {fmt_energy(t['idle_energy_j'])}), "
-                     f"{fmt_mass_g(t['emissions_g'])} CO₂e in measured cells")
-        try:
+        try:  # the scope first: the totals below follow it
             lines += status_lines(s)
         except Exception as exc:  # noqa: BLE001 - the rest of the status is still worth showing
             lines.append(f"  scope: could not be described ({type(exc).__name__}: {exc})")
+        totals = s.totals()
+        lines.append("  totals (this kernel's share: process scope):" if totals.get("scope") == "process"
+                     else "  totals:")
+        lines += _columns([("", "energy", "CO₂e", ""), *totals_lines(totals)])
         lines.append(f"  ledger: {s.ledger.path}")
         return "\n".join(lines)

@@ -10,11 +10,21 @@ billed. A machine-scope record means what a v1 record always meant and stays
 `carbon_magic.record/1` (the new keys are extras a v1 reader ignores); a process-scope record,
 whose `energy_j` is a share, is `carbon_magic.record/2`, so a v1-only reader refuses it rather
 than take a share for a device's energy. Both are read here.
+
+Nesting: a window opened while another of the same session is open (`carbon_magic.measure()`
+inside a `%%carbon` cell, e.g. one per epoch) gives a record with `parent`, the identity of the
+enclosing cell: `{"started_at", "cell_id", "label"}`; with the child's `session_id`, `started_at`
+finds the parent record. (No execution count: the cell's is only final when it ends, after its
+nested records were written.) Its energy is part of the parent's, so a
+nested record is kept and shown (under its cell) but never summed: every total adds
+`top_level(records)` only. A record without `parent` (every record written before the key
+existed) is top level.
 """
 from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -49,6 +59,14 @@ STATUSES = ("ok", "error", "interrupted")
 MAX_QUANTITY = 1e15
 _QUANTITIES = ("duration_s", "energy_j", "emissions_g", "intensity_g_per_kwh")
 _OPTIONAL_TEXT = ("cell_id", "label", "code_head")
+# Carbon-aware waits and pauses (carbon_magic.act): optional keys, absent from records without one.
+# deferred_s: how long the work was held back (a `%carbon wait` before the cell, or pauses inside it);
+# avoided_g: CO₂e saved against starting at once (negative where waiting cost more); avoided_basis:
+# `forecast` (priced with a forecast or not-yet-final values) or `actual` (realised intensities).
+DEFERRAL_KEYS = ("deferred_s", "avoided_g", "avoided_basis")
+AVOIDED_BASES = ("forecast", "actual")
+# Record keys added after v1 (DESIGN.md "Record additions"): absent when not set.
+OPTIONAL_KEYS = ("units", "water_l", "water", "embodied_g", "embodied", "scope_reason")
 _PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "source", "flag", "fallback_reason",
                     "fetched_at", "licence", "license")
 
@@ -144,7 +162,17 @@ class CellRecord:
     intensity_segments: list[dict] = field(default_factory=list)  # each value used, with its energy
     scope: str = "machine"  # machine | process: which figure energy_j is (see the module docstring)
     scope_reason: str | None = None  # why that scope (None in records written before scope existed)
+    parent: dict | None = None  # the enclosing cell's identity (see the module docstring); None: top level
+    # Optional additions (DESIGN.md, second wave): written only when set, so v1 readers see v1.
+    units: dict | None = None  # {"count": 60000, "unit": "samples"}: what the cell processed (SCI's R)
+    water_l: float | None = None  # litres, estimated: on-site (WUE) plus the grid's where known
+    water: dict | None = None  # how water_l was estimated (report/water.py)
+    embodied_g: float | None = None  # g CO₂e of hardware manufacturing, time share (report/embodied.py)
+    embodied: dict | None = None  # its sources, lifetimes and uncertainty
     schema: str = SCHEMA
+    deferred_s: float | None = None  # see DEFERRAL_KEYS
+    avoided_g: float | None = None
+    avoided_basis: str | None = None
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -153,7 +181,8 @@ class CellRecord:
         Built field by field: `dataclasses.asdict` (deep copies through every level, and it ran
         twice over the components) was the largest single cost of a measured cell.
         """
-        d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__}
+        d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__
+             if name not in DEFERRAL_KEYS + OPTIONAL_KEYS or getattr(self, name) is not None}
         d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__}
                            for c in self.components]
         return d
@@ -180,6 +209,11 @@ class CellRecord:
         return cls.from_dict(d)
 
     # -- views ---------------------------------------------------------------------------
+    @property
+    def nested(self) -> bool:
+        """Measured inside another record's window (its energy is already in the parent's)."""
+        return self.parent is not None
+
     @property
     def measured(self) -> bool:
         """True when every component came from a hardware energy counter (sampled power is not)."""
@@ -232,15 +266,36 @@ class CellRecord:
         status = "" if self.status == "ok" else f" · {self.status}"
         label = f"[{self.label}] " if self.label else ""
         scope = self.scope_text()
-        return (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
+        text = (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
                 f"  @ {self.intensity_g_per_kwh:.0f} g/kWh ({self.intensity_label()}) · "
-                f"{fmt_duration(self.duration_s)}{pue}{status}" + (f" · {scope}" if scope else ""))
+                f"{fmt_duration(self.duration_s)}{pue}{status}" + (f" · {scope}" if scope else "")
+                + self.deferral_text())
+        if self.units:
+            from .report.sci import summary_line  # noqa: PLC0415
+
+            text += "\n" + summary_line(self)
+        return text
+
+    def deferral_text(self) -> str:
+        """`\n  deferred 3 h 10 min for a greener grid: ≈ 12 g CO₂e avoided (forecast)`, or ''."""
+        if self.deferred_s is None:
+            return ""
+        text = f"\n  deferred {fmt_duration(self.deferred_s)} for a greener grid"
+        if self.avoided_g is not None:
+            word = "avoided" if self.avoided_g >= 0 else "more than starting at once"
+            text += f": ≈ {fmt_mass_g(abs(self.avoided_g))} CO₂e {word} ({self.avoided_basis or 'forecast'})"
+        return text
 
     def __str__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+def top_level(records) -> list[CellRecord]:
+    """The records that totals add up: those not nested in another (nested energy is the parent's)."""
+    return [r for r in records if r.parent is None]
 
 
 def _short(value, limit: int = 40) -> str:
@@ -283,6 +338,22 @@ def _scope_problem(d: dict, where: str) -> str | None:
     share = d.get("share")
     if share is not None and quantity_problem(share, 1.0):
         return f"{where}.share is not a number between 0 and 1 ({_short(share)})"
+    return None
+
+
+def _parent_problem(p) -> str | None:
+    if p is None:
+        return None
+    if not isinstance(p, dict):
+        return f"parent is not an object ({_short(p)})"
+    if not isinstance(p.get("started_at"), str):
+        return f"parent.started_at is missing or not text ({_short(p.get('started_at'))})"
+    for key in ("cell_id", "label"):
+        if p.get(key) is not None and not isinstance(p[key], str):
+            return f"parent.{key} is not text ({_short(p[key])})"
+    count = p.get("execution_count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        return f"parent.execution_count is not a whole number ({_short(count)})"
     return None
 
 
@@ -348,7 +419,11 @@ def record_problem(d) -> str | None:
         return f"a {SCHEMA_V2} record needs scope 'process' (scope={_short(d.get('scope'))})"
     if d.get("scope_reason") is not None and not isinstance(d["scope_reason"], str):
         return f"scope_reason is not text ({_short(d['scope_reason'])})"
-    problem = _provenance_problem(d.get("intensity"), "intensity")
+    problem = (_provenance_problem(d.get("intensity"), "intensity") or _parent_problem(d.get("parent"))
+               or _deferral_problem(d))
+    if problem:
+        return problem
+    problem = additions_problem(d)
     if problem:
         return problem
     segments = d.get("intensity_segments", [])
@@ -360,4 +435,84 @@ def record_problem(d) -> str | None:
         problem = _provenance_problem(seg.get("intensity"), f"intensity_segments[{i}].intensity")
         if problem:
             return problem
+    return None
+
+
+def _deferral_problem(d: dict) -> str | None:
+    """Why the optional deferral keys are unusable, or None (absent keys are fine: v1 records)."""
+    if d.get("deferred_s") is not None:
+        problem = quantity_problem(d["deferred_s"])
+        if problem:
+            return f"deferred_s {problem}"
+    avoided = d.get("avoided_g")
+    if avoided is not None:
+        number = isinstance(avoided, (int, float)) and not isinstance(avoided, bool)
+        if not number or quantity_problem(abs(avoided)):
+            return f"avoided_g is not a finite number between -{MAX_QUANTITY:g} and {MAX_QUANTITY:g} ({_short(avoided)})"
+    basis = d.get("avoided_basis")
+    if basis is not None and basis not in AVOIDED_BASES:
+        return f"avoided_basis {_short(basis)} is not one of {', '.join(AVOIDED_BASES)}"
+    return None
+
+
+UNIT_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
+
+
+def units_problem(units) -> str | None:
+    """Why `units` is not `{"count": positive number, "unit": a word}`, or None."""
+    if not isinstance(units, dict):
+        return f"is not an object ({_short(units)})"
+    count = units.get("count")
+    problem = quantity_problem(count)
+    if problem or count <= 0:
+        return f"count {problem or f'is not positive ({_short(count)})'}"
+    unit = units.get("unit")
+    if not isinstance(unit, str) or not UNIT_RE.match(unit):
+        return f"unit is not a word ({_short(unit)})"
+    return None
+
+
+def _flat_problem(obj, where: str) -> str | None:
+    """Why a provenance object (water, embodied, one embodied item) has a value that is not text,
+    a finite non-negative number, a flag or null, or None."""
+    if not isinstance(obj, dict):
+        return f"{where} is not an object ({_short(obj)})"
+    for key, value in obj.items():
+        if value is None or isinstance(value, (str, bool)):
+            continue
+        problem = quantity_problem(value)
+        if problem:
+            return f"{where}.{key} {problem}"
+    return None
+
+
+def additions_problem(d: dict) -> str | None:
+    """Why the optional additions of a record (units, water, embodied) are unusable, or None."""
+    if d.get("units") is not None:
+        problem = units_problem(d["units"])
+        if problem:
+            return f"units {problem}"
+    for key in ("water_l", "embodied_g"):
+        if d.get(key) is not None:
+            problem = quantity_problem(d[key])
+            if problem:
+                return f"{key} {problem}"
+    if d.get("water") is not None:
+        problem = _flat_problem(d["water"], "water")
+        if problem:
+            return problem
+    embodied = d.get("embodied")
+    if embodied is not None:
+        if not isinstance(embodied, dict):
+            return f"embodied is not an object ({_short(embodied)})"
+        problem = _flat_problem({k: v for k, v in embodied.items() if k != "items"}, "embodied")
+        if problem:
+            return problem
+        items = embodied.get("items", [])
+        if not isinstance(items, list):
+            return f"embodied.items is not a list ({_short(items)})"
+        for i, item in enumerate(items):
+            problem = _flat_problem(item, f"embodied.items[{i}]")
+            if problem:
+                return problem
     return None

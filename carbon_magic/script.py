@@ -23,6 +23,23 @@ def default_session() -> CarbonSession:
         return _default
 
 
+def active_session() -> CarbonSession | None:
+    """The session of the IPython extension loaded in this process (`%load_ext carbon_magic`), if
+    any: `measure()` then prices with its zone (`%carbon zone FR`) and its records join its table."""
+    ipython = sys.modules.get("IPython")  # never import IPython for a plain script
+    if ipython is None:
+        return None
+    try:
+        shell = ipython.get_ipython()
+        if shell is None:
+            return None
+        from .extension import session_for  # noqa: PLC0415
+
+        return session_for(shell)
+    except Exception:  # noqa: BLE001 - no usable shell: measure on our own session
+        return None
+
+
 class Measurement:
     def __init__(self):
         self.record = None
@@ -30,11 +47,11 @@ class Measurement:
 
 @contextlib.contextmanager
 def measure(label=None, zone=None, session=None, scope=None):
-    session = session or default_session()
     if scope is not None:
         from .attribution import parse_scope  # noqa: PLC0415
 
         scope = parse_scope(scope)  # ValueError (one line) before the block runs
+    session = session or active_session() or default_session()
     m = Measurement()
     window = session.begin(label=label, zone=zone, scope=scope, scope_source="measure(scope=...)")
     status = "ok"

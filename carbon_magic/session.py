@@ -20,8 +20,10 @@ from .attribution import Attributor, Decision, OtherConsumers, attribute, decide
 from .co2 import emissions_over, integrate
 from .config import Settings
 from .cuda_sync import synchronize_cuda
+from .host import cpu_model_name
 from .ledger import Ledger
-from .record import SCHEMA, SCHEMA_V2, CellRecord, Component, iso_utc
+from .notebook import notebook_path
+from .record import RECORD_SCOPES, SCHEMA, SCHEMA_V2, CellRecord, Component, iso_utc, top_level
 from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
@@ -42,17 +44,62 @@ class Window:
     attribution: object = None  # the attributor's Mark at the start (None where it failed)
     scope: str | None = None  # this cell's scope setting (`%%carbon --scope`), else the session's
     scope_source: str = "%%carbon --scope"  # where this cell's scope setting came from
+    parent: "Window | None" = None  # the outermost window open when this one began (nesting)
+    units: dict | None = None  # `--per N UNIT`: {"count": N, "unit": UNIT}
+
+
+def gpu_boards(sources) -> list[tuple[str, str | None]]:
+    """(name, model) of each physical GPU among `sources` (MIG slices of one board counted once)."""
+    seen, out = set(), []
+    for s in sources:
+        if s.kind != "gpu":
+            continue
+        key = getattr(s, "uuid", None) or s.name
+        if key not in seen:
+            seen.add(key)
+            out.append((s.name, getattr(s, "model", None)))
+    return out
+
+
+def resource_shares(record: CellRecord) -> dict[str, float] | None:
+    """This kernel's share of each device for embodied carbon under process scope (None: machine
+    scope, the devices whole): a GPU by its component's share, "host" by the CPU, DRAM and RAM
+    components' joint share of their device energy. Devices billed whole are left out (share 1)."""
+    if record.scope != "process":
+        return None
+    out: dict[str, float] = {}
+    host_billed = host_device = 0.0
+    host_shared = False
+    for c in record.components:
+        shared = c.scope == "process" and c.share is not None
+        if c.kind == "gpu" and shared:
+            out[c.name] = c.share
+        elif c.kind in ("cpu", "dram", "ram"):
+            host_billed += c.share * c.device_j if shared else c.device_j
+            host_device += c.device_j
+            host_shared = host_shared or shared
+    if host_shared and host_device > 0:
+        out["host"] = host_billed / host_device
+    return out
+
+
+def gpu_model_text(sources) -> str:
+    """CodeCarbon's gpu_model: `2 x NVIDIA A100-SXM4-80GB`, models joined with ', '; '' without GPUs."""
+    models = [m or "unknown GPU" for _, m in gpu_boards(sources)]
+    return ", ".join(f"{models.count(m)} x {m}" for m in dict.fromkeys(models))
 
 
 class CarbonSession:
     def __init__(self, settings: Settings | None = None, discovery: Discovery | None = None,
                  ledger: Ledger | None = None, intensity=None, clock=time.monotonic, wall=time.time,
                  cuda_sync=synchronize_cuda, start_thread: bool = True, intensity_for_zone=None,
-                 attributor: Attributor | None = None):
+                 notebook: str | None = None, attributor: Attributor | None = None):
         self.pending_notices: list[str] = []
+        self.notebook = notebook if notebook is not None else notebook_path()  # names ledger rows
         self.settings = settings or Settings.from_env()
         self.session_id = uuid.uuid4().hex[:16]
-        self.discovery = discovery or discover(self.settings.powercap_root, cpu_tdp_w=self.settings.cpu_tdp_w)
+        self.discovery = discovery or discover(self.settings.powercap_root, cpu_tdp_w=self.settings.cpu_tdp_w,
+                                              ram_w_per_gb=self.settings.ram_w_per_gb)
         self.sampler = Sampler(self.discovery.sources, self.settings.interval_s, clock=clock, wall=wall)
         self.settings.interval_s = self.sampler.interval_s  # shortened where a counter could wrap twice
         self.pending_notices += self.sampler.warnings
@@ -64,7 +111,9 @@ class CarbonSession:
         self._intensity_for_zone = intensity_for_zone or getattr(intensity, "for_zone", None)
         self._cuda_sync = cuda_sync
         self.records: list[CellRecord] = []
+        self._open: list[Window] = []  # begun and not yet ended, oldest first (nesting)
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell
+        self.record_annotators: list = []  # fn(record) that may add to a record before it is kept (act)
         self.close_listeners: list = []  # fn() called once by close(), before the sampler stops
         self._host = self._host_info()
         self.started_at = iso_utc(self.sampler.first.wall)
@@ -74,9 +123,10 @@ class CarbonSession:
         self.consumers = OtherConsumers(self.attributor.proc)
         self.sampler.add_listener(self.attributor.tick, period_s=0.0)  # before _accumulate reads it
         self.sampler.add_listener(lambda _snap: self.consumers.look(self.attributor.pids), period_s=CONSUMERS_EVERY_S)
-        # Running session totals (idle time included), priced at the intensity of each tick.
-        self.cumulative_energy_j = 0.0
-        self.cumulative_emissions_g = 0.0
+        # Running session totals (idle time included), priced at the intensity of each tick, kept
+        # for both scopes: what the devices drew and this kernel's share (see cumulative_energy_j).
+        self._running_j = dict.fromkeys(RECORD_SCOPES, 0.0)
+        self._running_g = dict.fromkeys(RECORD_SCOPES, 0.0)
         self._last_tick = self.sampler.first
         self._last_attributed_j = self._first_mark.total_j() if self._first_mark else 0.0
         self.sampler.add_listener(self._accumulate, period_s=0.0)
@@ -87,7 +137,7 @@ class CarbonSession:
     def describe(self) -> dict:
         """Who measured what, for exports (no secrets, no user names)."""
         return {**self._host, "pue": self.settings.pue, "zone": self.settings.zone,
-                "interval_s": self.settings.interval_s}
+                "interval_s": self.settings.interval_s, "notebook": self.notebook}
 
     def _host_info(self) -> dict:
         """The parts of `describe()` that cannot change during a session, read once."""
@@ -96,11 +146,12 @@ class CarbonSession:
             "carbon_magic_version": __version__,
             "python_version": platform.python_version(),
             "os": platform.platform(),
-            "cpu_model": platform.processor() or platform.machine(),
+            "cpu_model": cpu_model_name(),
             "cpu_count": psutil.cpu_count() or 1,
             "ram_total_size_gb": round(psutil.virtual_memory().total / 1e9, 3),
             "gpu_count": sum(1 for s in self.discovery.sources if s.kind == "gpu"),
             "gpu_uuids": [getattr(s, "uuid", None) for s in self.discovery.sources if s.kind == "gpu"],
+            "gpu_model": gpu_model_text(self.discovery.sources),
             "sensors": [{"name": s.name, "kind": s.kind, "method": s.method,
                          **({"mig": s.mig} if getattr(s, "mig", None) else {})} for s in self.discovery.sources],
             "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in self.discovery.skipped],
@@ -108,14 +159,30 @@ class CarbonSession:
 
     # -- measuring -----------------------------------------------------------------------
     def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None,
-              scope: str | None = None, scope_source: str = "%%carbon --scope") -> Window:
+              units=None, scope: str | None = None, scope_source: str = "%%carbon --scope") -> Window:
+        """Open a window. One begun while another is open (`measure()` inside a `%%carbon` cell)
+        is nested: its record names the outermost open window as `parent` and is not summed.
+        `scope` is this window's scope setting (None: the session's), `scope_source` where it came from."""
         snap = self.sampler.snapshot()
         mark = self._observe(snap)
         try:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        return Window(snap, label, zone, cell_id, execution_count, code_head, mark, scope, scope_source)
+        parent = self._open[0] if self._open else None
+        if scope is None and parent is not None and parent.scope is not None:
+            # A block nested in a cell bills what its cell bills (`%%carbon --scope`), unless it names its own.
+            scope, scope_source = parent.scope, f"{parent.scope_source}, the enclosing cell's"
+        window = Window(snap, label, zone, cell_id, execution_count, code_head, attribution=mark, scope=scope,
+                        scope_source=scope_source, units=units, parent=parent)
+        self._open.append(window)
+        return window
+
+    def _close_window(self, window: Window) -> None:
+        for i, w in enumerate(self._open):
+            if w is window:
+                del self._open[i]
+                return
 
     def intensity_for(self, zone: str | None):
         if zone and zone != getattr(self.intensity, "zone", None) and self._intensity_for_zone:
@@ -126,7 +193,13 @@ class CarbonSession:
         if self.settings.cuda_sync if sync is None else sync:
             self._cuda_sync()
         end = self.sampler.snapshot()
+        self._close_window(window)
         record = self.build_record(window, end, status, self._observe(end))
+        for fn in list(self.record_annotators):
+            try:
+                fn(record)
+            except Exception:  # noqa: BLE001 - an annotation must not cost the record
+                log.debug("record annotator failed", exc_info=True)
         try:
             self.ledger.append(record)
         except Exception as exc:  # noqa: BLE001 - the record is kept in memory and the user told
@@ -157,14 +230,34 @@ class CarbonSession:
         energy_j = billed_j * self.settings.pue
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
         main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
-        return CellRecord(
+        record = CellRecord(
             session_id=self.session_id, started_at=iso_utc(start.wall), ended_at=iso_utc(end.wall),
             duration_s=duration, status=status, energy_j=energy_j, components=components,
             intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
             scope=scope, scope_reason=reason, schema=SCHEMA_V2 if scope == "process" else SCHEMA,
+            parent=None if window.parent is None else {
+                "started_at": iso_utc(window.parent.start.wall), "cell_id": window.parent.cell_id,
+                "label": window.parent.label},
+            units=dict(window.units) if window.units else None,
         )
+        self._disclose(record)
+        return record
+
+    def _disclose(self, record: CellRecord) -> None:
+        """Water and embodied carbon of the record, estimated; left unset where they cannot be."""
+        try:
+            from .report import embodied, water  # noqa: PLC0415
+
+            record.water_l, record.water = water.estimate(
+                record.energy_j, record.pue, self.settings.wue_l_per_kwh,
+                water.grid_water_l_per_kwh(record.intensity), (record.intensity or {}).get("provider"))
+            record.embodied_g, record.embodied = embodied.estimate(
+                gpu_boards(self.sampler.sources), record.duration_s, self.settings.embodied_host,
+                resource_shares(record))
+        except Exception:  # noqa: BLE001 - an estimate that fails must not cost the record
+            log.warning("water/embodied estimate failed", exc_info=True)
 
     # -- scope -----------------------------------------------------------------------------
     def _observe(self, snap: Snapshot):
@@ -255,45 +348,82 @@ class CarbonSession:
         last, self._last_tick = self._last_tick, snap
         attributed = self.attributor.total_j()
         last_attributed, self._last_attributed_j = self._last_attributed_j, attributed
-        # Under process scope the running total is this kernel's share, as its cells are.
-        share = self.decide_scope().scope == "process"
-        e = max(0.0, (attributed - last_attributed) if share else (snap.total_j() - last.total_j()))
-        e *= self.settings.pue
-        self.cumulative_energy_j += e
-        self.cumulative_emissions_g += emissions_over(last.wall, snap.wall, e, self.intensity.at)
+        for scope, e in (("machine", snap.total_j() - last.total_j()), ("process", attributed - last_attributed)):
+            e = max(0.0, e) * self.settings.pue
+            self._running_j[scope] += e
+            self._running_g[scope] += emissions_over(last.wall, snap.wall, e, self.intensity.at)
+
+    def applied_scope(self) -> str:
+        """The scope the session's totals follow: the latest cell's, else the one a cell would get now."""
+        for r in reversed(self.records):
+            if r.parent is None:
+                return r.scope
+        return self.decide_scope().scope
+
+    @property
+    def cumulative_energy_j(self) -> float:
+        """Running energy since the session started (after PUE), in the applied scope: under
+        process scope this kernel's share, as its cells are, so idle = session − cells stays its own."""
+        return self._running_j[self.applied_scope()]
+
+    @property
+    def cumulative_emissions_g(self) -> float:
+        return self._running_g[self.applied_scope()]
 
     def sample_message(self, snap: Snapshot) -> dict:
         """What the live views plot for one instant: power by component, intensity, running totals."""
         iv = self.intensity.at(snap.wall)
+        totals = self.totals()
         return {
             "t": snap.wall,
             "power_w": {k: v for k, v in snap.power_w.items() if v is not None},
             "methods": {s.name: s.method for s in self.sampler.sources},
             "intensity_g_per_kwh": iv.value_g_per_kwh,
             "intensity": dict(iv.provenance),
-            "energy_j": self.cumulative_energy_j,
-            "emissions_g": self.cumulative_emissions_g,
+            "energy_j": totals["session_energy_j"],
+            "emissions_g": totals["session_emissions_g"],
+            "totals": totals,
         }
 
     def session_energy_j(self) -> float:
-        """All energy since the session started, idle time between cells included (after PUE).
-
-        Under process scope (the latest record's, else the one a record would get now) it is this
-        kernel's share since the session started, so that idle = session − cells stays its own.
-        """
-        now = self.sampler.snapshot()
-        scope = self.records[-1].scope if self.records else self.decide_scope().scope
-        if scope == "process" and self._first_mark is not None:
-            mark = self._observe(now)
-            if mark is not None:
-                return max(0.0, mark.total_j() - self._first_mark.total_j()) * self.settings.pue
-        return max(0.0, now.total_j() - self.sampler.first.total_j()) * self.settings.pue
+        """All energy since the session started, idle time between cells included (after PUE)."""
+        return self.totals()["session_energy_j"]
 
     def totals(self) -> dict:
-        cells_j = sum(r.energy_j for r in self.records)
-        total_j = max(self.session_energy_j(), cells_j)
-        return {"cells": len(self.records), "cells_energy_j": cells_j, "session_energy_j": total_j,
-                "idle_energy_j": total_j - cells_j, "emissions_g": sum(r.emissions_g for r in self.records)}
+        """The session's three totals, named and computed the same for every view (the table's
+        footer, `%carbon status`, the JupyterLab sidebar through the comm):
+
+        - cells: the sum of the measured cells' records (top level only: a nested record's
+          energy is already its parent's, so it is counted as `nested` and never summed);
+        - session: everything the sampler saw since the extension loaded (its ticks, priced at the
+          session's intensity tick by tick), never less than cells;
+        - scope: which figure they are, the applied scope (`applied_scope`): under process scope
+          every total is this kernel's share (session and idle from the attributor's running sum).
+        - idle: session − cells, the energy between measured cells (never negative).
+
+        Read from running sums, so it is cheap and safe from the sampler thread.
+        """
+        every = list(self.records)
+        records = top_level(every)
+        scope = self.applied_scope()
+        cells_j = sum(r.energy_j for r in records)
+        cells_g = sum(r.emissions_g for r in records)
+        session_j = max(self._running_j[scope], cells_j)
+        session_g = max(self._running_g[scope], cells_g)
+        return {"cells": len(records), "nested": len(every) - len(records), "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
+                "idle_energy_j": session_j - cells_j, "idle_emissions_g": session_g - cells_g,
+                "session_energy_j": session_j, "session_emissions_g": session_g, "emissions_g": cells_g,
+                "scope": scope}
+
+    def drain_load_notices(self) -> list[str]:
+        """What setting up found (a bad zone, a shortened interval): to say at load, once."""
+        out = list(self.pending_notices)
+        self.pending_notices.clear()
+        load = getattr(self.intensity, "load_notices", None)
+        if isinstance(load, list):
+            out += load
+            load.clear()
+        return out
 
     def drain_notices(self) -> list[str]:
         out = list(self.pending_notices)

@@ -1,9 +1,12 @@
 """Generate the workshop notebooks (01…06) from this script, so they can be reviewed as Python.
 
     python example_notebooks/build_notebooks.py          # (re)write the .ipynb files, without outputs
-    python example_notebooks/build_notebooks.py --check  # exit 1 if a committed notebook differs
+    python example_notebooks/build_notebooks.py --check  # exit 1 if a notebook's cells differ from this script
 
 Cell ids are deterministic (`<notebook>-<n>`), so regenerating an unchanged notebook changes nothing.
+`--check` compares what this script decides, each cell's type and source, and nothing that running
+and saving a notebook changes (outputs, execution counts, metadata such as `language_info`, cell ids,
+the nbformat minor version): a participant's run notebook still passes.
 The test suite (tests/test_notebooks.py) runs every notebook headless and checks what it produced.
 """
 from __future__ import annotations
@@ -47,11 +50,12 @@ This notebook needs only `carbon_magic` itself (no PyTorch, no scikit-learn).
     md("""
 ## Pre-flight: what can this machine measure?
 
-`%carbon status` lists the power sources found (`measured` or `estimated`), the ones skipped **with the
-one-line fix** (for RAPL on Linux: `sudo chmod a+r /sys/class/powercap/*/energy_uj`, then
-`%reload_ext carbon_magic`), the grid zone and intensity provider, and the session's energy so far, idle time
-included. Read it before trusting any number: on a laptop without sensors, every energy figure below is an
-estimate.
+`%carbon status` lists the power sources found (`measured` or `estimated`), what each estimate is made of
+(CPU TDP, W per GB of RAM) and the variable that overrides it, the sources skipped **with the one-line fix**
+(for RAPL on Linux: `sudo chmod a+r /sys/class/powercap/*/energy_uj`, then `%reload_ext carbon_magic`), the
+grid zone and intensity provider, and three totals: **cells** (the measured cells), **idle** (between them)
+and **session** (everything since `%load_ext`); the table and the JupyterLab sidebar use the same three. Read
+it before trusting any number: on a laptop without sensors, every energy figure below is an estimate.
 
 To set the zone: `%carbon zone FR` (a country, an Electricity Maps zone such as `US-MIDA-PJM`, a UK region or a
 cloud region such as `aws:us-east-1`), or `CARBON_MAGIC_ZONE=FR` in the environment before starting Jupyter.
@@ -172,8 +176,9 @@ LIVE = [
 # 02 · Live: watch the watts and the grams while a model trains
 
 `%%carbon --live` shows a chart above the cell's output while it runs: power in W per component (measured
-and estimated drawn differently) against the grid's carbon intensity, with the cumulative CO₂e. In JupyterLab
-the **carbon sidebar** (right-hand panel) shows the same session live, and every measured cell gets a badge.
+and estimated drawn differently) against the grid's carbon intensity, with the CO₂e so far. When the cell ends,
+its chart stops and keeps the cell's final numbers (`final: … (cell ended)`). In JupyterLab the **carbon
+sidebar** (right-hand panel) shows the whole session live, and every measured cell gets a badge.
 Where widgets cannot render (nbconvert, a terminal) you get a text snapshot instead.
 
 Inside the cell, `carbon_magic.measure(label=...)` measures each epoch on its own, so the per-epoch energy is
@@ -228,7 +233,7 @@ result = w.display_result("live_training", {
     "measured": train_rec.measured,
 })
 '''),
-    md("`%carbon live` shows the whole session's chart (idle time between cells included) at any time:"),
+    md("`%carbon live` shows the whole session's chart (idle time between cells included); it keeps following the kernel:"),
     code("%carbon live"),
 ]
 
@@ -374,7 +379,7 @@ intensity changes through the day.
 * `%carbon whatif ZONE…` re-prices this session's cells in other zones (a country, an Electricity Maps zone, a
   cloud region such as `aws:us-east-1` or `gcp:europe-north1`).
 * `%carbon forecast --duration 2h` finds the greenest start window for a 2-hour job from the provider's
-  forecast.
+  forecast, and `%carbon wait` waits for it.
 
 **Offline** (no token, no network) both use the **embedded** table of annual averages (sources, years and
 licences ship with the package) and say so: no forecast can be made from annual averages. **With a token**
@@ -432,6 +437,50 @@ print(f"The same {whatif.energy_j:.0f} J in {greenest['zone']} would have emitte
     md("## The greenest time to start"),
     code("%carbon forecast --duration 2h"),
     md("""
+## Wait for green
+
+`%carbon wait --within 12h --duration 2h` blocks until the greenest 2-hour window of the forecast begins, with a
+countdown and the expected saving; interrupting the kernel (■) skips it and the cell still ends normally.
+The next measured cell's record says it was **deferred** and what that saved against starting at once, first
+by the forecast, then, once the grid has published them, by the realised intensities. Offline there is no
+forecast, so it says so in one line and does not wait:
+"""),
+    code("%carbon wait --within 12h --duration 2h"),
+    md("""
+To see a wait without waiting hours, replay a **recorded** series: real hourly intensities of Great Britain on
+2–3 January 2023 (Electricity Maps data portal, ODbL; `data/README.md`), taken as if they were the forecast at
+14:00 on the 2nd, and a clock running two hours per second. (A live run uses the provider's forecast instead.)
+The next cell's own CO₂e is priced as before, in this session's zone; its `avoided_g` is priced with the recording.
+"""),
+    code('''
+import carbon_magic
+from carbon_magic.act import ReplayClock
+from carbon_magic.act.forecast import read_hourly_csv
+
+recorded = read_hourly_csv("data/GB_2023-01-02_03_hourly.csv")
+now = recorded[14][0]  # 2023-01-02 14:00 UTC: the evening peak is coming
+waited = carbon_magic.wait_for_green(within="12h", duration="2h", forecast=[r for r in recorded if r[0] >= now],
+                                     clock=ReplayClock(now, speed=7200))
+'''),
+    code('''
+%%carbon --label "after the wait" -o rec_waited
+a = rng.standard_normal((600, 600))
+for _ in range(40):
+    a = np.tanh(a @ a.T / 600)
+float(a.sum())
+'''),
+    code('''
+result = display_result("wait_for_green", {
+    "outcome": waited.outcome,
+    "waited_h": waited.waited_s / 3600,
+    "forecast_saving_pct": waited.plan.saving_pct,
+    "deferred_s": rec_waited.deferred_s,
+    "avoided_g": rec_waited.avoided_g,
+    "avoided_basis": rec_waited.avoided_basis,
+    "energy_j": rec_waited.energy_j,
+})
+'''),
+    md("""
 Talking points: moving a job between regions changes its CO₂e by the ratio of the intensities, with zero
 change to the code or the energy; shifting it in time helps where the grid's mix swings during the day (solar
 at noon, wind at night). Both need a job that can wait or move; the energy saved by notebooks 03 and 04
@@ -450,9 +499,11 @@ REPORTING = [
 * `%carbon export emissions.csv`: one row per cell in CodeCarbon's columns and units.
 * `carbon-magic report *.ipynb`: the command line reads the records that JupyterLab stores in each notebook's
   cell metadata, with no kernel and no network, and compares notebooks: a class leaderboard.
+* `%carbon export model-card.md`: the carbon disclosure of a model card (last section).
 
 First, three ways to solve the same exercise (classify the digits), each measured, standing in for three
-participants.
+participants. `--per {len(X_tr)} samples` says how many training samples each cell processed, so the summary
+also gives the energy and CO₂e **per sample**, and the Software Carbon Intensity.
 """),
     code('''
 %load_ext carbon_magic
@@ -466,17 +517,17 @@ X_tr, X_te, y_tr, y_te = w.digits_split(seed=0)
 Path("outputs").mkdir(exist_ok=True)
 '''),
     code('''
-%%carbon --label participant_A -o rec_a
+%%carbon --label participant_A --per {len(X_tr)} samples -o rec_a
 model_a = GridSearchCV(SVC(), {"C": [1, 10], "gamma": [1e-3, 1e-2, 1e-1]}, cv=3).fit(X_tr, y_tr)
 print("A: grid-searched SVM, test accuracy", round(model_a.score(X_te, y_te), 3))
 '''),
     code('''
-%%carbon --label participant_B -o rec_b
+%%carbon --label participant_B --per {len(X_tr)} samples -o rec_b
 model_b = SVC(C=10, gamma=1e-2).fit(X_tr, y_tr)
 print("B: one SVM with sensible defaults, test accuracy", round(model_b.score(X_te, y_te), 3))
 '''),
     code('''
-%%carbon --label participant_C -o rec_c
+%%carbon --label participant_C --per {len(X_tr)} samples -o rec_c
 model_c = KNeighborsClassifier(n_neighbors=3).fit(X_tr, y_tr)
 print("C: 3 nearest neighbours, test accuracy", round(model_c.score(X_te, y_te), 3))
 '''),
@@ -528,6 +579,43 @@ result = w.display_result("reporting", {
     "highest_over_lowest": ranked[-1][1].emissions_g / ranked[0][1].emissions_g,
 })
 '''),
+    md("""
+## Disclose: a model card from the training cells
+
+Say participant B's model is the one we publish. Its model card should say what training it cost.
+`%carbon export model-card.md` writes, from the measured cells:
+
+* the Hugging Face **`co2_eq_emissions`** metadata (YAML front matter: grams CO₂e, source, training type,
+  location, hardware), which the Hub shows on the model page;
+* the model card template's **Environmental Impact** section, filled: hardware, hours, cloud provider and
+  region, carbon emitted **with its ±** and how much of the energy was measured and how much estimated;
+* **per unit and SCI**: energy and CO₂e per training sample, and the Software Carbon Intensity
+  `(E·I + M) per R`, where M is the hardware's embodied carbon for the cell's time (estimated, from a table of
+  published figures with their sources);
+* an **SPDX 3.0.1** AI `energyConsumption` block (training and inference energy in kWh).
+
+`--cells` names the training cells (default: the labelled cells), `--inference` the cells that only predict.
+"""),
+    code('''
+%%carbon --label predict --per {len(X_te)} samples -o rec_pred
+predictions = model_b.predict(X_te)
+'''),
+    code("%carbon export outputs/model-card.md --cells participant_B --inference predict"),
+    code('''
+card = Path("outputs/model-card.md").read_text()
+print(card.split("---\\n")[1])  # the YAML front matter, between the first two '---' lines
+Markdown(card.split("---\\n", 2)[2])
+'''),
+    code('''
+result = w.display_result("disclose", {
+    "training_g": rec_b.emissions_g,
+    "training_g_per_sample": rec_b.emissions_g / len(X_tr),
+    "embodied_g": rec_b.embodied_g,
+    "sci_g_per_sample": (rec_b.emissions_g + rec_b.embodied_g) / len(X_tr),
+    "inference_kwh": rec_pred.energy_j / 3.6e6,
+    "card_bytes": len(card),
+})
+'''),
 ]
 
 NOTEBOOKS = {
@@ -553,23 +641,44 @@ def render(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def content(nb) -> list[tuple[str, str]]:
+    """What this script decides about a notebook: each cell's type and source, in order."""
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
+def stale(directory: Path = HERE) -> list[str]:
+    """Notebooks in `directory` whose cells (types, sources) differ from this script's, or missing."""
+    out = []
+    for name, cells in NOTEBOOKS.items():
+        path = Path(directory) / f"{name}.ipynb"
+        try:
+            on_disk = content(nbformat.read(path, as_version=4))
+        except (OSError, ValueError) as exc:  # missing, or not a notebook (NotJSONError is a ValueError)
+            out.append(f"{path.name} ({type(exc).__name__})")
+            continue
+        if on_disk != content(build(name, cells)):
+            out.append(path.name)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="only compare with the files on disk")
+    p.add_argument("--check", action="store_true",
+                   help="only compare the cells (types and sources) with the notebooks on disk")
+    p.add_argument("--dir", type=Path, default=HERE, help="where the notebooks are (default: beside this script)")
     args = p.parse_args(argv)
-    stale = []
+    if args.check:
+        differ = stale(args.dir)
+        if differ:
+            print(f"cells differ from {Path(__file__).name}: {', '.join(differ)}. Regenerating "
+                  "(python example_notebooks/build_notebooks.py) overwrites these notebooks, your edits and "
+                  "outputs included: copy them first.", file=sys.stderr)
+            return 1
+        return 0
     for name, cells in NOTEBOOKS.items():
-        path = HERE / f"{name}.ipynb"
-        text = render(build(name, cells))
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(path.name)
-        else:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(HERE.parent)}")
-    if stale:
-        print("out of date (run python example_notebooks/build_notebooks.py):", ", ".join(stale), file=sys.stderr)
-        return 1
+        path = args.dir / f"{name}.ipynb"
+        path.write_text(render(build(name, cells)), encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,25 +1,36 @@
 """Small helpers shared by the workshop notebooks (data, a tiny model, result tables).
 
 Nothing here measures energy: every number comes from carbon_magic's records. The helpers only
-keep the notebooks short (the same training loop in 02 and 03) and print each comparison both as
-a readable table and as one JSON object (``display_result``), which the test suite reads back.
+keep the notebooks short (the same training loop in 02 and 03) and show each comparison as a
+readable, rounded table (``display_result``); the exact numbers travel along as JSON, which
+JupyterLab does not pick over the table and the test suite reads back.
 """
 from __future__ import annotations
 
+import html
 import json
+import math
 
 RESULT_MIME = "application/json"
 
 
 # -- results ---------------------------------------------------------------------------------
 def display_result(name: str, data: dict) -> dict:
-    """Show `data` as a table and attach it as JSON (`{"workshop_result": name, ...}`)."""
+    """Show `data` as a rounded table and attach it, exact, as JSON (`{"workshop_result": name, ...}`)."""
     from IPython.display import display  # noqa: PLC0415
 
+    bundle = result_bundle(name, data)
+    display(bundle, raw=True)
+    return bundle[RESULT_MIME]
+
+
+def result_bundle(name: str, data: dict) -> dict:
+    """The output: an HTML table (what JupyterLab shows: its HTML renderer outranks the JSON
+    tree), plain text (terminals, nbconvert), and the exact values as JSON (the tests)."""
     payload = {"workshop_result": name, **data}
     json.dumps(payload)  # fail here, loudly, if something is not JSON-serialisable
-    display({RESULT_MIME: payload, "text/plain": format_result(name, data)}, raw=True)
-    return payload
+    return {"text/html": format_result_html(name, data), "text/plain": format_result(name, data),
+            RESULT_MIME: payload}
 
 
 def format_result(name: str, data: dict) -> str:
@@ -37,10 +48,47 @@ def format_result(name: str, data: dict) -> str:
     return "\n".join(lines)
 
 
+def format_result_html(name: str, data: dict) -> str:
+    """The same as `format_result`, as HTML tables: the rows, then one line per other value."""
+    e = html.escape
+    parts = [f"<p><b>{e(name)}</b></p>"]
+    rows = data.get("rows")
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+        cols = list(rows[0])
+        head = "".join(f"<th>{e(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{e(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+        parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    others = [(k, v) for k, v in data.items() if k != "rows"]
+    if others:
+        body = "".join(f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(_fmt(v))}</td></tr>" for k, v in others)
+        parts.append(f"<table><tbody>{body}</tbody></table>")
+    return "".join(parts)
+
+
 def _fmt(v) -> str:
+    """Rounded for reading: three significant digits, never an exponent; containers inline."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return _fmt_float(v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return "; ".join(_fmt(x) for x in v)
     return str(v)
+
+
+def _fmt_float(x: float) -> str:
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    a = abs(x)
+    if a >= 100:
+        return f"{x:,.0f}"
+    decimals = min(12, 2 - math.floor(math.log10(a)))
+    text = f"{x:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def record_row(name: str, rec, **extra) -> dict:

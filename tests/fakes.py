@@ -181,8 +181,9 @@ class NVMLError(Exception):
 
 class FakeGpu:
     def __init__(self, uuid: str, bus_id: str, energy_mj: int | None = 0, power_mw: int | None = 50_000,
-                 migs: tuple[str, ...] = ()):
+                 migs: tuple[str, ...] = (), model: str | None = None):
         self.uuid = uuid
+        self.model = model  # the product name NVML gives (nvmlDeviceGetName); None: NOT_SUPPORTED
         self.bus_id = bus_id
         self.energy_mj = energy_mj  # None: counter NOT_SUPPORTED; any other object is returned as is
         self.power_mw = power_mw  # None: power NOT_SUPPORTED
@@ -298,6 +299,11 @@ class FakeNvml:
         if h.energy_mj is None:
             raise NVMLError(3)  # NOT_SUPPORTED
         return h.energy_mj
+
+    def nvmlDeviceGetName(self, h):
+        if h.model is None:
+            raise NVMLError(3)
+        return h.model.encode()
 
     def nvmlDeviceGetPowerUsage(self, h):
         self._check(h)

@@ -4,10 +4,15 @@ Shapes follow ../shared/notes/measurement.md §4 (Electricity Maps v3, UK Carbon
 WattTime v3). Series are generated around `api.now` so a test controls time. Every request is
 recorded (path, query, headers) so tests can check what was sent, e.g. that the zone is always
 named and the caller-IP lookup is off.
+
+Faults: a status, a delay, a body, or `respond`, a function that writes the raw response itself
+(`trickle`, `drip_headers`, `raw_response`, `redirect` build the usual hostile ones). `Listener`
+is a bare TCP port that records every connection and its first bytes (a redirect target).
 """
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import socket
 import threading
@@ -46,6 +51,7 @@ class Fault:
     delay_s: float = 0.0
     body: bytes | None = None
     retry_after: str | None = None
+    respond: object = None  # callable(wfile, stop: threading.Event): writes the whole raw response
 
 
 class FakeAPI:
@@ -61,6 +67,7 @@ class FakeAPI:
         self.uk_actual = lambda start: 200.0 + ((start // 1800) % 10) * 10
         self.uk_forecast = lambda start: 205.0 + ((start // 1800) % 10) * 10
         self.wt_moer_lb = lambda start: 1000.0
+        self.stop = threading.Event()  # set on exit: raw responders that trickle end
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -74,6 +81,7 @@ class FakeAPI:
         return self
 
     def __exit__(self, *exc):
+        self.stop.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -196,6 +204,13 @@ class FakeAPI:
                 fault = next((f for f in api.faults if u.path.startswith(f.prefix)), None)
                 if fault is not None:
                     time.sleep(fault.delay_s)
+                if fault is not None and fault.respond is not None:
+                    try:
+                        fault.respond(self.wfile, api.stop)
+                    except OSError:
+                        pass  # the client gave up or cut us off: what a deadline is for
+                    self.close_connection = True
+                    return
                 if fault is not None and (fault.status != 200 or fault.body is not None):
                     status, body = fault.status, fault.body if fault.body is not None else b'{"error": "fault"}'
                 else:
@@ -222,3 +237,116 @@ def refused_url() -> str:
     port = s.getsockname()[1]
     s.close()
     return f"http://127.0.0.1:{port}"
+
+
+# -- hostile raw responses ---------------------------------------------------------------
+def raw_response(body: bytes, status: str = "200 OK", headers: dict | None = None):
+    """A responder writing exactly this status line, these headers and this body."""
+    def respond(wfile, stop):
+        head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        wfile.write(head.encode("latin-1") + b"Connection: close\r\n\r\n" + body)
+        wfile.flush()
+    return respond
+
+
+def redirect(status: int, location: str):
+    return raw_response(b"", f"{status} Moved", {"Location": location, "Content-Length": "0"})
+
+
+def streamed(chunk: bytes, total_bytes: int, headers: dict | None = None):
+    """A body of total_bytes (chunk repeated), written as fast as the client reads it."""
+    def respond(wfile, stop):
+        head = "HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        wfile.write(head.encode("latin-1") + b"Connection: close\r\n\r\n")
+        sent = 0
+        while sent < total_bytes and not stop.is_set():
+            wfile.write(chunk)
+            sent += len(chunk)
+    return respond
+
+
+def chunked(chunk: bytes, total_bytes: int):
+    """Transfer-Encoding: chunked, no length, total_bytes in all."""
+    def respond(wfile, stop):
+        wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sent = 0
+        while sent < total_bytes and not stop.is_set():
+            wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+        wfile.write(b"0\r\n\r\n")
+    return respond
+
+
+def trickle(every_s: float, content_length: int = 100_000):
+    """Headers at once, then one body byte every every_s seconds (never finishing in a test)."""
+    def respond(wfile, stop):
+        wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n[" % content_length)
+        wfile.flush()
+        while not stop.wait(every_s):
+            wfile.write(b" ")
+            wfile.flush()
+    return respond
+
+
+def drip_headers(every_s: float):
+    """The status line, then one header byte every every_s seconds (slowloris, server side)."""
+    def respond(wfile, stop):
+        wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        wfile.flush()
+        while not stop.wait(every_s):
+            wfile.write(b"a")
+            wfile.flush()
+    return respond
+
+
+def gzip_bomb(decoded_bytes: int) -> bytes:
+    """gzip of decoded_bytes zeros (about 1,000:1)."""
+    return gzip.compress(b"\0" * decoded_bytes, compresslevel=9)
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that records each connection's first bytes; then it answers
+    nothing, or (drip_s) writes `drip` and one more byte every drip_s seconds until stopped."""
+
+    def __init__(self, drip_s: float | None = None, drip: bytes = b""):
+        self.drip_s, self.drip = drip_s, drip
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.05)
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._sock.getsockname()[1]
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()
+
+    def _serve(self):
+        while True:  # until stopped and nothing is waiting to be accepted
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                if self._stop.is_set():
+                    return
+                continue
+            with conn:
+                conn.settimeout(0.5)
+                try:
+                    self.received.append(conn.recv(65536))
+                    if self.drip_s is not None:
+                        conn.sendall(self.drip)
+                        while not self._stop.wait(self.drip_s):
+                            conn.sendall(b"\0")
+                except OSError:
+                    self.received.append(b"")

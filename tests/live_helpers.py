@@ -55,3 +55,20 @@ def drive(session, clock, powercap, joules, step_s=0.5):
         clock.advance(step_s)
         powercap.advance("intel-rapl:0", j)
         session.sampler.tick()
+
+
+def opened(log: list, start: int = 0) -> dict:
+    """comm_id -> model name of the widgets opened in log[start:]."""
+    return {m["comm_id"]: m["data"]["state"].get("_model_name") for m in log[start:]
+            if m["msg_type"] == "comm_open"}
+
+
+def last_state(log: list, comm_id: str, key: str):
+    """The last value of `key` the widget `comm_id` sent (open or update), or None."""
+    value = None
+    for m in log:
+        if m["comm_id"] == comm_id:
+            state = m["data"].get("state") or {}
+            if key in state:
+                value = state[key]
+    return value

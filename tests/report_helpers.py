@@ -34,22 +34,23 @@ class FakePsutil:
 class Bench:
     """A session on fake hardware: RAPL package (measured), RAM estimated, optionally one GPU."""
 
-    def __init__(self, tmp_path, clock, powercap, gpu: bool = False, pue: float = 1.0, zone: str | None = None):
+    def __init__(self, tmp_path, clock, powercap, gpu: bool = False, pue: float = 1.0, zone: str | None = None,
+                 gpu_model: str | None = None, **settings_kw):
         powercap.add_zone("intel-rapl:0", "package-0", 0)
         self.clock, self.powercap = clock, powercap
-        self.gpu = FakeGpu("GPU-0000", "0000:01:00.0", energy_mj=0) if gpu else None
+        self.gpu = FakeGpu("GPU-0000", "0000:01:00.0", energy_mj=0, model=gpu_model) if gpu else None
         nvml = FakeNvml([self.gpu]) if gpu else None
         settings = Settings(zone=zone, pue=pue, data_dir=tmp_path / "data", powercap_root=str(powercap.root),
-                            scope="machine")
+                            **{"scope": "machine", **settings_kw})
         disc = discover(str(powercap.root), nvml=nvml, env={}, psutil_module=FakePsutil())
         self.session = CarbonSession(settings, disc, Ledger.in_dir(tmp_path / "data"), clock=clock,
                                      wall=clock.wall, start_thread=False)
 
     def cell(self, seconds: float, cpu_j: float, gpu_j: float = 0.0, label=None, count=None,
-             code="x = 1", status="ok"):
+             code="x = 1", status="ok", units=None):
         if self.gpu is not None:  # the board's power sensor agrees with its counter
             self.gpu.power_mw = int(round(gpu_j / seconds * 1000))
-        w = self.session.begin(label=label, execution_count=count, code_head=code)
+        w = self.session.begin(label=label, execution_count=count, code_head=code, units=units)
         for _ in range(2):  # two halves, with a sampler tick between
             self.clock.advance(seconds / 2)
             self.powercap.advance("intel-rapl:0", cpu_j / 2)

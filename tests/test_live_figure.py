@@ -6,6 +6,7 @@ import pytest
 from carbon_magic.intensity import IntensityValue
 from carbon_magic.live.store import PlotStore
 from carbon_magic.live.updater import LiveUpdater, to_dates, updater_for
+from carbon_magic.units import fmt_mass_g
 from live_helpers import drive, install_recording_comm, make_session, updates_by_widget
 
 
@@ -183,3 +184,47 @@ def test_displayed_bundle_carries_a_text_fallback(session, clock, powercap):
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.box.model_id
     assert bundle["text/plain"].startswith("carbon_magic live: ") and "cpu:package-0 20 W measured" in bundle["text/plain"]
     assert "&lt;script&gt;" in bundle["text/html"] and "<script>" not in bundle["text/html"]
+
+
+def test_a_cells_view_follows_the_cell_then_freezes_on_its_record(session, clock, powercap):
+    drive(session, clock, powercap, [10] * 20)  # ten idle seconds before the cell
+    window = session.begin(label="train")
+    updater = LiveUpdater(session, cell=window).attach()
+    view = updater.view()
+    drive(session, clock, powercap, [30] * 8)  # the cell: 4 s at 60 W
+    updater.update()  # the ticks since the last periodic update
+    # The chart starts at the cell, not at the session's start; the readout counts from the cell.
+    assert view.measured.x[0] == to_dates([window.start.wall])[0]
+    assert view.measured.y.size == 1 + 8
+    assert "so far" in view.readout.value and "final" not in view.readout.value
+    record = session.end(window)
+    updater.finish(record)
+    # Frozen on the record: its numbers, its end, and it says the cell ended.
+    frozen = {name: np.array(getattr(view, name).y, copy=True) for name in ("measured", "estimated", "intensity")}
+    readout = view.readout.value
+    assert f"final: <b style='font-size:15px'>{record.energy_text()}</b>" in readout
+    assert fmt_mass_g(record.emissions_g) in readout and "(cell ended)" in readout
+    assert view.measured.x[-1] <= to_dates([clock.wall()])[0]
+    assert list(view.cell_labels.text) == ["train"] and view.cell_lines.x.shape == (2, 2)
+    assert not updater.attached
+    # An hour of idle kernel later: nothing about the cell's view has changed.
+    updates = updater.updates
+    drive(session, clock, powercap, [50] * 40)
+    updater.update()  # even asked directly (a tick already on its way when the cell ended)
+    assert updater.updates == updates
+    for name, y in frozen.items():
+        assert np.array_equal(getattr(view, name).y, y, equal_nan=True)
+    assert view.readout.value == readout
+
+
+def test_a_cells_view_says_when_the_cell_was_interrupted_or_not_recorded(session, clock, powercap):
+    for status, expected in (("interrupted", "(cell interrupted)"), (None, "final: not recorded (cell ended)")):
+        window = session.begin()
+        updater = LiveUpdater(session, cell=window).attach()
+        view = updater.view()
+        drive(session, clock, powercap, [10] * 4)
+        record = session.end(window, status) if status else None
+        if record is None:
+            session.end(window)
+        updater.finish(record)
+        assert expected in view.readout.value and not updater.attached

@@ -1,5 +1,6 @@
 """A real kernel (jupyter_client, no browser): while a `%%carbon --live` cell sleeps 3 s, widget
-updates arrive on iopub before the cell's `status: idle`; after an interrupted live cell they go on."""
+updates arrive on iopub before the cell's `status: idle`, and none after it (the cell's view froze);
+after an interrupted live cell, the session's view (`%carbon live`) goes on."""
 import os
 import time
 from pathlib import Path
@@ -65,13 +66,21 @@ def test_updates_arrive_while_the_cell_is_busy_and_after_an_interrupt(kernel):
     summary = [m for _, m in seen if m["msg_type"] == "stream" and "⚡" in m["content"]["text"]]
     assert summary  # the cell was measured as usual
 
-    # Interrupt a live cell (SIGINT, as the Jupyter stop button does): updates go on afterwards.
+    # The session's view follows the kernel; interrupt a live cell (SIGINT, as the Jupyter stop
+    # button does): the session's view goes on, the cells' views stay as their cells ended.
+    seen = collect_until_idle(kc, kc.execute("%carbon live"), time.monotonic())
+    session_lines = {m["content"]["comm_id"] for _, m in seen if m["msg_type"] == "comm_open"
+                     and m["content"]["data"]["state"].get("_model_name") == "LinesModel"}
+    assert session_lines
     t0 = time.monotonic()
     msg_id = kc.execute("%%carbon --live\ntime.sleep(30)")
     time.sleep(1.5)
     km.interrupt_kernel()
     seen = collect_until_idle(kc, msg_id, t0)
     assert any(m["msg_type"] == "error" and m["content"]["ename"] == "KeyboardInterrupt" for _, m in seen)
+    interrupted_lines = {m["content"]["comm_id"] for _, m in seen if m["msg_type"] == "comm_open"
+                         and m["content"]["data"]["state"].get("_model_name") == "LinesModel"}
     t_after = time.monotonic()
     seen = collect_until_idle(kc, kc.execute("time.sleep(2)"), t_after)
-    assert len([t for t in line_updates(seen, lines) if t < seen[-1][0] - 0.3]) >= 2
+    assert len([t for t in line_updates(seen, session_lines) if t < seen[-1][0] - 0.3]) >= 2
+    assert line_updates(seen, lines | interrupted_lines) == []

@@ -1,6 +1,7 @@
 """`%carbon live` and `%%carbon --live` in a real IPython shell: text where widgets cannot render,
 the widget where a kernel is present (faked: a kernel attribute and a recording comm), auto mode,
 %unload_ext/%load_ext, interrupts, and no widget import at load time."""
+import html
 import os
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from IPython.core.error import UsageError
 
 from carbon_magic.extension import session_for
 from carbon_magic.live import updater as live_updater
+from carbon_magic.units import fmt_mass_g
 from conftest import run
-from live_helpers import install_recording_comm
+from live_helpers import install_recording_comm, last_state, opened, updates_by_widget
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,20 +88,47 @@ def test_widget_is_displayed_and_marks_auto_mode_cells(kernel_shell, capsys):
 
 def test_live_cell_shows_the_widget_above_its_output_and_marks_itself_running(kernel_shell, capsys):
     shell, comms = kernel_shell
-    r = run(shell, '%%carbon --live --label "<i>fit</i>"\n'
-                   "from carbon_magic.extension import session_for\n"
-                   "from carbon_magic.live.updater import updater_for\n"
-                   "u = updater_for(session_for(get_ipython()))\n"
-                   "u.update()\n"
-                   "running = list(u.views[-1].cell_labels.text)\n"
-                   "print('body')")
+    start = len(comms)
+    r = run(shell, '%%carbon --live --label "<i>fit</i>"\nprint("body")')
     assert r.success
     out = capsys.readouterr().out
     assert out.index("carbon_magic live: ") < out.index("body")
-    assert shell.user_ns["running"][-1] == "<i>fit</i>"
-    u = shell.user_ns["u"]
-    u.update()
-    assert len(u.views[-1].cell_lines.x) == 2  # after the cell: its start and its end
+    widgets = opened(comms, start)
+    labels = next(c for c, name in widgets.items() if name == "LabelModel")
+    lines = [c for c, name in widgets.items() if name == "LinesModel"]
+    assert list(last_state(comms, labels, "text")) == ["<i>fit</i>"]  # the cell's own mark, nothing else
+    assert any(tuple(last_state(comms, c, "x")["shape"]) == (2, 2) for c in lines)  # its start and end
+
+
+def test_live_cell_freezes_on_its_record_and_the_session_view_goes_on(kernel_shell, capsys):
+    """Seventy minutes after a 4 s cell its view read the idle kernel's 15.3 Wh: a cell's view
+    stops with the cell and shows the cell's numbers; `%carbon live` keeps following."""
+    shell, comms = kernel_shell
+    assert run(shell, "%carbon live").success
+    session_lines = [c for c, name in opened(comms).items() if name == "LinesModel"]
+    start = len(comms)
+    r = run(shell, "%%carbon --live -o rec\nimport time\ntime.sleep(1.6)\nprint('body')")
+    assert r.success
+    rec = shell.user_ns["rec"]
+    cell = opened(comms, start)
+    cell_lines = [c for c, name in cell.items() if name == "LinesModel"]
+    readout = next(c for c, name in cell.items() if name == "HTMLModel")
+    assert updates_by_widget(comms, start).keys() & set(cell_lines)  # it followed the running cell
+    final = last_state(comms, readout, "value")
+    assert "final:" in final and "(cell ended)" in final
+    assert html.escape(rec.energy_text()) in final and html.escape(fmt_mass_g(rec.emissions_g)) in final
+    out = capsys.readouterr().out  # the text fallback (nbconvert, no widget manager) is final too
+    assert f"carbon_magic live: final: {rec.energy_text()} · {fmt_mass_g(rec.emissions_g)} CO₂e" in out
+
+    # More samples arrive: the session's view updates, the cell's view never again.
+    ended = len(comms)
+    deadline = time.monotonic() + 8
+    while (sum(updates_by_widget(comms, ended).get(c, 0) for c in session_lines) < 4
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    after = updates_by_widget(comms, ended)
+    assert sum(after.get(c, 0) for c in session_lines) >= 4
+    assert not after.keys() & set(cell), after
 
 
 def test_survives_unload_and_load(kernel_shell):
@@ -118,10 +147,14 @@ def test_survives_unload_and_load(kernel_shell):
     assert new is not old and new.attached and new.session is session_for(shell)
 
 
-def test_keeps_updating_after_an_interrupted_cell(kernel_shell):
+def test_after_an_interrupted_live_cell_the_session_view_keeps_updating(kernel_shell):
     shell, comms = kernel_shell
+    run(shell, "%carbon live")
+    start = len(comms)
     r = run(shell, "%%carbon --live -o rec\nraise KeyboardInterrupt")
     assert shell.user_ns["rec"].status == "interrupted"
+    readout = next(c for c, name in opened(comms, start).items() if name == "HTMLModel")
+    assert "(cell interrupted)" in last_state(comms, readout, "value")
     updater = live_updater.updater_for(session_for(shell))
     assert updater.attached
     before = updater.updates

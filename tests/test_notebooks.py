@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def workshop(tmp_path, monkeypatch):
     work = tmp_path / "participant"
     work.mkdir()
     shutil.copy(NB_DIR / "workshop_utils.py", work)
+    shutil.copytree(NB_DIR / "data", work / "data")  # recorded series (data/README.md)
     data = tmp_path / "data"
     monkeypatch.setenv("CARBON_MAGIC_DATA_DIR", str(data))
     # The kernel imports this checkout's package, and `!carbon-magic` finds this environment's script.
@@ -119,13 +121,61 @@ def assert_positive(records):
 
 
 # -- the committed files -------------------------------------------------------------------------
-def test_notebooks_are_generated_and_committed_without_outputs():
-    check = subprocess.run([sys.executable, str(NB_DIR / "build_notebooks.py"), "--check"],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
+def check(directory: Path = NB_DIR) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(NB_DIR / "build_notebooks.py"), "--check", "--dir", str(directory)],
+                          capture_output=True, text=True)
+
+
+def test_notebooks_match_their_generator():
+    result = check()
+    assert result.returncode == 0, result.stderr
     for name in NOTEBOOKS:
-        nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
-        nbformat.validate(nb)
+        nbformat.validate(nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4))
+
+
+def save_as_jupyterlab_does(path: Path) -> None:
+    """What running the notebook and saving it in JupyterLab changes: outputs, execution counts,
+    kernel metadata (language_info), new cell ids, cell metadata (ours included), nbformat minor."""
+    nb = nbformat.read(path, as_version=4)
+    nb.nbformat_minor = 5
+    nb.metadata["language_info"] = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                                    "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                                    "pygments_lexer": "ipython3", "version": "3.11.7"}
+    for n, cell in enumerate(nb.cells, 1):
+        cell["id"] = f"{n:08x}-saved"
+        if cell.cell_type == "code":
+            cell.execution_count = n
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="⚡ 1.2 J\n")]
+            cell.metadata["carbon_magic"] = {"last": {"energy_j": 1.2}}
+            cell.metadata["execution"] = {"iopub.status.busy": "2026-11-02T10:00:00.000Z"}
+    nbformat.write(nb, str(path))
+
+
+def test_a_notebook_run_and_saved_in_jupyterlab_still_matches(tmp_path):
+    for name in NOTEBOOKS:
+        shutil.copy(NB_DIR / f"{name}.ipynb", tmp_path)
+    save_as_jupyterlab_does(tmp_path / "01_quickstart.ipynb")
+    result = check(tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    # An edited cell is a difference, named with a warning that regenerating overwrites the edit.
+    nb = nbformat.read(tmp_path / "01_quickstart.ipynb", as_version=4)
+    nb.cells[1].source += "\nprint('mine')"
+    nbformat.write(nb, str(tmp_path / "01_quickstart.ipynb"))
+    result = check(tmp_path)
+    assert result.returncode == 1
+    assert "01_quickstart.ipynb" in result.stderr and "02_live_training" not in result.stderr
+    assert "overwrites" in result.stderr
+
+
+def test_committed_notebooks_have_no_outputs():
+    """The files in git (HEAD), not the working copy a user may have run and saved."""
+    for name in NOTEBOOKS:
+        shown = subprocess.run(["git", "show", f"HEAD:example_notebooks/{name}.ipynb"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if shown.returncode != 0:
+            pytest.skip(f"not a git checkout with the notebooks committed ({shown.stderr.strip()[:80]})")
+        nb = nbformat.reads(shown.stdout, as_version=4)
         for c in nb.cells:
             if c.cell_type == "code":
                 assert c.outputs == [] and c.execution_count is None, f"{name}: cell {c.id} has outputs"
@@ -191,6 +241,8 @@ def test_02_live_training(workshop):
     text = outputs_text(cell)
     for i in range(1, 7):
         assert f"epoch {i}: loss" in text
+    # Where widgets do not render (nbconvert), the cell's view reads the cell's own final numbers.
+    assert f"carbon_magic live: final: {training.energy_text()}" in text
 
     # Epochs are nested in the cell: their sum is at most the cell's energy; the notebook's sums match.
     result = run.result("live_training")
@@ -278,6 +330,21 @@ def test_05_where_and_when(workshop):
     assert forecast.strip(), "the forecast printed nothing"
     # Offline there is no forecast series: the command must say so rather than invent a window.
     assert any(w in forecast for w in ("offline", "no forecast", "static", "embedded")), forecast
+    # %carbon wait offline: one line, no wait.
+    wait_lines = [ln for ln in run.text("%carbon wait").splitlines() if ln.strip()]
+    assert len(wait_lines) == 1 and "no forecast" in wait_lines[0] and "not waiting" in wait_lines[0]
+    # The recorded series replayed: a 10 h wait (14:00 -> 00:00, 76.94 and 73 g/kWh) in seconds, and the next
+    # cell's record says it was deferred, with the saving priced by that series (142.62 at 14:00, 76.94 at 00:00
+    # for a cell of a few seconds).
+    waited = run.result("wait_for_green")
+    rec = run.by_label("after the wait")
+    assert waited["outcome"] == "reached" and waited["waited_h"] == pytest.approx(10, abs=0.01)
+    # (rel: the replay clock has run a few seconds past 14:00 by the time the plan is made)
+    assert waited["forecast_saving_pct"] == pytest.approx(100 * (1 - (76.94 + 73) / (142.62 + 162.42)), rel=2e-3)
+    assert rec.deferred_s == pytest.approx(waited["waited_h"] * 3600) and rec.avoided_basis == "forecast"
+    assert rec.avoided_g == pytest.approx(rec.energy_j / 3.6e6 * (142.62 - 76.94), rel=1e-3)
+    assert re.search(r"deferred (9 h 59|10 h 00) min for a greener grid: ≈ .* avoided \(forecast\)",
+                     run.text('%%carbon --label "after the wait"'))
 
 
 # -- 06 ------------------------------------------------------------------------------------------
@@ -296,9 +363,10 @@ def test_06_reporting(workshop):
         assert n in receipt_md and n in receipt_html
     with open(out / "emissions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(records)
+    assert len(rows) == len(names)  # exported after the three participants' cells
     assert sum(float(r["emissions"]) for r in rows) * 1000 == pytest.approx(
-        sum(r.emissions_g for r in records), rel=1e-3)
+        sum(recs[n].emissions_g for n in names), rel=1e-3)
+    assert [r["unit"] for r in rows] == ["samples"] * 3  # `--per {len(X_tr)} samples`
 
     # The participant notebooks carry the measured records in their cell metadata.
     for n in names:
@@ -316,5 +384,25 @@ def test_06_reporting(workshop):
 
     result = run.result("reporting")
     assert result["leader"] == expected[0]
+
+    # Disclose: the model card written from participant B's training cell and the inference cell.
+    b, pred = recs["participant_B"], run.by_label("predict")
+    assert b.units["unit"] == "samples" and b.units["count"] > 0 and b.embodied_g > 0
+    card = (out / "model-card.md").read_text()
+    lines = card.split("\n")
+    assert lines[0] == "---"
+    yaml = pytest.importorskip("yaml")
+    co2 = yaml.safe_load("\n".join(lines[1:lines.index("---", 1)]))["co2_eq_emissions"]
+    assert co2["emissions"] == pytest.approx(b.emissions_g, rel=1e-4)
+    assert co2["training_type"] == "pre-training"
+    assert "## Environmental Impact" in card and "- **Carbon Emitted:** " in card and "±" in card
+    spdx = json.loads(card.split("```json\n", 1)[1].split("```", 1)[0])
+    assert float(spdx["ai_trainingEnergyConsumption"][0]["ai_energyQuantity"]) == pytest.approx(
+        b.energy_j / 3.6e6, rel=1e-4)
+    assert float(spdx["ai_inferenceEnergyConsumption"][0]["ai_energyQuantity"]) == pytest.approx(
+        pred.energy_j / 3.6e6, rel=1e-4)
+    disclosed = run.result("disclose")
+    assert disclosed["sci_g_per_sample"] == pytest.approx((b.emissions_g + b.embodied_g) / b.units["count"])
+    assert "per sample" in run.text("%%carbon --label participant_B")
     assert result["csv_rows"] == len(rows)
     assert result["highest_over_lowest"] == pytest.approx(recs[expected[-1]].emissions_g / recs[expected[0]].emissions_g)

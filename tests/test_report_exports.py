@@ -12,20 +12,24 @@ import pytest
 
 from carbon_magic.record import CellRecord
 from carbon_magic.report import Report, formats, json_export
-from carbon_magic.report.csv_export import CODECARBON_COLUMNS, EXTRA_COLUMNS
+from carbon_magic.report.csv_export import CODECARBON_COLUMNS, DEFERRAL_COLUMNS, EXTRA_COLUMNS
 from carbon_magic.report.table import CellTable
 from carbon_magic.units import fmt_energy, fmt_mass_g
 from report_helpers import Bench
 
-# CodeCarbon's emissions.csv columns, in order: the fields of the `EmissionsData` dataclass in
-# mlco2/codecarbon codecarbon/output_methods/emissions_data.py (commit 118873936dadf2608ae4d2af9862fcca4c2fe3d6).
+# CodeCarbon 3.3's emissions.csv columns, in order: the 38 fields of the `EmissionsData` dataclass in
+# mlco2/codecarbon codecarbon/output_methods/emissions_data.py, version 3.3.0 (2026-08-04; the one with
+# `water_consumed`, the utilisation fields and `wue`; the index's copy, id 53393604492). Version 2's
+# (commit 118873936dadf2608ae4d2af9862fcca4c2fe3d6) had 32: no water_consumed, utilisation fields, wue.
 CODECARBON_EMISSIONS_CSV = [
     "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
     "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed",
-    "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os", "python_version",
-    "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
-    "ram_total_size", "tracking_mode", "on_cloud", "pue",
+    "water_consumed", "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os",
+    "python_version", "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude",
+    "latitude", "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
+    "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue",
 ]
+assert len(CODECARBON_EMISSIONS_CSV) == 38
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -77,9 +81,9 @@ def parse_html(text):
 
 def test_csv_has_codecarbon_columns_first_then_ours_and_pandas_reads_it(report):
     df = pd.read_csv(io.StringIO(formats.render(report, ".csv")))
-    assert list(df.columns[: len(CODECARBON_EMISSIONS_CSV)]) == CODECARBON_EMISSIONS_CSV
+    assert list(df.columns[:38]) == CODECARBON_EMISSIONS_CSV
     assert list(CODECARBON_COLUMNS) == CODECARBON_EMISSIONS_CSV
-    assert list(df.columns[len(CODECARBON_EMISSIONS_CSV):]) == list(EXTRA_COLUMNS)
+    assert list(df.columns[len(CODECARBON_EMISSIONS_CSV):]) == list(EXTRA_COLUMNS + DEFERRAL_COLUMNS)
     assert {"cpu_method", "gpu_method", "ram_method", "intensity_provider", "label", "cell_id", "status"} <= set(df.columns)
     assert len(df) == 3
 
@@ -176,9 +180,9 @@ def test_svg_badge_is_valid_and_escaped(report):
     ns = root.tag[: root.tag.index("}") + 1]  # the SVG namespace (an identifier, never fetched)
     assert ns.endswith("/2000/svg}") and root.tag == ns + "svg"
     texts = [t.text for t in root.iter(ns + "text")]
-    assert texts == ["CO₂e", fmt_mass_g(report.totals["emissions_g"])]
+    assert texts == ["CO₂e", fmt_mass_g(report.totals["emissions_g"]) + " partly estimated"]  # RAM is a model
     title = root.find(ns + "title").text
-    assert title == f"CO₂e of demo <notebook>: {texts[1]}"
+    assert title.startswith(f"CO₂e of demo <notebook>: {fmt_mass_g(report.totals['emissions_g'])} (98 % measured")
 
 
 def test_totals_agree_across_table_and_every_format(report):
@@ -192,19 +196,19 @@ def test_totals_agree_across_table_and_every_format(report):
     doc = json.loads(formats.render(report, ".json"))
     assert fmt_mass_g(doc["totals"]["emissions_g"]) == shown
     assert fmt_mass_g(sum(r["emissions_g"] for r in doc["records"])) == shown
-    md_total = [r for r in _md_cell_rows(formats.render(report, ".md")) if r[0] == "total"][0]
+    md_total = [r for r in _md_cell_rows(formats.render(report, ".md")) if r[0] == "cells"][0]
     assert md_total[-2] == shown and md_total[-4] == energy
-    html_total = [r for r in parse_html(formats.render(report, ".html")).rows if r and r[0] == "total"][0]
+    html_total = [r for r in parse_html(formats.render(report, ".html")).rows if r and r[0] == "cells"][0]
     assert html_total[-2] == shown
     assert f"{shown} CO₂e" in formats.render(report, ".md")  # the totals section and the sentence
-    assert f">{shown}</text>" in formats.render(report, ".svg")
+    assert f">{shown} partly estimated</text>" in formats.render(report, ".svg")
 
 
 def test_receipt_has_method_sources_and_equivalents(report):
     md = formats.render(report, ".md")
     assert "## Method" in md and "estimated by a model" in md and "hardware energy counter" in md
     assert "Our World in Data" in md and "CC BY 4.0" in md
-    assert "smartphone charges" in md and "km driven" in md and "EPA" in md and "(2024)" in md
+    assert "smartphone charges" in md and "driven by an average gasoline" in md and "EPA" in md and "(2024)" in md
     assert "The 3 measured cells of demo &lt;notebook&gt; used" in md
 
 
@@ -226,7 +230,7 @@ def test_empty_session_still_writes_a_valid_file(tmp_path, clock, powercap, suff
     path = formats.write(Report.from_session(b.session, "empty"), tmp_path / f"out{suffix}")
     text = path.read_text(encoding="utf-8")
     if suffix == ".csv":
-        assert list(pd.read_csv(path).columns[:32]) == CODECARBON_EMISSIONS_CSV
+        assert list(pd.read_csv(path).columns[:38]) == CODECARBON_EMISSIONS_CSV
     elif suffix == ".json":
         assert json_export.parse(text)[1] == []
     elif suffix == ".svg":

@@ -1,3 +1,4 @@
+import time
 import tracemalloc
 
 import pytest
@@ -56,6 +57,12 @@ def test_thread_starts_and_stops(clock):
     sampler = Sampler([RamEstimator(10**9)], 0.01)
     sampler.start()
     assert sampler.running
+    deadline = time.monotonic() + 10.0
+    while sampler.ticks < 2 and time.monotonic() < deadline:  # the thread really samples
+        time.sleep(0.01)
+    assert sampler.ticks >= 2
     sampler.stop()
     assert not sampler.running
-    assert sampler.ticks >= 0
+    stopped_at = sampler.ticks
+    time.sleep(0.05)  # five intervals: a stopped thread takes no more samples
+    assert sampler.ticks == stopped_at

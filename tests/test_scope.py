@@ -22,6 +22,7 @@ from carbon_magic.session import CarbonSession
 from carbon_magic.sources import Discovery, discover
 from carbon_magic.sources.estimators import RamEstimator
 from carbon_magic.sources.nvml import discover_nvml
+from carbon_magic.units import fmt_energy
 from fakes import FakeGpu, FakeNvml, FakeProc
 
 KERNEL, CHILD, OTHER = 100, 101, 200
@@ -381,8 +382,12 @@ def test_exports_and_the_table_show_the_scope(tmp_path, clock, proc, powercap):
     s, r = process_record(tmp_path, clock, proc, powercap)
     report = Report.from_session(s)
     (cols,) = list(csv.DictReader(io.StringIO(csv_export.render(report))))
-    assert list(csv_export.COLUMNS[-6:]) == ["scope_reason", "device_energy_kwh", "cpu_share", "gpu_share",
-                                            "ram_share", "attribution"]
+    # The scope's columns close our own, before the carbon-aware ones; CodeCarbon's 38 stay first.
+    scope_columns = ["scope_reason", "device_energy_kwh", "cpu_share", "gpu_share", "ram_share", "attribution"]
+    assert list(csv_export.EXTRA_COLUMNS[-6:]) == list(csv_export.SCOPE_COLUMNS) == scope_columns
+    assert list(csv_export.COLUMNS) == [*csv_export.CODECARBON_COLUMNS, *csv_export.EXTRA_COLUMNS,
+                                        *csv_export.DEFERRAL_COLUMNS]
+    assert list(cols) == list(csv_export.COLUMNS)
     assert cols["tracking_mode"] == "process" and cols["scope_reason"] == "set by CARBON_MAGIC_SCOPE"
     assert float(cols["cpu_share"]) == pytest.approx(0.3) and cols["gpu_share"] == ""
     assert float(cols["device_energy_kwh"]) == pytest.approx(25 / 3.6e6)
@@ -414,3 +419,106 @@ def test_without_proc_the_machine_is_billed_with_the_reason(tmp_path, clock, pow
     assert r.scope == "machine" and r.components[0].energy_j == pytest.approx(20)
     assert r.scope_reason.startswith(reason) and r.components[0].share is None
     assert "per-process CPU time unavailable" in "\n".join(status_lines(s))
+
+
+# -- with the rest of the record: nesting, totals, status, disclosure ----------------------------
+def test_totals_follow_the_latest_cells_scope_and_add_top_level_cells_only(tmp_path, clock, proc, powercap):
+    s = session_with(tmp_path, clock, proc, rapl(powercap), scope="process")
+    m = Machine(s, clock, proc, powercap)
+    m.run(1.0, 10.0)  # nobody busy: the machine drew 10 J, the kernel held no CPU
+    w = s.begin(label="cell")
+    inner = s.begin(label="epoch")  # measure() inside the cell
+    m.run(1.0, 25.0, k100=0.5, k200=1.0)
+    epoch = s.end(inner)
+    m.run(1.0, 25.0, k100=0.5, k200=1.0)
+    cell = s.end(w)
+    assert epoch.parent["label"] == "cell" and (epoch.scope, cell.scope) == ("process", "process")
+    t = s.totals()
+    assert (t["cells"], t["nested"], t["scope"]) == (1, 1, "process")
+    assert t["cells_energy_j"] == pytest.approx(cell.energy_j)  # the epoch is in its cell, counted once
+    # Session and idle are the kernel's share too: far below the 60 J the package drew.
+    assert t["session_energy_j"] == pytest.approx(max(cell.energy_j, s._running_j["process"]))
+    assert t["session_energy_j"] < 60 and s._running_j["machine"] == pytest.approx(60)
+    assert t["idle_energy_j"] == pytest.approx(t["session_energy_j"] - t["cells_energy_j"])
+    assert s.cumulative_energy_j == pytest.approx(s._running_j["process"])  # the live views' running total
+    # A cell billed whole makes the totals the machine's again.
+    w = s.begin(scope="machine")
+    m.run(1.0, 20.0, k100=0.5, k200=1.0)
+    whole = s.end(w)
+    t = s.totals()
+    assert whole.scope == "machine" and t["scope"] == "machine" and t["cells"] == 2
+    assert t["session_energy_j"] == pytest.approx(80) and t["cells_energy_j"] == pytest.approx(cell.energy_j + 20)
+    assert s.session_energy_j() == t["session_energy_j"] == s.cumulative_energy_j
+
+
+def test_a_block_nested_in_a_cell_bills_what_its_cell_bills_unless_it_names_its_own(tmp_path, clock, proc,
+                                                                                     powercap):
+    s = session_with(tmp_path, clock, proc, rapl(powercap), scope="machine")
+    m = Machine(s, clock, proc, powercap)
+    m.run(1.0, 10.0)
+    w = s.begin(label="cell", scope="process")  # %%carbon --scope process
+    inherits = s.begin(label="epoch", units={"count": 10, "unit": "rows"})
+    own = s.begin(label="whole", scope="machine", scope_source="measure(scope=...)")
+    m.run(1.0, 25.0, k100=0.5, k200=1.0)
+    own, inherits, cell = s.end(own), s.end(inherits), s.end(w)
+    assert cell.scope == "process" and inherits.scope == "process" and own.scope == "machine"
+    assert inherits.scope_reason == "set by %%carbon --scope, the enclosing cell's"
+    assert own.scope_reason == "set by measure(scope=...)"
+    assert inherits.energy_j == pytest.approx(cell.energy_j) and own.energy_j == pytest.approx(25)
+    # Every optional key together: a v2 record with a parent, units, deferral and estimates round-trips.
+    inherits.deferred_s, inherits.avoided_g, inherits.avoided_basis = 60.0, 0.5, "forecast"
+    d = json.loads(json.dumps(inherits.to_dict()))
+    assert d["schema"] == SCHEMA_V2 and d["parent"]["label"] == "cell" and d["units"]["count"] == 10
+    assert record_problem(d) is None and CellRecord.from_untrusted(d).to_dict() == d
+    for change, problem in (({"parent": "cell"}, "parent is not an object"),
+                            ({"deferred_s": -1}, "deferred_s"), ({"scope": "machine"}, "needs scope 'process'"),
+                            ({"units": {"count": 0, "unit": "rows"}}, "units")):
+        assert problem in record_problem({**d, **change})
+
+
+def test_optional_keys_are_written_only_when_set(tmp_path, clock, proc, powercap):
+    _, r = process_record(tmp_path, clock, proc, powercap)
+    old = {k: v for k, v in r.to_dict().items() if k not in ("scope", "scope_reason", "water_l", "water",
+                                                               "embodied_g", "embodied")}
+    old["schema"] = SCHEMA
+    back = CellRecord.from_untrusted(old).to_dict()
+    assert "scope_reason" not in back and "units" not in back and "deferred_s" not in back
+    assert back["scope"] == "machine"  # a record older than scope billed the devices whole
+
+
+def test_status_says_the_scope_then_the_totals_in_it(tmp_path, clock, proc, powercap):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from carbon_magic.magics import CarbonMagics
+
+    s, r = process_record(tmp_path, clock, proc, powercap)
+    text = CarbonMagics(InteractiveShell.instance(), s).status_text()
+    lines = text.splitlines()
+    scope = next(i for i, ln in enumerate(lines) if ln.startswith("  scope: process"))
+    totals = lines.index("  totals (this kernel's share: process scope):")
+    assert scope < totals
+    (cells,) = [ln for ln in lines[totals:] if ln.split()[:1] == ["cells"]]
+    assert fmt_energy(r.energy_j) in cells
+
+
+def test_embodied_carbon_under_process_scope_is_the_kernels_share_of_the_hardware(tmp_path, clock, proc, powercap):
+    from carbon_magic.report import embodied, model_card
+
+    s, r = process_record(tmp_path, clock, proc, powercap)
+    whole, _ = embodied.estimate([], r.duration_s, "server")
+    assert r.embodied["allocation"] == "time-share x resource-share"
+    (host,) = r.embodied["items"]
+    assert host["resource_share"] == pytest.approx(0.3) and r.embodied_g == pytest.approx(whole * 0.3)
+    assert "time share × this kernel's share of" in embodied.describe(r)
+    card = model_card.render(Report.from_session(s))
+    assert "report this kernel's share of them (process scope)" in card
+    assert f"the devices drew {fmt_energy(25)} in all" in card
+
+
+def test_measure_in_a_kernel_cell_takes_the_cells_scope(shell):
+    shell.run_cell("%%carbon --scope process -q -o outer\nimport carbon_magic\n"
+                   "with carbon_magic.measure(label='inner') as m:\n    x = sum(range(1000))\ninner = m.record")
+    outer, inner = shell.user_ns["outer"], shell.user_ns["inner"]
+    assert inner.parent["started_at"] == outer.started_at  # measured on the loaded session, inside the cell
+    assert inner.scope_reason.startswith("set by %%carbon --scope, the enclosing cell's")
+    assert inner.scope == outer.scope

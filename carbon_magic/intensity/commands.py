@@ -6,20 +6,24 @@ one-line UsageError; "no data" is said in one plain line, never raised.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from IPython.core.error import UsageError
 
 from ..cmdline import CommandParser, split_args
+from ..record import top_level
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
+from .messages import no_own_data_text, say
 from .schedule import J_PER_KWH, best_window, pieces_of, price
+from .static import has_own_figure, world_row
 from .zones import normalize_zone, parse_zone
 
 SHIFT_STEP_S = 1800.0
 SHIFT_RANGE_S = (-24 * 3600.0, 48 * 3600.0)  # the providers' history and forecast horizons
 MAX_WITHIN_S = 7 * 86400.0
+WHATIF_HINT = ("carbon_magic: name the zones to compare this session with, "
+               "e.g. %carbon whatif SE FR aws:eu-north-1")
 
 
 def _zone(text: str, prog: str) -> str:
@@ -29,9 +33,10 @@ def _zone(text: str, prog: str) -> str:
         raise UsageError(f"{prog}: {exc}") from None
 
 
-def _say_notices(session) -> None:
+def _say_notices(session, already: str | None = None) -> None:
     for notice in session.drain_notices():
-        print(notice, file=sys.stderr)
+        if notice != already:
+            say(notice)
 
 
 # -- %carbon zone ------------------------------------------------------------------------
@@ -41,15 +46,21 @@ def zone_command(magics, argline: str):
     args = split_args(argline, "%carbon zone")
     if len(args) > 1:
         raise UsageError("%carbon zone takes one zone, e.g. %carbon zone FR (or uk:london, aws:us-east-1)")
+    said = None
     if args:
         zone = _zone(args[0], "%carbon zone")
         session.intensity.set_zone(zone)  # also sets session.settings.zone
         spec = parse_zone(zone)
-        print(f"carbon_magic: zone {zone} ({spec.name}) · {session.intensity.describe()}")
+        feed = session.intensity.for_zone(zone)
+        if getattr(feed, "provider", True) is None and not has_own_figure(spec):
+            said = no_own_data_text(spec, world_row().g_co2e_per_kwh)  # one plain line says it all
+            print(said)
+        else:
+            print(f"carbon_magic: zone {zone} ({spec.name}) · {session.intensity.describe()}")
     else:
         zone = session.intensity.zone
         print(f"zone: {zone or 'not set'} · provider: {session.intensity.describe()}")
-    _say_notices(session)
+    _say_notices(session, already=said)
 
 
 # -- %carbon whatif ----------------------------------------------------------------------
@@ -147,7 +158,7 @@ def _best_shift(pieces, feed_for, same_time_g: float):
     return best
 
 
-def whatif_command(magics, argline: str) -> WhatIfResult:
+def whatif_command(magics, argline: str) -> WhatIfResult | None:
     """`%carbon whatif ZONE… [--label L]`: re-price this session's cells in other zones and hours."""
     ap = CommandParser("%carbon whatif")
     ap.add_argument("zones", nargs="*", metavar="ZONE")
@@ -155,9 +166,11 @@ def whatif_command(magics, argline: str) -> WhatIfResult:
     args = ap.parse_args(split_args(argline, "%carbon whatif"))
     zones = [_zone(z, "%carbon whatif") for z in args.zones]
     session = magics.session
-    records = list(session.records)
+    records = top_level(session.records)  # a nested record's energy is already its cell's
     if args.label is not None:
-        records = [r for r in records if r.label == args.label]
+        labelled = [r for r in session.records if r.label == args.label]
+        # Cells of that label; where only nested records have it (`measure(label="epoch 1")`), those.
+        records = top_level(labelled) or labelled
         if not records:
             labels = sorted({r.label for r in session.records if r.label})
             raise UsageError(f"%carbon whatif: no cell labelled {args.label!r} in this session"
@@ -200,7 +213,13 @@ def whatif_command(magics, argline: str) -> WhatIfResult:
     add(measured, lambda p: service.for_zone(p.zone or "WLD"), grams=result.baseline_g)
     for zone, feed in zip(zones, feeds, strict=True):
         add(zone, lambda p, f=feed: f)
+    if not zones and len(result.rows) <= 1:  # nothing to compare the measured emissions with
+        print(WHATIF_HINT)
+        _say_notices(session)
+        return None
     print(result)
+    if not zones:
+        print(WHATIF_HINT)
     _say_notices(session)
     return result
 
@@ -317,7 +336,7 @@ def forecast_command(magics, argline: str) -> ForecastResult | None:
     if window is None:  # one line; the provider's notice, if any, follows the next cell as usual
         print(_no_forecast(feed, zone))
         return None
-    records = [r for r in session.records if r.duration_s > 0]
+    records = [r for r in top_level(session.records) if r.duration_s > 0]
     secs = sum(r.duration_s for r in records)
     power = sum(r.energy_j for r in records) / secs if secs > 0 else None
     result = ForecastResult(zone, feed.provider.display, duration, within, now, window.start_s,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from .provider import Interval, IntensityValue, ProviderError, get_json, iso_seconds, number, parse_time
+from . import validate
+from .provider import Interval, IntensityValue, ProviderError, get_json, iso_seconds
 
 PAST_RANGE_MAX_S = 10 * 86400  # the API serves hourly past ranges of at most 10 days per request
 GRANULARITY_S = {"5_minutes": 300, "15_minutes": 900, "hourly": 3600, "daily": 86400}
@@ -21,6 +22,8 @@ SOURCE = "Electricity Maps API v3 (electricitymaps.com)"
 class ElectricityMaps:
     name = "electricitymaps"
     display = "Electricity Maps"
+    source = SOURCE
+    signal = "average"
     refresh_s = 900.0  # hourly data; the latest value is revised within the hour
 
     def __init__(self, base_url: str, session, token: str, timeout_s: float = 5.0,
@@ -107,11 +110,8 @@ class ElectricityMaps:
 
     # -- parsing -------------------------------------------------------------------------
     def _series(self, body: dict, key: str, zone, kind: str, fetched: str) -> list[Interval]:
-        items = body.get(key)
-        if not isinstance(items, list):
-            raise ProviderError("malformed", f"{key}: expected a list")
         out = []
-        for item in items:
+        for item in validate.rows(body.get(key), key):
             if isinstance(item, dict) and item.get("carbonIntensity") is None:
                 continue  # documented: history entries may be null
             out.append(self._interval(item, zone, kind, fetched))
@@ -120,12 +120,10 @@ class ElectricityMaps:
     def _interval(self, item, zone, kind: str, fetched: str) -> Interval:
         if not isinstance(item, dict):
             raise ProviderError("malformed", "expected an object per value")
-        value = number(item.get("carbonIntensity"), "carbonIntensity")
-        start = parse_time(item.get("datetime"))
-        step = GRANULARITY_S.get(item.get("temporalGranularity") or "hourly", 3600)
-        prov = {"provider": self.name, "provider_name": self.display, "zone": zone.key, "kind": kind,
-                "fetched_at": fetched, "source": SOURCE, "signal": "average",
-                "emission_factor": item.get("emissionFactorType") or self.emission_factor}
-        if item.get("isEstimated"):
-            prov["estimated"] = True
+        value = validate.intensity(item.get("carbonIntensity"), "carbonIntensity")
+        start = validate.time_s(item.get("datetime"), "datetime")
+        granularity = item.get("temporalGranularity")
+        step = GRANULARITY_S.get(granularity, 3600) if isinstance(granularity, str) else 3600
+        prov = validate.provenance(self, zone.key, kind, fetched, item.get("emissionFactorType") or self.emission_factor,
+                                   estimated=item.get("isEstimated") is True)
         return Interval(start, start + step, IntensityValue(value, prov))

@@ -1,14 +1,41 @@
 """What the intensity service says: notices (one per cause per session) and the status line.
 
 Pure functions of a provider, a feed and an error; the service decides when to say them and
-redacts every secret before anything leaves it.
+redacts every secret before anything leaves it. Nothing here quotes a provider: an error's
+``detail`` and ``status`` are our own words and the status code.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-NO_ZONE_HINT = ("carbon_magic: no grid zone set, so CO₂e uses the world average ({value:.0f} g/kWh, {source}). "
-                "Set yours: %carbon zone FR (or CARBON_MAGIC_ZONE).")
+
+
+class Hint(str):
+    """A notice that is advice, not a fault: shown once as plain output (stdout), never as an error."""
+
+
+def say(notice: str) -> None:
+    """Print a notice: a Hint as plain output, anything else (a fault, a fallback) on stderr."""
+    import sys  # noqa: PLC0415
+
+    print(notice, file=sys.stdout if isinstance(notice, Hint) else sys.stderr)
+
+
+NO_ZONE_HINT = ("Hint: no grid zone set, so CO₂e uses the world average ({value:.0f} g/kWh, {source}); "
+                "set yours with %carbon zone FR (or CARBON_MAGIC_ZONE).")
+
+
+def bad_env_zone_text(raw: str, problem: str, world_g_per_kwh: float) -> str:
+    """CARBON_MAGIC_ZONE is not a zone: said once, at load, with what is used instead."""
+    return (f"carbon_magic: CARBON_MAGIC_ZONE={raw!r} is not used ({problem}); CO₂e uses the world average "
+            f"({world_g_per_kwh:.0f} g/kWh) until you set a zone: %carbon zone FR")
+
+
+def no_own_data_text(spec, world_g_per_kwh: float) -> str:
+    """A known zone the offline table has no figure for (e.g. XX, Northern Cyprus)."""
+    return (f"carbon_magic: zone {spec.key} ({spec.name}) has no figure of its own in the offline table, so its "
+            f"CO₂e is priced at the world average ({world_g_per_kwh:.0f} g/kWh); ELECTRICITYMAPS_API_TOKEN "
+            "gives its live value.")
 
 
 def _after(p) -> str:
@@ -50,6 +77,9 @@ def transient_text(p, feed, exc, backoff_s: float, timeout_s: float) -> str:
         "http_5xx": f"answered with a server error (HTTP {exc.status})",
         "http_4xx": f"rejected the request (HTTP {exc.status})",
         "malformed": f"sent an answer that could not be read ({exc.detail})",
+        "redirect": (f"answered with a redirect (HTTP {exc.status}), which is not followed (credentials go only to "
+                     "the configured address); check its URL setting"),
+        "too_large": f"sent an answer over the size limit ({exc.detail})",
         "null": f"has no value for {feed.zone} right now",
     }.get(exc.cause, exc.cause)
     return f"carbon_magic: {p.display} {what}; {_after(p)}."

@@ -10,13 +10,18 @@ server on 127.0.0.1), puts a timeout on every call, and raises only ``ProviderEr
       ├─ http_404, http_4xx    unknown zone or region, other client error
       ├─ http_429              rate-limited (``retry_after_s`` when the server says)
       ├─ http_5xx              server error
-      ├─ malformed             not JSON, or not the documented shape
+      ├─ redirect              a 3xx: never followed, so credentials go to the configured origin only
+      ├─ too_large             an answer over the size cap (after decoding)
+      ├─ malformed             not JSON, not the documented shape, or implausible values
       ├─ null                  the documented shape, but no value for this zone and time
       ├─ not_allowed           the account can see only a relative index (WattTime free)
-      └─ unsupported           this provider cannot serve this zone
+      ├─ unsupported           this provider cannot serve this zone
+      └─ cancelled             the session is closing (unload): the request was cut
 
 The service turns any of them into a fallback (recent cached value, then the static table) and
-one notice per cause per session. ``requests`` is imported on the first call, never at import.
+one notice per cause per session. The HTTP limits (deadline, no redirects, size) live in
+``transport.py``; what an answer may contain is checked in ``validate.py``. An error's ``detail``
+is our own words, never text a provider sent.
 """
 from __future__ import annotations
 
@@ -57,47 +62,14 @@ def http_cause(status: int) -> str:
 
 
 def get_json(session, url: str, *, timeout_s: float, params=None, headers=None, auth=None):
-    """GET url and return its JSON body; every failure becomes a ProviderError."""
-    import requests  # noqa: PLC0415 - lazy: importing the package must stay cheap
+    """GET url and return its JSON body within the transport's limits; every failure is a ProviderError.
 
-    try:
-        r = session.get(url, params=params, headers=headers, auth=auth, timeout=timeout_s)
-    except requests.exceptions.Timeout:
-        raise ProviderError("timeout", f"no answer within {timeout_s:g} s") from None
-    except requests.exceptions.ConnectionError as exc:
-        if "refused" in str(exc).lower():
-            raise ProviderError("refused", "connection refused") from None
-        raise ProviderError("connection", "could not connect") from None
-    except requests.exceptions.RequestException as exc:
-        raise ProviderError("connection", type(exc).__name__) from None
-    if r.status_code != 200:
-        retry = r.headers.get("Retry-After")
-        try:
-            retry_s = float(retry) if retry else None
-        except ValueError:
-            retry_s = None
-        raise ProviderError(http_cause(r.status_code), f"HTTP {r.status_code}", retry_after_s=retry_s,
-                            status=r.status_code)
-    try:
-        return r.json()
-    except ValueError:
-        raise ProviderError("malformed", "the response is not JSON") from None
+    session: a ``transport.Http`` (the service's), or a bare ``requests.Session`` (wrapped here).
+    """
+    from .transport import Http  # noqa: PLC0415 - transport imports this module
 
-
-def parse_time(text) -> float:
-    """Unix seconds from the providers' ISO 8601 forms (…Z, …+00:00, with or without seconds)."""
-    if not isinstance(text, str) or not text:
-        raise ProviderError("malformed", f"expected a time, got {text!r}")
-    s = text.strip()
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    try:
-        dt = datetime.fromisoformat(s)
-    except ValueError:
-        raise ProviderError("malformed", f"not an ISO time: {text!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
+    http = session if isinstance(session, Http) else Http(session)
+    return http.get_json(url, timeout_s=timeout_s, params=params, headers=headers, auth=auth)
 
 
 def iso_minute(unix_s: float) -> str:
@@ -107,15 +79,3 @@ def iso_minute(unix_s: float) -> str:
 
 def iso_seconds(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def number(value, what: str) -> float:
-    """A finite non-negative number from JSON, or the right ProviderError (null vs malformed)."""
-    if value is None:
-        raise ProviderError("null", f"{what} is null")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProviderError("malformed", f"{what} is not a number: {value!r}")
-    v = float(value)
-    if not (0.0 <= v < 1e5):  # also rejects NaN and infinities
-        raise ProviderError("malformed", f"{what} is out of range: {value!r}")
-    return v

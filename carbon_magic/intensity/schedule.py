@@ -40,8 +40,8 @@ class Series:
             return self.items[i]
         return None
 
-    def merged(self, new, keep_after_s: float) -> tuple["Series", list[Interval]]:
-        """(the series with `new` merged in, the intervals that changed)."""
+    def merged(self, new, keep_after_s: float, max_points: int | None = None) -> tuple["Series", list[Interval]]:
+        """(the series with `new` merged in, the intervals that changed); at most max_points, newest kept."""
         by_start = {i.start_s: i for i in self.items if i.end_s > keep_after_s}
         changed = {}
         for iv in new:
@@ -51,7 +51,11 @@ class Series:
                 continue  # keep the actual; a forecast for the same period does not replace it
             if old != iv:
                 by_start[iv.start_s] = changed[iv.start_s] = iv
-        return Series(by_start.values()), list(changed.values())
+        kept = Series(by_start.values())
+        if max_points is not None and len(kept) > max_points:
+            kept = Series(kept.items[-max_points:])
+            changed = {k: v for k, v in changed.items() if k >= kept.items[0].start_s}
+        return kept, list(changed.values())
 
 
 def mean_over(series, t0: float, t1: float) -> float | None:

@@ -7,9 +7,13 @@ series, and how the last fetch went. ``at(t)`` reads a feed and never blocks, ne
 2. else the latest cached value within ``STALE_S`` before t, with ``fallback_reason``;
 3. else the static table for the zone, with ``fallback_reason``.
 
-``prefetch(t)`` only marks a feed as wanted and wakes the worker. The worker fetches, merges
-(an actual beats a forecast for the same period), keeps ``KEEP_S`` of history in memory and
-writes what changed to the ledger's ``intensity_cache``, which a restarted kernel reads back.
+``prefetch(t)`` only marks a feed as wanted and wakes the worker. The worker reads a new feed's
+values back from the ledger's ``intensity_cache`` (re-checked: the file is untrusted too), fetches
+(through ``transport.Http``: a total deadline per request, no redirects, a capped body), checks
+the answer (``validate.clean``), merges (an actual beats a forecast for the same period), keeps
+``KEEP_S`` and at most ``validate.MAX_POINTS`` values in memory and writes what changed to the
+cache. Nothing on a cell's path reads the network, parses an answer or touches the cache.
+``close()`` cuts the request in flight and joins the worker.
 Failures back off (Retry-After honoured), become one notice per cause per session, and a
 rejected credential stops that provider for the session. Secrets never leave this module: every
 notice and description passes through ``_redact``.
@@ -19,11 +23,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from . import messages
+
+from . import messages, validate
 from .electricitymaps import ElectricityMaps
 from .provider import Interval, IntensityValue, ProviderError
 from .schedule import Series
-from .static import static_value, world_row
+from .static import has_own_figure, static_value, world_row
+from .transport import Http, Limits
 from .uk import UKCarbonIntensity
 from .watttime import WattTime
 from .zones import Zone, parse_zone
@@ -72,27 +78,6 @@ def choose_provider(settings, zone: Zone | None) -> tuple[str | None, str | None
     return None, None
 
 
-class _LazyHttp:
-    """A requests.Session made on first use (in the worker thread): loading stays cheap."""
-
-    def __init__(self):
-        self._session = None
-
-    def get(self, *args, **kwargs):
-        if self._session is None:
-            import requests  # noqa: PLC0415
-
-            from .. import __version__  # noqa: PLC0415
-
-            self._session = requests.Session()
-            self._session.headers["User-Agent"] = f"carbon_magic/{__version__}"
-        return self._session.get(*args, **kwargs)
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-
-
 class Feed:
     """One zone's values. Also what `for_zone()` returns: it answers like the service."""
 
@@ -112,6 +97,7 @@ class Feed:
         self.requested = False
         self.past_from: float | None = None  # earliest uncovered time wanted from a past range
         self.in_flight = False
+        self.cache_pending = False  # the worker reads this feed's values back from the ledger first
         self.active_at = float("-inf")
         self._static_by_reason: dict[str, IntensityValue] = {}
 
@@ -193,13 +179,17 @@ class IntensityService:
         self._ledger = ledger
         self._wall = wall
         self.timeout_s = timeout_s
-        self._http = http if http is not None else _LazyHttp()
+        from .. import __version__  # noqa: PLC0415
+
+        limits = Limits(timeout_s=timeout_s)
+        self._http = http if isinstance(http, Http) else Http(http, limits, user_agent=f"carbon_magic/{__version__}")
         self._providers: dict[str, object] = {}
         self._disabled: dict[str, str] = {}  # provider name -> cause (rejected credentials)
         self._feeds: dict[str | None, Feed] = {}
         self._lock = threading.RLock()
         self._notices: list[str] = []
         self._said: set = set()
+        self.load_notices: list[str] = []  # about the settings, for the caller to say at once
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -210,10 +200,17 @@ class IntensityService:
             try:
                 zone = parse_zone(zone).key
             except ValueError as exc:
-                self._notice(("zone", "invalid"), f"carbon_magic: CARBON_MAGIC_ZONE: {exc}; using the world average")
+                # Said at load (`load_notices`), not after the first cell; it already says what is
+                # used instead, so the no-zone hint would only contradict it.
+                self.load_notices.append(self._redact(messages.bad_env_zone_text(
+                    zone, str(exc), world_row().g_co2e_per_kwh)))
+                self._said.add(("zone", "none"))
                 zone = None
         settings.zone = zone
         self._feed = self._feed_for(zone)
+        with self._lock:  # what the settings alone cause (no data for the zone, no token) is said at load
+            self.load_notices += self._notices
+            self._notices = []
         if self._feed.provider is not None:  # start fetching at load: values are there by the first cell
             self.request(self._feed, wall())
 
@@ -252,12 +249,12 @@ class IntensityService:
         return self.describe_feed(self._feed)
 
     def close(self) -> None:
+        """Stop the worker: the request in flight is cut (its socket shut), the thread joined."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
+        self._http.abort()
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
-            if self._thread.is_alive():
-                return  # stuck in a request until its timeout; a daemon thread, so let it be
         self._http.close()
 
     # -- for commands and tests ----------------------------------------------------------
@@ -287,13 +284,20 @@ class IntensityService:
             name, reason = choose_provider(self.settings, spec)
             provider = self._provider(name) if name else None
             feed = Feed(self, spec, provider, static_value(spec, fallback_reason=reason))
+            if provider is None and not has_own_figure(spec):
+                self._notice(("zone", "no_data", key),
+                             messages.Hint(messages.no_own_data_text(spec, world_row().g_co2e_per_kwh)))
             if reason:
                 self._notice((self.settings.provider, reason, key),
                              messages.choice_text(spec, reason, self.settings.provider))
-            if provider is not None:
-                self._load_cache(feed)
             self._feeds[key] = feed
-            return feed
+            if provider is not None and self._ledger is not None:
+                feed.cache_pending = True  # read on the worker: never on a cell's path
+                self._idle.clear()
+        if feed.cache_pending:
+            self._wake.set()
+            self._ensure_worker()
+        return feed
 
     def _provider(self, name: str):
         p = self._providers.get(name)
@@ -309,15 +313,17 @@ class IntensityService:
         return p
 
     def _load_cache(self, feed: Feed) -> None:
-        if self._ledger is None:
-            return
+        """(worker) The feed's cached values, re-checked like an answer; bad rows are skipped."""
+        feed.cache_pending = False
         now = self._wall()
         try:
             rows = self._ledger.cached_intensity(feed.provider.cache_key, feed.zone, now - KEEP_S, now + AHEAD_S)
+            cached = validate.from_cache(rows, feed.provider, feed.zone, now)
         except Exception:  # noqa: BLE001 - an unreadable cache is an empty cache
             log.debug("intensity cache unreadable", exc_info=True)
             return
-        feed.series = Series(Interval(a, b, IntensityValue(v, p)) for a, b, v, p in rows)
+        if cached:
+            feed.series, _ = feed.series.merged(cached, now - KEEP_S, validate.MAX_POINTS)
 
     # -- fetching ------------------------------------------------------------------------
     def request(self, feed: Feed, wall_s: float, keep_fresh: bool = True) -> None:
@@ -331,8 +337,8 @@ class IntensityService:
             feed.active_at = now
         if feed.spec is None:
             row = world_row()
-            self._notice(("zone", "none"), messages.NO_ZONE_HINT.format(value=row.g_co2e_per_kwh,
-                                                               source=f"OWID {row.year}"))
+            self._notice(("zone", "none"), messages.Hint(messages.NO_ZONE_HINT.format(
+                value=row.g_co2e_per_kwh, source=f"OWID {row.year}")))
             return
         if self._wants_past(feed, now, wall_s):
             feed.past_from = wall_s if feed.past_from is None else min(feed.past_from, wall_s)
@@ -364,12 +370,18 @@ class IntensityService:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            with self._lock:
+                pending = [f for f in self._feeds.values() if f.cache_pending]
+            for feed in pending:
+                if self._stop.is_set():
+                    return
+                self._load_cache(feed)
             for feed in self._due():
                 if self._stop.is_set():
                     return
                 self._refresh(feed)
             with self._lock:
-                if not any(f.requested for f in self._feeds.values()):
+                if not any(f.requested or f.cache_pending for f in self._feeds.values()):
                     self._idle.set()
             self._wake.wait(POLL_S)
 
@@ -396,13 +408,15 @@ class IntensityService:
                     intervals = feed.provider.past_range(feed.spec, past_from, now - HISTORY_S) + intervals
                 except ProviderError as exc:
                     log.debug("past range for %s failed: %s", feed.zone, exc.cause)
+            intervals = validate.clean(intervals, now)
         except ProviderError as exc:
-            self._failed(feed, exc, now)
+            if not self._stop.is_set():  # cut by close(): nothing to say
+                self._failed(feed, exc, now)
         except Exception as exc:  # noqa: BLE001 - a parser bug must not kill the thread; labelled
             log.debug("intensity provider %s crashed", feed.provider.name, exc_info=True)
             self._failed(feed, ProviderError("malformed", type(exc).__name__), now)
         else:
-            series, changed = feed.series.merged(intervals, now - KEEP_S)
+            series, changed = feed.series.merged(intervals, now - KEEP_S, validate.MAX_POINTS)
             feed.series = series
             feed.last_ok_s, feed.error, feed.failures, feed.retry_at = now, None, 0, float("-inf")
             self._store(feed, changed)
@@ -442,7 +456,8 @@ class IntensityService:
             if key in self._said:
                 return
             self._said.add(key)
-            self._notices.append(self._redact(text))
+            shown = self._redact(text)
+            self._notices.append(messages.Hint(shown) if isinstance(text, messages.Hint) else shown)
 
     def _redact(self, text: str) -> str:
         s = self.settings

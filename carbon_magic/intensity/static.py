@@ -80,6 +80,14 @@ def row_for(zone) -> tuple[StaticRow, str | None]:
     return row, f"{row.name} ({row.iso2}) annual average for {zone.key}"
 
 
+def has_own_figure(zone) -> bool:
+    """Whether the offline table prices `zone` with a figure of its own or its country's, rather
+    than falling back to the world average (None, the world itself, count as their own)."""
+    if zone is None or zone.scope in ("world", "cloud"):
+        return True
+    return zone.country is not None and zone.country in tables().by_iso2
+
+
 def static_value(zone, fallback_reason: str | None = None) -> IntensityValue:
     row, flag = row_for(zone)
     year = f" {row.year}" if row.year else ""

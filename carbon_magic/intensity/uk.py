@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from .provider import Interval, IntensityValue, ProviderError, get_json, iso_minute, iso_seconds, number, parse_time
+from . import validate
+from .provider import Interval, IntensityValue, ProviderError, get_json, iso_minute, iso_seconds
 
 SOURCE = "NESO Carbon Intensity API (carbonintensity.org.uk), CC BY 4.0"
 HALF_HOUR_S = 1800
@@ -22,6 +23,9 @@ class UKCarbonIntensity:
     display = "UK Carbon Intensity API"
     refresh_s = 1800.0
     cache_key = "uk"
+    source = SOURCE
+    signal = "average"
+    emission_factor = "direct"
     forecast_note = None  # the forecast is free
 
     def __init__(self, base_url: str, session, timeout_s: float = 5.0, wall=time.time):
@@ -73,23 +77,20 @@ class UKCarbonIntensity:
             if not isinstance(data, dict):
                 raise ProviderError("malformed", "regional: expected an object")
             data = data.get("data")
-        if not isinstance(data, list):
-            raise ProviderError("malformed", "expected a list of half-hours")
         out = []
-        for period in data:
+        for period in validate.rows(data, "half-hours"):
             if not isinstance(period, dict) or not isinstance(period.get("intensity"), dict):
                 raise ProviderError("malformed", "expected {'from', 'to', 'intensity'} per half-hour")
             iv = period["intensity"]
-            start, end = parse_time(period.get("from")), parse_time(period.get("to"))
+            start, end = validate.time_s(period.get("from"), "from"), validate.time_s(period.get("to"), "to")
             actual = None if regional else iv.get("actual")
             if actual is not None:
-                value = number(actual, "actual")
+                value = validate.intensity(actual, "actual")
                 kind = "historical" if end <= now else "live"
             elif iv.get("forecast") is not None:
-                value, kind = number(iv.get("forecast"), "forecast"), "forecast"
+                value, kind = validate.intensity(iv.get("forecast"), "forecast"), "forecast"
             else:
                 continue  # a half-hour with neither: skip it, keep the rest
-            prov = {"provider": self.name, "provider_name": self.display, "zone": zone.key, "kind": kind,
-                    "fetched_at": fetched, "source": SOURCE, "signal": "average", "emission_factor": "direct"}
+            prov = validate.provenance(self, zone.key, kind, fetched)
             out.append(Interval(start, end, IntensityValue(value, prov)))
         return out

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 
-from .provider import Interval, IntensityValue, ProviderError, get_json, iso_seconds, number, parse_time
+from . import validate
+from .provider import Interval, IntensityValue, ProviderError, get_json, iso_seconds
 
 G_PER_KWH_PER_LB_PER_MWH = 0.453592
 TOKEN_RENEW_S = 25 * 60  # tokens live 30 min
 SOURCE = "WattTime API v3 (watttime.org), co2_moer"
 SIGNAL = "co2_moer"
+MAX_TOKEN_CHARS = 8192
 
 
 class WattTime:
@@ -23,6 +25,9 @@ class WattTime:
     display = "WattTime"
     refresh_s = 300.0  # 5-minute data
     cache_key = "watttime/co2_moer"
+    source = SOURCE
+    signal = "marginal"
+    emission_factor = "direct"
 
     def __init__(self, base_url: str, session, username: str, password: str, timeout_s: float = 5.0,
                  wall=time.time):
@@ -53,8 +58,9 @@ class WattTime:
                 raise ProviderError("http_401", f"login refused (HTTP {exc.status})", status=exc.status) from None
             raise
         token = body.get("token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise ProviderError("malformed", "login: no token in the answer")
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS \
+                or not all(33 <= ord(c) < 127 for c in token):  # it goes into a header: printable ASCII only
+            raise ProviderError("malformed", "login: no usable token in the answer")
         self._token, self._token_at = token, self._wall()
         return token
 
@@ -104,33 +110,32 @@ class WattTime:
         """The free accounts' relative index (0-100, higher is dirtier), or None if unavailable."""
         try:
             body = self._get("/v3/signal-index", {"region": region, "signal_type": SIGNAL})
-            return number(body["data"][0]["value"], "signal index")
+            return validate.number(body["data"][0]["value"], "signal index", 0.0, 100.0)
         except (ProviderError, KeyError, IndexError, TypeError):
             return None
 
     def _parse(self, body, zone, fetched: str, now: float, forecast: bool) -> list[Interval]:
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        if not isinstance(body, dict):
             raise ProviderError("malformed", "expected {'data': [...], 'meta': {...}}")
         meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-        units = meta.get("units", "lbs_co2_per_mwh")
-        if units != "lbs_co2_per_mwh":
-            raise ProviderError("malformed", f"unexpected units {units!r}")
-        step = meta.get("data_point_period_seconds") or 300
-        if not isinstance(step, (int, float)) or step <= 0:
-            step = 300
+        if meta.get("units", "lbs_co2_per_mwh") != "lbs_co2_per_mwh":
+            raise ProviderError("malformed", "unexpected units")
+        step = meta.get("data_point_period_seconds")
+        step = 300.0 if step is None else validate.number(step, "data_point_period_seconds",
+                                                          validate.MIN_STEP_S, validate.MAX_STEP_S)
         out = []
-        for point in body["data"]:
+        for point in validate.rows(body.get("data"), "data"):
             if not isinstance(point, dict):
                 raise ProviderError("malformed", "expected {'point_time', 'value'} per point")
             if point.get("value") is None:
                 continue
-            start = parse_time(point.get("point_time"))
-            value = number(point.get("value"), "value") * G_PER_KWH_PER_LB_PER_MWH
+            start = validate.time_s(point.get("point_time"), "point_time")
+            lb = validate.number(point.get("value"), "value", 0.0, validate.MAX_G_PER_KWH / G_PER_KWH_PER_LB_PER_MWH)
+            value = lb * G_PER_KWH_PER_LB_PER_MWH
             if forecast:
                 kind = "forecast"
             else:
                 kind = "live" if start <= now < start + step else "historical"
-            prov = {"provider": self.name, "provider_name": self.display, "zone": zone.key, "kind": kind,
-                    "fetched_at": fetched, "source": SOURCE, "signal": "marginal", "emission_factor": "direct"}
-            out.append(Interval(start, start + float(step), IntensityValue(value, prov)))
+            prov = validate.provenance(self, zone.key, kind, fetched)
+            out.append(Interval(start, start + step, IntensityValue(value, prov)))
         return out

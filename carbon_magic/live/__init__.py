@@ -1,10 +1,13 @@
 """The live widget: power by component against grid intensity, with cell marks and running totals.
 
-`%carbon live` shows it; `%%carbon --live` shows it above the cell's own output (from the
-pre_run_cell hook) and it keeps updating while the cell runs, because updates come from the
-sampler thread. Where widgets cannot render (a terminal IPython, no ipywidgets/bqplot) a one-line
-text snapshot is printed instead; nbconvert and frontends without the widget manager get the same
-text inside the displayed bundle. Nothing here imports bqplot or ipywidgets until a view is shown.
+`%carbon live` shows the session's view, which follows the kernel for as long as it lives.
+`%%carbon --live` shows the cell's own view above its output (from the pre_run_cell hook): it
+plots and counts from the cell's start, keeps updating while the cell runs (updates come from the
+sampler thread), and when the cell ends it freezes on the cell's record (`final: 55 J · …
+(cell ended)`) and stops updating. Where widgets cannot render (a terminal IPython, no
+ipywidgets/bqplot) a one-line text snapshot is printed instead; nbconvert and frontends without
+the widget manager get the same text inside the displayed bundle (a cell's: its final numbers).
+Nothing here imports bqplot or ipywidgets until a view is shown.
 """
 from __future__ import annotations
 
@@ -32,9 +35,37 @@ def live_command(magics, argline: str):
     return show(magics)
 
 
-def live_cell_start(magics):
-    """Called from pre_run_cell for `%%carbon --live`: the widget goes above the cell's output."""
-    return show(magics)
+def live_cell_start(magics, window):
+    """Called from pre_run_cell for `%%carbon --live`: the cell's own view goes above its output.
+
+    Returns a `CellView` whose `finish(record)` the post_run_cell hook calls (None where widgets
+    cannot render: then a text snapshot was printed)."""
+    session = magics.session
+    if not widgets_can_render(magics.shell):
+        print(text_summary(_latest_message(session)) + "  (widgets need a Jupyter frontend: a snapshot)")
+        return None
+    from .updater import LiveUpdater  # noqa: PLC0415
+
+    updater = LiveUpdater(session, cell=window).attach()
+    view = updater.view()
+    handle = display(view.displayable(text_summary(updater.last_message)), display_id=True)
+    return CellView(updater, view, handle)
+
+
+class CellView:
+    """A `%%carbon --live` cell's view while its cell runs."""
+
+    def __init__(self, updater, view, handle):
+        self.updater, self.view, self.handle = updater, view, handle
+
+    def finish(self, record) -> None:
+        """The cell ended: freeze the widgets on `record` (None: no record) and stop updating; the
+        displayed text fallback (nbconvert, frontends without widgets) gets the final numbers too."""
+        from .text import final_text  # noqa: PLC0415
+
+        self.updater.finish(record)
+        if self.handle is not None:
+            self.handle.update(self.view.displayable("carbon_magic live: " + final_text(record)))
 
 
 def show(magics):

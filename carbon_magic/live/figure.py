@@ -7,6 +7,7 @@ Layout of the Figure:
 - left axis, W: one solid line per measured component (RAPL/NVML counters, sampled power) in one
   mark, one dashed line per estimated component in another, so the two are told apart at a glance;
 - right axis, g CO₂e/kWh: the grid intensity as a step line, its provenance in the legend;
+- colours from palette.py, shared with the JupyterLab sidebar (power blue, intensity orange);
 - cell boundaries: a dotted vertical line at each cell's start and end, labelled with the cell's
   label or `[execution count]` (on a fixed 0..1 y scale, so they span the plot height).
 """
@@ -17,10 +18,10 @@ import html
 import bqplot as bq
 import ipywidgets as widgets
 
-from .text import INTENSITY_COLOR, intensity_legend
+from .palette import CELL_COLOR, COMPONENT_COLORS, PALETTE
+from .text import intensity_legend
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-CELL_COLOR = "#7f7f7f"
+INTENSITY_COLOR = PALETTE["intensity"]
 
 
 class LiveFigure:
@@ -33,7 +34,7 @@ class LiveFigure:
         self.power_scale = bq.LinearScale(min=0.0)
         self.intensity_scale = bq.LinearScale(min=0.0)
         self.unit_scale = bq.LinearScale(min=0.0, max=1.0)  # cell marks span the plot height
-        colors = PALETTE * (1 + (len(measured) + len(estimated)) // len(PALETTE))
+        colors = COMPONENT_COLORS * (1 + (len(measured) + len(estimated)) // len(COMPONENT_COLORS))
         self.measured = bq.Lines(
             x=[], y=[], scales={"x": self.x_scale, "y": self.power_scale},
             labels=[f"{n} W" for n in measured] or ["measured W"], colors=colors[: max(1, len(measured))],

@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 
 from ..record import HARDWARE_METHODS, method_word
-from ..units import fmt_energy, fmt_mass_g, fmt_power
+from ..units import fmt_duration, fmt_energy, fmt_mass_g, fmt_power
+from .palette import PALETTE
 
-INTENSITY_COLOR = "#ff7f0e"
+INTENSITY_COLOR = PALETTE["intensity"]
+CO2_COLOR = PALETTE["co2"]
 
 
 def provenance_label(prov: dict | None) -> str:
@@ -48,7 +50,7 @@ def readout_html(msg: dict) -> str:
         "<div style='font-size:12px;line-height:1.5;padding:4px 8px'>"
         f"<div><b style='font-size:15px'>{html.escape(fmt_power(total_w))}</b> now</div>{rows}"
         f"<div style='margin-top:4px'><b>{html.escape(fmt_energy(msg.get('energy_j', 0.0)))}</b> so far</div>"
-        f"<div><b>{html.escape(fmt_mass_g(msg.get('emissions_g', 0.0)))}</b> CO₂e so far</div>"
+        f"<div style='color:{CO2_COLOR}'><b>{html.escape(fmt_mass_g(msg.get('emissions_g', 0.0)))}</b> CO₂e so far</div>"
         f"<div style='margin-top:4px;color:{INTENSITY_COLOR}'>"
         f"<b>{msg.get('intensity_g_per_kwh', float('nan')):.0f}</b> g CO₂e/kWh now</div>"
         f"<div style='opacity:.75'>{prov}</div></div>"
@@ -68,3 +70,34 @@ def text_summary(msg: dict | None) -> str:
     return (f"carbon_magic live: {fmt_power(sum(powers.values()))} now ({parts}) · "
             f"{fmt_energy(msg.get('energy_j', 0.0))} · {fmt_mass_g(msg.get('emissions_g', 0.0))} CO₂e so far · "
             f"{msg.get('intensity_g_per_kwh', float('nan')):.0f} g/kWh ({provenance_label(msg.get('intensity'))})")
+
+
+_ENDED = {"ok": "cell ended", "error": "cell ended with an error", "interrupted": "cell interrupted"}
+
+
+def final_text(record) -> str:
+    """A finished cell's numbers, the record's own: `final: 55.0 J · 6.99 mg CO₂e · 4.00 s (cell ended)`."""
+    if record is None:
+        return "final: not recorded (cell ended)"
+    return (f"final: {record.energy_text()} · {fmt_mass_g(record.emissions_g)} CO₂e · "
+            f"{fmt_duration(record.duration_s)} ({_ENDED.get(record.status, 'cell ended')})")
+
+
+def final_readout_html(record) -> str:
+    """The readout of a cell's view once the cell ended: frozen on the record's numbers."""
+    if record is None:
+        return ("<div style='font-size:12px;line-height:1.5;padding:4px 8px'>"
+                f"<div><b>{html.escape(final_text(None))}</b></div></div>")
+    rows = "".join(
+        f"<div style='opacity:.75'>{html.escape(c.name)} {html.escape(fmt_energy(c.energy_j))} "
+        f"{html.escape(c.how())}</div>" for c in record.components
+    )
+    return (
+        "<div style='font-size:12px;line-height:1.5;padding:4px 8px'>"
+        f"<div>final: <b style='font-size:15px'>{html.escape(record.energy_text())}</b></div>{rows}"
+        f"<div style='margin-top:4px'><b>{html.escape(fmt_mass_g(record.emissions_g))}</b> CO₂e</div>"
+        f"<div>{html.escape(fmt_duration(record.duration_s))}</div>"
+        f"<div style='margin-top:4px;color:{INTENSITY_COLOR}'>"
+        f"<b>{record.intensity_g_per_kwh:.0f}</b> g CO₂e/kWh</div>"
+        f"<div style='opacity:.75'><i>({html.escape(_ENDED.get(record.status, 'cell ended'))})</i></div></div>"
+    )

@@ -10,6 +10,12 @@ tick is skipped rather than making the sampler wait.
 
 The session owns the data (the sampler's bounded deques); the updater keeps a bounded numpy copy
 (`PlotStore`) so that an update costs the same after a minute or after a week.
+
+Two kinds: the session's updater (`updater_for`, `%carbon live`) follows the kernel for as long
+as it lives; a cell's updater (`LiveUpdater(session, cell=window)`, `%%carbon --live`) plots from
+the cell's start, counts energy from there, and `finish(record)` freezes it when the cell ends: one
+last update up to the cell's end, the readout showing the record's own numbers, then it detaches,
+so its widgets never change again.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ import numpy as np
 from ..record import unix_from_iso
 from .decimate import DEFAULT_MAX_POINTS, DEFAULT_RECENT_S, decimate_indices, step_indices
 from .store import PlotStore
-from .text import intensity_legend, is_measured, readout_html
+from .text import final_readout_html, intensity_legend, is_measured, readout_html
 
 log = logging.getLogger("carbon_magic")
 
@@ -78,8 +84,13 @@ def _rows(y: np.ndarray) -> np.ndarray:
 
 class LiveUpdater:
     def __init__(self, session, max_points: int = DEFAULT_MAX_POINTS, recent_s: float = DEFAULT_RECENT_S,
-                 period_s: float = UPDATE_PERIOD_S, store: PlotStore | None = None):
+                 period_s: float = UPDATE_PERIOD_S, store: PlotStore | None = None, cell=None):
         self.session = session
+        self.cell = cell  # the running cell's Window for a cell's view; None: the session's view
+        self.finished = False  # a cell's view after finish(): frozen
+        # A cell's readout counts from its start: the session's running totals then.
+        self._base_j = session.cumulative_energy_j if cell is not None else 0.0
+        self._base_g = session.cumulative_emissions_g if cell is not None else 0.0
         sources = list(session.sampler.sources)
         self.names = [s.name for s in sources]
         self.measured_rows = [i for i, s in enumerate(sources) if is_measured(s.method)]
@@ -97,6 +108,7 @@ class LiveUpdater:
         self.cpu_s = 0.0  # CPU time spent in updates, on whichever thread ran them (the kernel's cost)
         self._lock = threading.Lock()
         self._last_t = float("-inf")  # monotonic time of the newest sample in the store
+        self._first = cell.start if cell is not None else session.sampler.first  # the store's first row
         self._cells: list[tuple] = []  # finished cells (start_s, end_s, text); appended on the main thread
         # Bound once: Sampler.remove_listener compares by identity.
         self._listener = self._on_sample
@@ -105,9 +117,9 @@ class LiveUpdater:
 
     # -- wiring --------------------------------------------------------------------------
     def attach(self) -> "LiveUpdater":
-        if self.attached:
+        if self.attached or self.finished:
             return self
-        for rec in self.session.records:
+        for rec in (self.session.records if self.cell is None else ()):
             self._on_record(rec)
         with self._lock:
             self._pull()
@@ -128,9 +140,29 @@ class LiveUpdater:
         if _UPDATERS.get(self.session) is self:
             del _UPDATERS[self.session]
         with self._lock:  # waits for an update in flight on the sampler thread, then says so
+            if self.finished:
+                return  # a finished cell's view already says it ended
             for v in self.views:
                 if v.alive:
                     v.readout.value = v.sent.get("readout", "") + STOPPED_NOTE
+
+    def finish(self, record=None) -> None:
+        """A cell's view, when its cell ends: one last update with the samples up to the cell's end
+        and the record's numbers in the readout (`final: 55 J · … (cell ended)`), then detached.
+        `record` None: the cell's record could not be made; the view still stops."""
+        with self._lock:
+            if self.finished:
+                return
+            try:
+                self._pull()
+                self.views = [v for v in self.views if v.alive]
+                if self.views:
+                    frame = self.frame(final=True, record=record)
+                    for v in self.views:
+                        self._push(v, frame)
+            finally:
+                self.finished = True  # whatever happened above, no update after this
+        self.detach()
 
     def view(self):
         """The live widgets (built on first use, or again if closed), brought up to date now."""
@@ -168,6 +200,8 @@ class LiveUpdater:
             return False
         t0 = time.thread_time()
         try:
+            if self.finished:  # a tick already on its way when the cell ended
+                return False
             self._update_locked()
             return True
         finally:
@@ -186,29 +220,46 @@ class LiveUpdater:
     def _pull(self) -> None:
         """Move the samples the store has not seen from the sampler's deques into the store."""
         sampler = self.session.sampler
-        new = sampler.window(self._last_t, float("inf"))  # coarse history first where fine has moved on
-        if self._last_t < sampler.first.t:
-            new.insert(0, sampler.first)  # the session's first reading, older than both deques
+        new = sampler.window(max(self._last_t, self._first.t), float("inf"))  # coarse first where fine moved on
+        if self._last_t < self._first.t:
+            new.insert(0, self._first)  # the session's (or the cell's) first reading
         if not new:
             return
-        msgs = [self.session.sample_message(s) for s in new]
+        msgs = [self._message(s) for s in new]
         nan = float("nan")
         power = [[m["power_w"].get(name, nan) for m in msgs] for name in self.names]
         self.store.extend([m["t"] for m in msgs], power, [m["intensity_g_per_kwh"] for m in msgs])
         self._last_t = new[-1].t
         self.last_message = msgs[-1]
 
-    def frame(self) -> Frame:
+    def _message(self, snap) -> dict:
+        """The session's sample message; for a cell's view, energy and CO₂e counted from the cell's start."""
+        msg = self.session.sample_message(snap)
+        if self.cell is not None:
+            msg["energy_j"] = max(0.0, msg["energy_j"] - self._base_j)
+            msg["emissions_g"] = max(0.0, msg["emissions_g"] - self._base_g)
+        return msg
+
+    def frame(self, final: bool = False, record=None) -> Frame:
+        """What the views show now; `final`: a finished cell's last frame (up to its record's end)."""
         st = self.store
-        t, power = st.t, st.power
+        end = unix_from_iso(record.ended_at) if record is not None else None
+        n = st.n if end is None else int(np.searchsorted(st.t, end, side="right"))
+        t, power, intensity = st.t[:n], st.power[:, :n], st.intensity[:n]
         idx = decimate_indices(t, power, self.max_points, self.recent_s)
-        sidx = step_indices(st.intensity)
+        sidx = step_indices(intensity)
         msg = self.last_message or {}
+        if self.cell is not None:
+            # The execution count is the record's: at pre_run_cell, IPython 9 has already moved on.
+            label = cell_text(self.cell.label, None if record is None else record.execution_count)
+            cells = ((self.cell.start.wall, end, label),)
+        else:
+            cells = self._visible_cells(t[0] if n else float("-inf"))
         return Frame(
             x=to_dates(t[idx]), measured=power[self.measured_rows][:, idx],
             estimated=power[self.estimated_rows][:, idx], intensity_x=to_dates(t[sidx]),
-            intensity=st.intensity[sidx].copy(), legend=intensity_legend(msg.get("intensity")),
-            cells=self._visible_cells(t[0] if st.n else float("-inf")), readout=readout_html(msg),
+            intensity=intensity[sidx].copy(), legend=intensity_legend(msg.get("intensity")),
+            cells=cells, readout=final_readout_html(record) if final else readout_html(msg),
         )
 
     def _visible_cells(self, t0: float) -> tuple:

@@ -5,11 +5,12 @@ Widths are estimated from character counts (no font metrics needed); all text is
 from __future__ import annotations
 
 from ..units import fmt_mass_g
-from .display import html_text
+from .display import html_text, measured_text
 from .model import Report
 
 _CHAR_PX = 7.0
 _PAD_PX = 10
+ESTIMATED_COLOUR = "#757575"
 
 
 def _width(text: str) -> int:
@@ -29,11 +30,26 @@ def svg(label: str, value: str, title: str | None = None, colour: str = "#2e7d32
             "</g></svg>\n")
 
 
+def estimate_word(totals: dict) -> str | None:
+    """`estimated` when no energy came from hardware, `partly estimated` when some did not, else None."""
+    cells_j = totals.get("cells_energy_j") or 0.0
+    if cells_j <= 0:
+        return None
+    hardware = (totals.get("measured_energy_j") or 0.0) + (totals.get("sampled_energy_j") or 0.0)
+    if hardware / cells_j <= 0.0005:
+        return "estimated"
+    return None if hardware / cells_j >= 0.9995 else "partly estimated"
+
+
 def render(report: Report) -> str:
+    """The badge says `estimated` (and turns grey) when the energy behind it is a model's."""
     value = fmt_mass_g(report.totals["emissions_g"])
+    word = estimate_word(report.totals)
+    shown = f"{value} {word}" if word else value
     scopes = {r.scope for r in report.records}
     share = ""
     if "process" in scopes:
         share = " (this kernel's share of shared devices)" if scopes == {"process"} else (
             " (partly this kernel's share of shared devices)")
-    return svg("CO₂e", value, title=f"CO₂e of {report.project_name}: {value}{share}")
+    title = f"CO₂e of {report.project_name}: {value} ({measured_text(report.totals)}){share}"
+    return svg("CO₂e", shown, title=title, colour=ESTIMATED_COLOUR if word == "estimated" else "#2e7d32")

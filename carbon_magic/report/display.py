@@ -22,6 +22,34 @@ def fmt_optional_energy(energy_j: float | None) -> str:
     return DASH if energy_j is None else fmt_energy(energy_j)
 
 
+def fmt_optional_mass(grams: float | None) -> str:
+    return DASH if grams is None else f"{fmt_mass_g(grams)} CO₂e"
+
+
+# The session's three totals (`CarbonSession.totals`): one name and one meaning in every view.
+TOTALS_MEANING = {
+    "cells": "the measured cells",
+    "idle": "between measured cells",
+    "session": "since the extension loaded (cells + idle)",
+}
+
+
+def totals_lines(totals: dict) -> list[tuple[str, str, str, str]]:
+    """(name, energy, CO₂e, meaning) for cells, idle and session, as `%carbon status` and the
+    table's footer show them (the sidebar renders the same names from the comm's `totals`)."""
+    n = totals["cells"]
+    out = []
+    for name in ("cells", "idle", "session"):
+        meaning = TOTALS_MEANING[name]
+        if name == "cells":
+            meaning = f"{n} measured cell{'s' if n != 1 else ''}"
+            if totals.get("nested"):
+                meaning += f" (+{totals['nested']} nested, counted in their cells)"
+        out.append((name, fmt_optional_energy(totals.get(f"{name}_energy_j")),
+                    fmt_optional_mass(totals.get(f"{name}_emissions_g")), meaning))
+    return out
+
+
 def fmt_start(iso: str | None) -> str:
     """`2026-09-21T14:03:07.123Z` -> `2026-09-21 14:03:07` (UTC, as recorded)."""
     if not iso:

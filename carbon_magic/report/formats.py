@@ -95,10 +95,11 @@ def check_path(path) -> tuple[Path, str]:
     return target, suffix
 
 
-def write(report: Report, path: str | Path) -> Path:
-    """Render `report` in the format named by `path`'s suffix and write it atomically."""
+def write(report: Report, path: str | Path, renderer=None) -> Path:
+    """Render `report` in the format named by `path`'s suffix (or with `renderer(report)`, e.g.
+    the model card) and write it atomically."""
     target, suffix = check_path(path)
-    content = render(report, suffix)  # rendered in full before anything touches the disk
+    content = renderer(report) if renderer else render(report, suffix)  # in full before the disk is touched
     from .atomic import write_atomic  # noqa: PLC0415
 
     try:

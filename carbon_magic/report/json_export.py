@@ -11,7 +11,8 @@ import platform
 from .. import __version__
 from ..record import CellRecord
 from .equivalents import EPA_URL, equivalents
-from .model import Report, components_used, intensity_sources, now_iso
+from .model import Report, cell_name, components_used, intensity_sources, now_iso
+from .sci import per_unit
 
 SCHEMA = "carbon_magic.export/1"
 
@@ -34,8 +35,24 @@ def document(report: Report) -> dict:
         "intensity_sources": intensity_sources(report.records),
         "equivalents": [{"what": e.what, "amount": e.amount, "basis": e.basis, "source": e.source,
                          "year": e.year, "url": EPA_URL} for e in equivalents(report.totals["emissions_g"])],
+        "per_unit": per_unit_rows(report),
         "records": [r.to_dict() for r in report.records],
     }
+
+
+def per_unit_rows(report: Report) -> list[dict]:
+    """Each record given `--per N UNIT`: its figures per unit and its SCI, (E·I + M) / R, in g and J."""
+    rows = []
+    for r in report.records:
+        p = per_unit(r)
+        if p is None:
+            continue
+        rows.append({"cell": cell_name(r), "cell_id": r.cell_id, "started_at": r.started_at, "unit": r.units["unit"],
+                     "count": r.units["count"], "energy_j_per_unit": p["energy_j"],
+                     "energy_uncertainty_j_per_unit": p["uncertainty_j"], "emissions_g_per_unit": p["emissions_g"],
+                     "embodied_g_per_unit": p["embodied_g"], "sci_g_per_unit": p["sci_g"],
+                     "embodied": "estimated" if p["embodied_g"] is not None else None})
+    return rows
 
 
 def finite(value):

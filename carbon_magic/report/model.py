@@ -2,8 +2,10 @@
 
 `Report.from_session` (the magics, the comm) and `Report.from_records` (the CLI, from notebook
 metadata or the ledger) build the same object, so the table, the exports and the CLI print the
-same numbers. Only whitelisted host fields are kept: Settings (which holds API tokens) is never
-read here, and the GPU UUIDs of `describe()` are dropped.
+same numbers. Totals add the top-level records only: a nested record (`measure()` inside a cell)
+is listed under its cell, and its energy is already the cell's. Only whitelisted host fields are
+kept: Settings (which holds API tokens) is never read here, and the GPU UUIDs of `describe()` are
+dropped.
 """
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..record import CellRecord
+from ..record import CellRecord, top_level
 from ..units import J_PER_KWH
 
 KINDS = ("gpu", "cpu", "dram", "ram")
 HOST_KEYS = ("carbon_magic_version", "python_version", "os", "cpu_model", "cpu_count", "ram_total_size_gb",
-             "gpu_count", "gpu_model", "sensors", "skipped", "pue", "zone", "interval_s")
+             "gpu_count", "gpu_model", "sensors", "skipped", "pue", "zone", "interval_s", "notebook")
 METHOD_TEXT = {
     "counter": "read from a hardware energy counter (NVML total energy, RAPL energy_uj)",
     "sampled": ("integrated from a hardware power sensor read at intervals (bursts between reads can be missed),"
@@ -71,8 +73,27 @@ def kinds_present(records: list[CellRecord]) -> list[str]:
     return [k for k in KINDS if k in seen] + sorted(seen - set(KINDS))
 
 
-def compute_totals(records: list[CellRecord], session_energy_j: float | None = None) -> dict:
-    """Sums over the records; idle energy only where the whole session's energy is known."""
+def grouped(records: list[CellRecord]) -> list[tuple[CellRecord, list[CellRecord]]]:
+    """(record, its nested records) for each top-level record, in the given order. A nested record
+    whose parent is not among `records` is a group of its own (still nested: never summed)."""
+    tops = {(r.session_id, r.started_at): r for r in records if r.parent is None}
+    children: dict[int, list[CellRecord]] = {}
+    for r in records:
+        parent = tops.get((r.session_id, r.parent.get("started_at"))) if isinstance(r.parent, dict) else None
+        if parent is not None:
+            children.setdefault(id(parent), []).append(r)
+    placed = {id(c) for kids in children.values() for c in kids}
+    return [(r, children.get(id(r), [])) for r in records if r.parent is None or id(r) not in placed]
+
+
+def compute_totals(records: list[CellRecord], session_energy_j: float | None = None,
+                   session_emissions_g: float | None = None) -> dict:
+    """Sums over the top-level records (a nested record's energy is already its parent's, so it is
+    counted as `nested` and never summed), and the session's three totals where the session is known
+    (see `CarbonSession.totals`): cells (the records), session (all the sampler saw, never less than
+    cells) and idle (session − cells). Without a session (a notebook file), idle and session are None."""
+    nested = len(records) - len(top_level(records))
+    records = top_level(records)
     cells_j = sum(r.energy_j for r in records)
     emissions_g = sum(r.emissions_g for r in records)
     by_kind: dict[str, float] = {}
@@ -82,17 +103,22 @@ def compute_totals(records: list[CellRecord], session_energy_j: float | None = N
     measured_j = sum(c.energy_j * r.pue for r in records for c in r.components if c.measured)
     sampled_j = sum(c.energy_j * r.pue for r in records for c in r.components if c.hardware and not c.measured)
     session_j = None if session_energy_j is None else max(session_energy_j, cells_j)
+    session_g = None if session_emissions_g is None else max(session_emissions_g, emissions_g)
     return {
         "cells": len(records),
+        "nested": nested,
         "measured_cells": sum(1 for r in records if r.measured),
         "duration_s": sum(r.duration_s for r in records),
         "cells_energy_j": cells_j,
+        "cells_emissions_g": emissions_g,
         "measured_energy_j": measured_j,
         "sampled_energy_j": sampled_j,
         "uncertainty_j": sum(r.uncertainty_j for r in records),
         "energy_by_kind_j": by_kind,
         "session_energy_j": session_j,
+        "session_emissions_g": session_g,
         "idle_energy_j": None if session_j is None else session_j - cells_j,
+        "idle_emissions_g": None if session_g is None else session_g - emissions_g,
         "emissions_g": emissions_g,
         "intensity_g_per_kwh": emissions_g / (cells_j / J_PER_KWH) if cells_j > 0 else None,
     }
@@ -116,9 +142,9 @@ def intensity_sources(records: list[CellRecord]) -> list[dict]:
 
 
 def components_used(records: list[CellRecord]) -> list[dict]:
-    """Each component (name, kind) with its methods and energy over the records (after PUE)."""
+    """Each component (name, kind) with its methods and energy over the top-level records (after PUE)."""
     out: dict[tuple, dict] = {}
-    for r in records:
+    for r in top_level(records):
         for c in r.components:
             d = out.setdefault((c.name, c.kind), {"name": c.name, "kind": c.kind, "methods": [], "energy_j": 0.0,
                                                   "failed": False, "statuses": [], "mig": None})
@@ -183,8 +209,9 @@ class Report:
     @classmethod
     def from_session(cls, session, project_name: str | None = None) -> "Report":
         records = list(session.records)
-        session_j = session.session_energy_j()
-        return cls(records, compute_totals(records, session_j), host_info(session.describe()),
+        t = session.totals()
+        return cls(records, compute_totals(records, t["session_energy_j"], t["session_emissions_g"]),
+                   host_info(session.describe()),
                    session.session_id, project_name or "notebook")
 
     @classmethod

@@ -11,7 +11,7 @@ import re
 
 from ..record import method_word
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
-from .display import DASH, fmt_intensity, html_text, fmt_optional_energy, footprint_sentence
+from .display import DASH, fmt_intensity, fmt_optional_energy, fmt_optional_mass, footprint_sentence, html_text
 from .equivalents import EPA_URL, equivalents
 from .model import METHOD_TEXT, Report, components_used, intensity_sources, now_iso
 from .table import CellTable, scopes_label
@@ -32,11 +32,13 @@ def totals_rows(report: Report) -> list[tuple[str, str]]:
     return [
         ("cells measured", f"{t['cells']} ({t['measured_cells']} fully measured by hardware sensors)"),
         ("time in measured cells", fmt_duration(t["duration_s"])),
-        ("energy in measured cells", fmt_energy(t["cells_energy_j"])),
-        ("idle energy between cells", fmt_optional_energy(t["idle_energy_j"])),
-        ("session energy (cells + idle)", fmt_optional_energy(t["session_energy_j"])),
-        ("mean grid intensity", fmt_intensity(t["intensity_g_per_kwh"])),
-        ("emissions (measured cells)", f"{fmt_mass_g(t['emissions_g'])} CO₂e"),
+        ("cells: energy in measured cells", fmt_energy(t["cells_energy_j"])),
+        ("cells: emissions", f"{fmt_mass_g(t['emissions_g'])} CO₂e"),
+        ("mean grid intensity (cells)", fmt_intensity(t["intensity_g_per_kwh"])),
+        ("idle: energy between measured cells", fmt_optional_energy(t["idle_energy_j"])),
+        ("idle: emissions", fmt_optional_mass(t.get("idle_emissions_g"))),
+        ("session: energy since load (cells + idle)", fmt_optional_energy(t["session_energy_j"])),
+        ("session: emissions", fmt_optional_mass(t.get("session_emissions_g"))),
         ("PUE applied", ", ".join(f"{p:g}" for p in pues)),
         ("scope", scopes_label(report.records).removeprefix("scope: ")),
     ]
@@ -70,7 +72,8 @@ def skipped_lines(report: Report) -> list[str]:
 def method_note(report: Report) -> str:
     note = ("CO₂e of each cell is the integral of its energy over time times the grid intensity in force "
             "at each moment (Σ energy × intensity per interval), not one average times one total. "
-            "Energies include the PUE factor. Idle energy between cells is measured but not priced.")
+            "Energies include the PUE factor. Idle energy (between measured cells) is priced at the session's "
+            "intensity at each sampler tick.")
     if any(r.scope == "process" for r in report.records):
         note += (" Process scope: a cell's energy is this kernel's share of each shared device, attributed, not "
                  "measured. CPU, DRAM and RAM: its process tree's CPU time over the machine's busy CPU time, times "
@@ -126,16 +129,25 @@ def markdown(report: Report) -> str:
 
 
 # -- HTML ------------------------------------------------------------------------------------
+# Tables never push the page wider than the text: each sits in a box that scrolls sideways as a last
+# resort, text cells wrap (long code, long source names), numbers do not.
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
-        "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;"
-        "text-align:left;vertical-align:top}caption{text-align:left;color:#666}footer{color:#666;font-size:.9em}")
+        ".cm-scroll{max-width:100%;overflow-x:auto}"
+        "table{border-collapse:collapse;margin:.5rem 0;max-width:100%}td,th{border:1px solid #ccc;"
+        "padding:.2rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}"
+        "td[style*=right],th[style*=right]{white-space:nowrap;overflow-wrap:normal}"
+        "code{white-space:pre-wrap}caption{text-align:left;color:#666}footer{color:#666;font-size:.9em}")
+
+
+def _scroll(table_html: str) -> str:
+    return f'<div class="cm-scroll">{table_html}</div>'
 
 
 def _html_table(header, rows) -> str:
     e = html_text
     head = "".join(f"<th>{e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return _scroll(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def html_document(report: Report) -> str:
@@ -147,7 +159,7 @@ def html_document(report: Report) -> str:
         f"<title>Carbon receipt: {name}</title><style>{_CSS}</style></head><body>",
         f"<h1>Carbon receipt: {name}</h1>", f"<p>{e(footprint_sentence(report))}</p>",
         "<h2>Totals</h2>", _html_table(["", "value"], totals_rows(report)),
-        "<h2>Per cell</h2>", CellTable(report).html(),
+        "<h2>Per cell</h2>", _scroll(CellTable(report).html()),
         "<h2>Method</h2>", f"<p>{e(method_note(report))}</p>",
         _html_table(["source", "kind", "measured / estimated", "energy", "how"], mrows) if mrows
         else "<p>No energy source was read (no measured cells).</p>",

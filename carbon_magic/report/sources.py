@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..notebook import notebook_stem
 from ..record import CellRecord, quantity_problem
 from .model import Report
 
@@ -118,7 +119,10 @@ def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]
             host = json.loads(sessions.get(sid) or "{}")
         except (ValueError, TypeError, RecursionError):
             host = {}
-        report = Report.from_records(recs, host if isinstance(host, dict) else {}, sid, "notebook")
-        out.append(Source(f"{path.name} session {sid}", report, len(recs),
+        host = host if isinstance(host, dict) else {}
+        nb = host.get("notebook") if isinstance(host.get("notebook"), str) else None
+        report = Report.from_records(recs, host, sid, notebook_stem(nb) or "notebook")
+        name = f"{Path(nb).name} (session {sid})" if notebook_stem(nb) else f"{path.name} session {sid}"
+        out.append(Source(name, report, report.totals["cells"],
                           report.totals["cells_energy_j"], report.totals["emissions_g"], notes.get(sid, [])))
     return out

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from ..record import CellRecord
 from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .display import DASH, html_text, measured_label, printable, fmt_intensity, fmt_optional_energy, fmt_start, one_line
-from .model import Report, cell_name, kinds_present, mark
+from .model import Report, cell_name, grouped, kinds_present, mark
+from .sci import fmt_small, per_unit
 
 SORT_KEYS = {
     "start": (lambda r: r.started_at, False),
@@ -33,11 +34,17 @@ def scopes_label(records: list[CellRecord]) -> str:
     return "scope: " + " + ".join(words.get(s, s) for s in scopes)
 
 
+NESTED_MARK = "↳ "  # before the name of a record nested in the cell above it
+
+
 def select(records: list[CellRecord], sort: str = "start", top: int | None = None) -> list[CellRecord]:
-    """Records ordered by `sort` (start ascending; the others largest first), first `top` kept."""
+    """Cells ordered by `sort` (start ascending; the others largest first), first `top` kept, each
+    followed by its nested records (`measure()` inside it, by start), which are not counted in `top`."""
     key, reverse = SORT_KEYS[sort]
-    out = sorted(records, key=key, reverse=reverse)
-    return out if top is None else out[:top]
+    groups = sorted(grouped(records), key=lambda g: key(g[0]), reverse=reverse)
+    if top is not None:
+        groups = groups[:top]
+    return [r for head, kids in groups for r in (head, *sorted(kids, key=lambda k: k.started_at))]
 
 
 @dataclass
@@ -49,10 +56,24 @@ class CellTable:
     top: int | None = None
 
     # -- the cells of the table, as display strings ------------------------------------
+    def _per_unit(self) -> bool:
+        """Whether any cell was given `--per N UNIT`: then the per-unit and SCI columns are shown."""
+        return any(getattr(r, "units", None) for r in self.report.records)
+
     def header(self) -> list[str]:
         kinds = kinds_present(self.report.records)
+        extra = ["per unit (energy · CO₂e)", "SCI (E·I+M)/R"] if self._per_unit() else []
         return ["cell", "code", "start (UTC)", "duration", *[f"{k} energy" for k in kinds], "energy",
-                "intensity", "CO₂e", "method"]
+                "intensity", "CO₂e", *extra, "method"]
+
+    @staticmethod
+    def unit_cells(r: CellRecord) -> list[str]:
+        p = per_unit(r)
+        if p is None:
+            return [DASH, DASH]
+        per = f"{fmt_small(p['energy_j'], 'J')} · {fmt_small(p['emissions_g'], 'g')} /{p['unit']}"
+        sci = DASH if p["sci_g"] is None else f"{fmt_small(p['sci_g'], 'g')} /{p['unit']} (M est.)"
+        return [per, sci]
 
     def rows(self) -> list[list[str]]:
         kinds = kinds_present(self.report.records)
@@ -60,25 +81,31 @@ class CellTable:
         for r in select(self.report.records, self.sort, self.top):
             by_kind = r.energy_by_kind()
             status = "" if r.status == "ok" else f" ({r.status})"
-            out.append([cell_name(r), r.code_head or "", fmt_start(r.started_at), fmt_duration(r.duration_s),
+            name = NESTED_MARK + cell_name(r) if r.nested else cell_name(r)
+            out.append([name, r.code_head or "", fmt_start(r.started_at), fmt_duration(r.duration_s),
                         *[fmt_energy(by_kind[k]) if k in by_kind else DASH for k in kinds],
                         fmt_energy(r.energy_j), fmt_intensity(r.intensity_g_per_kwh), fmt_mass_g(r.emissions_g),
-                        mark(r) + status + scope_note(r)])
+                        *(self.unit_cells(r) if self._per_unit() else []), mark(r) + status + scope_note(r)])
         return out
 
     def footer(self) -> list[list[str]]:
+        """Three rows named as everywhere else (`CarbonSession.totals`): cells, idle, session."""
         t = self.report.totals
         kinds = kinds_present(self.report.records)
-        n = t["cells"]
-        total = ["total", f"{n} cell{'s' if n != 1 else ''}", "", fmt_duration(t["duration_s"]),
+        n, nested = t["cells"], t.get("nested", 0)
+        unit_blanks = ["", ""] if self._per_unit() else []
+        cells = ["cells", f"{n} measured cell{'s' if n != 1 else ''}"
+                 + (f" (+{nested} nested, in their cells)" if nested else ""), "", fmt_duration(t["duration_s"]),
                  *[fmt_energy(t["energy_by_kind_j"].get(k, 0.0)) for k in kinds],
                  fmt_energy(t["cells_energy_j"]), fmt_intensity(t["intensity_g_per_kwh"]),
-                 fmt_mass_g(t["emissions_g"]), measured_label(t)]
+                 fmt_mass_g(t["emissions_g"]), *unit_blanks, measured_label(t)]
         blanks = [""] * len(kinds)
-        idle = ["idle", "between cells", "", "", *blanks, fmt_optional_energy(t["idle_energy_j"]), "", "", ""]
-        session = ["session", "cells + idle", "", "", *blanks, fmt_optional_energy(t["session_energy_j"]),
-                   "", "", ""]
-        return [total, idle, session]
+        rows = [cells]
+        for name, meaning in (("idle", "between measured cells"), ("session", "cells + idle, since load")):
+            e, g = t.get(f"{name}_energy_j"), t.get(f"{name}_emissions_g")
+            rows.append([name, meaning, "", "", *blanks, fmt_optional_energy(e), "",
+                         DASH if g is None else fmt_mass_g(g), *unit_blanks, ""])
+        return rows
 
     def caption(self) -> str:
         shown = min(self.top, self.report.totals["cells"]) if self.top else self.report.totals["cells"]

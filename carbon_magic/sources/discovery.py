@@ -28,7 +28,8 @@ class Discovery:
 
 
 def discover(powercap_root: str = "/sys/class/powercap", nvml="auto", env: dict | None = None,
-             cpu_tdp_w: float | None = None, psutil_module=None, rapl_opener=open) -> Discovery:
+             cpu_tdp_w: float | None = None, psutil_module=None, rapl_opener=open,
+             ram_w_per_gb: float | None = None) -> Discovery:
     """Sources in a stable order: GPUs, CPU packages, DRAM, then estimators for what is missing.
 
     nvml: "auto" imports pynvml; None disables GPUs; anything else is used as the NVML module.
@@ -50,5 +51,5 @@ def discover(powercap_root: str = "/sys/class/powercap", nvml="auto", env: dict 
     if not any(z.kind == "cpu" for z in zones):
         d.sources.append(CpuEstimator(psutil_module.cpu_times, psutil_module.cpu_count() or 1, cpu_tdp_w))
     if not any(z.kind == "dram" for z in zones):
-        d.sources.append(RamEstimator(psutil_module.virtual_memory().total))
+        d.sources.append(RamEstimator(psutil_module.virtual_memory().total, ram_w_per_gb))
     return d

@@ -43,6 +43,15 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _model_name(nvml, handle) -> str | None:
+    """The board's product name, or None where NVML does not give one (it is only a label)."""
+    try:
+        name = _text(nvml.nvmlDeviceGetName(handle)).strip()
+    except Exception:  # noqa: BLE001 - NVMLError, an old binding without the call: no name
+        return None
+    return name[:100] or None
+
+
 class NvmlGpu:
     """One GPU as a cumulative energy source."""
 
@@ -53,6 +62,7 @@ class NvmlGpu:
         self._handle = handle
         self.name = name
         self.uuid = uuid
+        self.model = _model_name(nvml, handle)  # "NVIDIA A100-SXM4-80GB", for embodied figures; or None
         # The CUDA_VISIBLE_DEVICES MIG entry this board stands for: NVML reads the whole board.
         self.mig = mig
         self._lock = threading.Lock()

@@ -15,7 +15,8 @@ import {
   ExportFormat,
   ICarbonRecord,
   METADATA_KEY,
-  parseMessage
+  parseMessage,
+  isNested
 } from './protocol';
 import { CarbonSession } from './session';
 import { ICarbonSettings } from './settings';
@@ -53,7 +54,10 @@ export class NotebookCarbon {
         this._watchCell(cells.get(i));
       }
     }
-    void panel.context.ready.then(() => this.renderAllBadges());
+    void panel.context.ready.then(() => {
+      this.renderAllBadges();
+      this.restoreStoredRecords();
+    });
     panel.disposed.connect(() => this._dispose());
   }
 
@@ -90,6 +94,15 @@ export class NotebookCarbon {
       }
     }
     return out;
+  }
+
+  /**
+   * List the records the notebook stores (after a page reload, or a notebook reopened) in the
+   * sidebar, as the badges show them.
+   */
+  restoreStoredRecords(): void {
+    this.session.seedRecords(this.storedCells().map(c => c.carbon.last));
+    this._host.changed(this);
   }
 
   /** Remove every stored record from this notebook (cells and summary). */
@@ -197,7 +210,7 @@ export class NotebookCarbon {
         this.session.addSample(message);
         break;
       case 'record':
-        this.session.addRecord(message.record);
+        this.session.addRecord(message.record, message.totals);
         this._store(message.record);
         break;
       case 'export':
@@ -210,8 +223,8 @@ export class NotebookCarbon {
   /** Write the record into its cell's metadata and refresh the notebook summary. */
   private _store(record: ICarbonRecord): void {
     const model = this.panel.content.model;
-    if (!record.cell_id || !model) {
-      return; // e.g. nbclient sends no cell id: the sidebar still lists it
+    if (!record.cell_id || !model || isNested(record)) {
+      return; // e.g. nbclient sends no cell id; a nested record is not its cell's: the sidebar lists both
     }
     const cells = model.cells;
     for (let i = 0; i < cells.length; i++) {

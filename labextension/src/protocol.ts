@@ -7,6 +7,8 @@
  * side can never throw inside JupyterLab.
  */
 
+import { asTotals, ISessionTotals } from './totals';
+
 export const COMM_TARGET = 'carbon_magic';
 export const METADATA_KEY = 'carbon_magic';
 export const RECORD_SCHEMA = 'carbon_magic.record/1';
@@ -47,6 +49,16 @@ export interface IIntensityProvenance {
   source?: string | null;
 }
 
+/**
+ * The cell a nested record was measured in (`carbon_magic.measure()` inside a
+ * `%%carbon` cell): with the record's `session_id`, `started_at` finds it.
+ */
+export interface IParentRef {
+  started_at: string;
+  cell_id?: string | null;
+  label?: string | null;
+}
+
 /** A v1 record (`CellRecord.to_dict()`), plus the comm-only extras. */
 export interface ICarbonRecord {
   schema: string;
@@ -68,6 +80,8 @@ export interface ICarbonRecord {
   /** machine (what the devices drew) or process (this kernel's share); absent in older records. */
   scope?: string;
   scope_reason?: string | null;
+  /** Set on a nested record: its energy is already its parent's, never add it to a total. Absent: top level. */
+  parent?: IParentRef | null;
   [extra: string]: unknown;
 }
 
@@ -90,6 +104,8 @@ export interface IHelloMessage {
   sensors: ISensor[];
   skipped: ISkipped[];
   zone: string | null;
+  /** The session's cells / idle / session totals (null from kernels older than the field). */
+  totals?: ISessionTotals | null;
 }
 
 export interface ISampleMessage {
@@ -104,11 +120,14 @@ export interface ISampleMessage {
   energy_j: number;
   /** Session cumulative grams CO2e. */
   emissions_g: number;
+  totals?: ISessionTotals | null;
 }
 
 export interface IRecordMessage {
   type: 'record';
   record: ICarbonRecord;
+  /** The totals once this record is counted. */
+  totals?: ISessionTotals | null;
 }
 
 export type ExportFormat = 'csv' | 'json' | 'md';
@@ -170,13 +189,30 @@ function isProvenance(v: unknown): boolean {
   );
 }
 
+function isParentRef(v: unknown): boolean {
+  return (
+    v === null ||
+    v === undefined ||
+    (isObj(v) && isStr(v.started_at) && isOptStr(v.cell_id) && isOptStr(v.label))
+  );
+}
+
+/** `machine` or `process`, or absent (records written before scope existed). */
+function isOptScope(v: unknown): boolean {
+  return v === undefined || v === 'machine' || v === 'process';
+}
+
 function isComponent(v: unknown): v is IComponent {
   return (
     isObj(v) &&
     isStr(v.name) &&
     isStr(v.kind) &&
     isStr(v.method) &&
-    isNum(v.energy_j)
+    isNum(v.energy_j) &&
+    isOptScope(v.scope) &&
+    (isOptNum(v.device_energy_j) && !((v.device_energy_j as number) < 0)) &&
+    (isOptNum(v.share) && !((v.share as number) < 0 || (v.share as number) > 1)) &&
+    isOptStr(v.attribution)
   );
 }
 
@@ -200,7 +236,10 @@ export function recordProblem(v: unknown): string | null {
     ['label', isOptStr(v.label)],
     ['execution_count', isOptNum(v.execution_count)],
     ['pue', isOptNum(v.pue)],
-    ['code_head', isOptStr(v.code_head)]
+    ['code_head', isOptStr(v.code_head)],
+    ['parent', isParentRef(v.parent)],
+    ['scope', isOptScope(v.scope)],
+    ['scope_reason', isOptStr(v.scope_reason)]
   ];
   const bad = checks.filter(([, ok]) => !ok).map(([key]) => key);
   return bad.length ? `bad or missing ${bad.join(', ')}` : null;
@@ -224,7 +263,8 @@ function normaliseRecord(v: Obj): ICarbonRecord {
     intensity_g_per_kwh: (v.intensity_g_per_kwh as number | undefined) ?? null,
     intensity: (v.intensity as IIntensityProvenance | undefined) ?? null,
     emissions_g: v.emissions_g as number,
-    pue: (v.pue as number | undefined) ?? null
+    pue: (v.pue as number | undefined) ?? null,
+    parent: (v.parent as IParentRef | undefined) ?? null
   };
 }
 
@@ -233,8 +273,14 @@ export function asRecord(v: unknown): ICarbonRecord | null {
   return recordProblem(v) === null ? normaliseRecord(v as Obj) : null;
 }
 
+/** `totals` may be absent (older kernels); when present it must be well formed. */
+function totalsOk(v: unknown): boolean {
+  return v === undefined || v === null || asTotals(v) !== null;
+}
+
 function helloProblem(v: Obj): string | null {
   const ok =
+    totalsOk(v.totals) &&
     isStr(v.version) &&
     isOptStr(v.session_id) &&
     isOptStr(v.zone) &&
@@ -252,6 +298,7 @@ function helloProblem(v: Obj): string | null {
 
 function sampleProblem(v: Obj): string | null {
   const ok =
+    totalsOk(v.totals) &&
     isNum(v.t) &&
     isNumMap(v.power_w) &&
     (v.methods === undefined || isStrMap(v.methods)) &&
@@ -286,10 +333,10 @@ export function validateMessage(
       problem = sampleProblem(data);
       break;
     case 'record':
-      problem = recordProblem(data.record);
+      problem = totalsOk(data.totals) ? recordProblem(data.record) : 'bad totals';
       if (problem === null) {
         const record = normaliseRecord(data.record as Obj);
-        return { message: { type: 'record', record }, problem: null };
+        return { message: { type: 'record', record, totals: asTotals(data.totals) }, problem: null };
       }
       break;
     case 'export':
@@ -307,7 +354,8 @@ export function validateMessage(
         ...(data as unknown as IHelloMessage),
         session_id: (data.session_id as string | undefined) ?? null,
         zone: (data.zone as string | undefined) ?? null,
-        skipped: (data.skipped as ISkipped[] | undefined) ?? []
+        skipped: (data.skipped as ISkipped[] | undefined) ?? [],
+        totals: asTotals(data.totals)
       },
       problem: null
     };
@@ -318,7 +366,8 @@ export function validateMessage(
         ...(data as unknown as ISampleMessage),
         methods: (data.methods as Record<string, string> | undefined) ?? {},
         intensity_g_per_kwh: (data.intensity_g_per_kwh as number | undefined) ?? null,
-        intensity: (data.intensity as IIntensityProvenance | undefined) ?? null
+        intensity: (data.intensity as IIntensityProvenance | undefined) ?? null,
+        totals: asTotals(data.totals)
       },
       problem: null
     };
@@ -336,6 +385,11 @@ export function parseMessage(data: unknown): CarbonMessage | null {
     console.warn(`[carbon_magic] ignored comm message: ${problem}`);
   }
   return message;
+}
+
+/** Measured inside another record's window: listed under it, never summed (the kernel's `CellRecord.nested`). */
+export function isNested(record: ICarbonRecord): boolean {
+  return record.parent !== null && record.parent !== undefined;
 }
 
 /** Read from a hardware energy counter that did not fail (the kernel's `Component.measured`). */

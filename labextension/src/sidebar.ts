@@ -7,7 +7,6 @@ import { Widget } from '@lumino/widgets';
 
 import { chartGeometry } from './chart';
 import {
-  plural,
   provenanceLabel,
   EnergyUnit,
   formatDuration,
@@ -16,8 +15,18 @@ import {
   formatIntensity,
   formatPower
 } from './format';
-import { EXPORT_FORMATS, ExportFormat, isProcessScope, recordMark, scopeText } from './protocol';
-import { CarbonSession } from './session';
+import { PALETTE } from './palette';
+import {
+  EXPORT_FORMATS,
+  ExportFormat,
+  ICarbonRecord,
+  isNested,
+  isProcessScope,
+  recordMark,
+  scopeText
+} from './protocol';
+import { CarbonSession, groupRecords } from './session';
+import { totalsLines } from './totals';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const CHART_W = 280;
@@ -62,6 +71,10 @@ export class CarbonSidebar extends Widget {
     this._actions = actions;
     this.id = 'carbon-magic-sidebar';
     this.addClass('cm-sidebar');
+    // One palette (palette.ts, the same as the kernel's live widget); the CSS reads these.
+    for (const [name, colour] of Object.entries(PALETTE)) {
+      this.node.style.setProperty(`--cm-colour-${name}`, colour);
+    }
     this.title.caption = 'Carbon (carbon_magic)';
 
     this.node.appendChild(el('h2', 'cm-sidebar-title', 'Energy & CO\u2082e'));
@@ -115,8 +128,8 @@ export class CarbonSidebar extends Widget {
       role: 'img',
       'aria-label': 'power and grid intensity'
     });
-    chart.appendChild(svg('path', { class: 'cm-chart-power', d: '' }));
-    chart.appendChild(svg('path', { class: 'cm-chart-intensity', d: '' }));
+    chart.appendChild(svg('path', { class: 'cm-chart-power', d: '', stroke: PALETTE.power }));
+    chart.appendChild(svg('path', { class: 'cm-chart-intensity', d: '', stroke: PALETTE.intensity }));
     this.node.appendChild(chart);
     const legend = el('div', 'cm-chart-legend');
     this._legendPower = legend.appendChild(el('span', 'cm-legend-power'));
@@ -186,10 +199,9 @@ export class CarbonSidebar extends Widget {
   }
 
   private _renderTotals(session: CarbonSession | null, unit: EnergyUnit): void {
-    const s = session?.lastSample;
-    const cells = session?.cellTotals() ?? { cells: 0, energy_j: 0, emissions_g: 0 };
     const records = session?.records ?? [];
-    const latest = records.length ? records[records.length - 1] : null;
+    const lines = totalsLines(session?.totals ?? null, records, unit);
+    const latest = [...records].reverse().find(r => !isNested(r)) ?? null;
     const scope = el(
       'div',
       'cm-total-scope',
@@ -199,18 +211,11 @@ export class CarbonSidebar extends Widget {
     );
     scope.title = latest ? scopeText(latest) : '';
     this._totals.replaceChildren(
-      el(
-        'div',
-        'cm-total-session',
-        s
-          ? `Session: ${formatEnergy(s.energy_j, unit)} · ${formatEmissions(s.emissions_g)} (cumulative)`
-          : 'Session: \u2013'
-      ),
-      el(
-        'div',
-        'cm-total-cells',
-        `Cells: ${plural(cells.cells, 'run')} · ${formatEnergy(cells.energy_j, unit)} · ${formatEmissions(cells.emissions_g)}`
-      ),
+      ...lines.map(line => {
+        const div = el('div', `cm-total-${line.name}`, line.text);
+        div.title = line.title;
+        return div;
+      }),
       scope
     );
   }
@@ -223,31 +228,54 @@ export class CarbonSidebar extends Widget {
       return;
     }
     this._cellsKey = key;
-    const items = [...(session?.records ?? [])].reverse().map(r => {
-      const li = el('li', 'cm-cell-item');
-      const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
-      li.appendChild(el('span', 'cm-cell-name', name));
-      li.appendChild(
-        el(
-          'span',
-          'cm-cell-numbers',
-          `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
-            `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}` +
-            (isProcessScope(r) ? ' · share' : '')
-        )
-      );
-      const cellId = r.cell_id;
-      if (cellId) {
-        li.dataset.cellId = cellId;
-        li.classList.add('cm-clickable');
-        li.title = 'Show this cell';
-        li.addEventListener('click', () => this._actions.selectCell(cellId));
-      } else {
-        li.title = 'No cell id (run outside JupyterLab)';
-      }
-      return li;
-    });
+    // Newest first, numbered in execution order: the newest run has the highest number. Records
+    // nested in a cell (measure() inside it) are listed inside its entry and not numbered.
+    const groups = groupRecords(session?.records ?? []);
+    const items = groups
+      .map((group, index) => ({ ...group, n: index + 1 }))
+      .reverse()
+      .map(({ record, children, n }) => {
+        const li = this._cellItem(record, unit);
+        li.value = n;
+        if (children.length) {
+          const list = el('ol', 'cm-cell-children');
+          list.append(...children.map(c => this._cellItem(c, unit)));
+          li.appendChild(list);
+        }
+        return li;
+      });
     this._cells.replaceChildren(...items);
+  }
+
+  /** One list entry; a nested one sits inside its cell's entry (a click on it shows that cell). */
+  private _cellItem(r: ICarbonRecord, unit: EnergyUnit): HTMLLIElement {
+    const nested = r.parent !== null && r.parent !== undefined;
+    const li = el('li', nested ? 'cm-cell-item cm-cell-nested' : 'cm-cell-item');
+    const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
+    li.appendChild(el('span', 'cm-cell-name', name));
+    li.appendChild(
+      el(
+        'span',
+        'cm-cell-numbers',
+        `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
+          `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}` +
+          (isProcessScope(r) ? ' · share' : '')
+      )
+    );
+    if (nested) {
+      li.title = 'Measured inside the cell above; already in its total';
+      return li;
+    }
+    const cellId = r.cell_id;
+    if (cellId) {
+      li.dataset.cellId = cellId;
+      li.classList.add('cm-clickable');
+      li.title = 'Show this cell';
+      li.addEventListener('click', () => this._actions.selectCell(cellId));
+    } else {
+      li.title = 'No cell id (run outside JupyterLab)';
+    }
+    return li;
   }
 
   private _pending: { session: CarbonSession | null; unit: EnergyUnit } = {

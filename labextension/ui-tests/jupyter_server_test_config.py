@@ -11,6 +11,10 @@ from pathlib import Path
 from jupyterlab.galata import configure_jupyter_server
 
 configure_jupyter_server(c)  # noqa: F821 - `c` is the config object jupyter injects
+# The port Playwright expects (playwright.config.js): run_ui_tests.sh picks a free one. No retries:
+# a busy port is an error here, not a server on another port that the tests would not find.
+c.ServerApp.port = int(os.environ.get("CARBON_MAGIC_UI_PORT", "8888"))  # noqa: F821
+c.ServerApp.port_retries = 0  # noqa: F821
 c.ServerApp.allow_root = True  # CI containers run as root  # noqa: F821
 c.JupyterNotebookApp.expose_app_in_browser = True  # window.jupyterapp in Notebook 7 too  # noqa: F821
 

@@ -1,4 +1,19 @@
 import { ICarbonRecord } from '../protocol';
+import { ISessionTotals } from '../totals';
+
+/** The kernel's `CarbonSession.totals()` for two cells of `record()` and 360 J between them. */
+export function totals(overrides: Partial<ISessionTotals> = {}): ISessionTotals {
+  return {
+    cells: 2,
+    cells_energy_j: 14400,
+    cells_emissions_g: 0.224,
+    idle_energy_j: 360,
+    idle_emissions_g: 0.0056,
+    session_energy_j: 14760,
+    session_emissions_g: 0.2296,
+    ...overrides
+  };
+}
 
 /** A v1 record as the kernel sends it (numbers are arbitrary but consistent). */
 export function record(overrides: Partial<ICarbonRecord> = {}): ICarbonRecord {

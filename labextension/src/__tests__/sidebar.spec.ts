@@ -1,8 +1,9 @@
 import { Widget } from '@lumino/widgets';
 
+import { PALETTE } from '../palette';
 import { CarbonSidebar } from '../sidebar';
 import { CarbonSession } from '../session';
-import { processRecord, record } from './fixtures';
+import { processRecord, record, totals } from './fixtures';
 
 function session(): CarbonSession {
   const s = new CarbonSession();
@@ -23,11 +24,12 @@ function session(): CarbonSession {
       intensity_g_per_kwh: 56,
       intensity: { provider: 'static', zone: 'FR', kind: 'static', fetched_at: null },
       energy_j: 3600 * t,
-      emissions_g: 0.056 * t
+      emissions_g: 0.056 * t,
+      totals: totals()
     });
   }
-  s.addRecord(record({ label: '<b>train</b>' }));
-  s.addRecord(record({ cell_id: null, code_head: 'x = 1' }));
+  s.addRecord(record({ label: '<b>train</b>', started_at: '2026-11-23T18:20:05.000Z' }));
+  s.addRecord(record({ cell_id: null, code_head: 'x = 1', started_at: '2026-11-23T18:21:05.000Z' }));
   return s;
 }
 
@@ -69,8 +71,10 @@ describe('CarbonSidebar', () => {
     expect(sidebar.node.dataset.sampleCount).toBe('3');
     const d = sidebar.node.querySelector('.cm-chart-power')!.getAttribute('d')!;
     expect(d.split(' ')).toHaveLength(3);
-    expect(text('.cm-total-session')).toBe('Session: 2.00 Wh · 112 mg CO\u2082e (cumulative)');
-    expect(text('.cm-total-cells')).toBe('Cells: 2 runs · 4.00 Wh · 224 mg CO\u2082e');
+    // The kernel's totals, under the names %carbon status and the table use.
+    expect(text('.cm-total-cells')).toBe('Cells: 4.00 Wh · 224 mg CO\u2082e (2 cells)');
+    expect(text('.cm-total-idle')).toBe('Idle: 100 mWh · 5.60 mg CO\u2082e');
+    expect(text('.cm-total-session')).toBe('Session: 4.10 Wh · 230 mg CO\u2082e');
     const items = sidebar.node.querySelectorAll('.cm-cell-item');
     expect(items).toHaveLength(2);
     // newest first; a record without a cell id is listed but not clickable
@@ -78,6 +82,84 @@ describe('CarbonSidebar', () => {
     expect(items[0].classList.contains('cm-clickable')).toBe(false);
     expect(items[1].querySelector('.cm-cell-name')!.textContent).toBe('<b>train</b>');
     expect(items[1].querySelector('b')).toBeNull();
+  });
+
+  it('numbers the cells in execution order, newest first with the highest number', () => {
+    sidebar.render(session(), 'auto');
+    const items = Array.from(sidebar.node.querySelectorAll<HTMLLIElement>('.cm-cell-item'));
+    expect(items.map(li => li.value)).toEqual([2, 1]);
+    expect(items[0].querySelector('.cm-cell-name')!.textContent).toBe('x = 1');
+  });
+
+  it('after a page reload lists the cells the notebook stores, before the kernel says more', () => {
+    const s = new CarbonSession();
+    s.reattached = true;
+    s.seedRecords([
+      record({ cell_id: 'b', code_head: 'second()', started_at: '2026-11-23T18:05:00.000Z' }),
+      record({ cell_id: 'a', code_head: 'first()', started_at: '2026-11-23T18:00:00.000Z' })
+    ]);
+    sidebar.render(s, 'Wh');
+    const names = Array.from(sidebar.node.querySelectorAll('.cm-cell-name')).map(n => n.textContent);
+    expect(names).toEqual(['second()', 'first()']);
+    const cells = sidebar.node.querySelector('.cm-total-cells')!.textContent!.replace(/\u00a0/g, ' ');
+    expect(cells).toBe('Cells: 4.00 Wh · 224 mg CO\u2082e (2 cells stored in this notebook)');
+    expect(sidebar.node.dataset.recordCount).toBe('2');
+  });
+
+  it('draws power and intensity in the palette shared with the kernel', () => {
+    const stroke = (sel: string) => sidebar.node.querySelector(sel)!.getAttribute('stroke');
+    expect(stroke('.cm-chart-power')).toBe(PALETTE.power);
+    expect(stroke('.cm-chart-intensity')).toBe(PALETTE.intensity);
+    expect(sidebar.node.style.getPropertyValue('--cm-colour-power')).toBe(PALETTE.power);
+    expect(PALETTE.power).not.toBe(PALETTE.intensity);
+  });
+
+  it('lists records nested in a cell under it and leaves them out of the totals', () => {
+    // Workshop notebook 02: a 15.4 mWh training cell with six epochs measured inside it.
+    const s = session();
+    const cell = record({
+      cell_id: 'cell-t',
+      label: 'training',
+      started_at: '2026-11-23T18:30:00.000Z',
+      energy_j: 55.44,
+      emissions_g: 0.0025
+    });
+    const parent = { started_at: cell.started_at, cell_id: 'cell-t', label: 'training' };
+    const epochs = [1, 2, 3, 4, 5, 6].map(i =>
+      record({
+        cell_id: null,
+        label: `epoch ${i}`,
+        started_at: `2026-11-23T18:30:0${i}.000Z`,
+        energy_j: 4.5,
+        emissions_g: 0.0002,
+        parent
+      })
+    );
+    epochs.forEach(e => s.addRecord(e)); // a nested record ends (and arrives) before its cell
+    s.addRecord(cell);
+    const text = (sel: string) => sidebar.node.querySelector(sel)!.textContent!.replace(/\u00a0/g, ' ');
+    // The kernel's totals name the nested records and never add them ...
+    s.totals = totals({ cells: 3, nested: 6, cells_energy_j: 14455.44, cells_emissions_g: 0.2265 });
+    sidebar.render(s, 'J');
+    expect(text('.cm-total-cells')).toBe(
+      'Cells: 14455 J · 227 mg CO\u2082e (3 cells, +6 nested, counted in their cells)'
+    );
+    // ... and before the kernel sends any, the stored records are summed the same way.
+    s.totals = null;
+    sidebar.render(s, 'J');
+    expect(text('.cm-total-cells')).toBe(
+      'Cells: 14455 J · 227 mg CO\u2082e (3 cells stored in this notebook, +6 nested, counted in their cells)'
+    );
+    const top = sidebar.node.querySelectorAll('.cm-sidebar-cells > .cm-cell-item');
+    expect(top).toHaveLength(3);
+    expect(top[0].querySelector('.cm-cell-name')!.textContent).toBe('training');
+    const nested = top[0].querySelectorAll('.cm-cell-children > .cm-cell-nested');
+    expect(Array.from(nested).map(li => li.querySelector('.cm-cell-name')!.textContent)).toEqual(
+      epochs.map(e => e.label)
+    );
+    expect(nested[0].classList.contains('cm-clickable')).toBe(false);
+    (nested[0] as HTMLElement).click(); // shows the cell it belongs to
+    expect(selected).toEqual(['cell-t']);
   });
 
   it('renders only while visible, and catches up when shown', () => {
@@ -122,5 +204,19 @@ describe('CarbonSidebar', () => {
     const numbers = [...sidebar.node.querySelectorAll('.cm-cell-numbers')].map(n => n.textContent ?? '');
     expect(numbers[0]).toMatch(/ · share$/);
     expect(numbers.slice(1).some(t => t.includes('share'))).toBe(false);
+  });
+
+  it('takes the scope from the latest cell, not from a record nested in it', () => {
+    const s = session();
+    const cell = processRecord({ label: 'training', cell_id: 'cell-t' });
+    const parent = { started_at: cell.started_at, cell_id: 'cell-t', label: 'training' };
+    s.addRecord(cell);
+    s.addRecord(record({ cell_id: null, label: 'epoch 1', parent, scope: 'machine', scope_reason: 'set' }));
+    s.totals = totals({ scope: 'process' });
+    sidebar.render(s, 'auto');
+    expect(sidebar.node.querySelector('.cm-total-scope')!.textContent).toBe("Scope: this kernel's share");
+    expect(sidebar.node.querySelector('.cm-total-session')!.getAttribute('title')).toContain(
+      "this kernel's share of shared devices"
+    );
   });
 });

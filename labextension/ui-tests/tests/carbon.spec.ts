@@ -77,13 +77,15 @@ test.describe('carbon_magic in JupyterLab', () => {
     await setCells(page, [
       '%load_ext carbon_magic',
       '%%carbon -o r\nimport time; time.sleep(1.5)',
-      'print(repr(r.energy_j), repr(r.emissions_g), r.cell_id, r.components[0].method)'
+      'print(repr(r.energy_j), repr(r.emissions_g), r.cell_id, r.components[0].method, repr(r.uncertainty_j))'
     ]);
     await run(page, 0);
     await run(page, 1);
     await run(page, 2);
 
-    const [energyJ, emissionsG, cellId, method] = (await output(page, 2)).trim().split(/\s+/);
+    const [energyJ, emissionsG, cellId, method, uncertainty] = (await output(page, 2))
+      .trim()
+      .split(/\s+/);
     expect(Number(energyJ)).toBeGreaterThan(0);
     const cell1 = await cellModelInfo(page, 1);
     expect(cellId).toBe(cell1.id);
@@ -97,12 +99,16 @@ test.describe('carbon_magic in JupyterLab', () => {
     });
     expect(Number(await badge.getAttribute('data-energy-j'))).toBe(Number(energyJ));
     expect(Number(await badge.getAttribute('data-emissions-g'))).toBe(Number(emissionsG));
-    // ... and shows them: energy in mWh (J / 3.6) to three significant digits.
+    // ... and shows them: energy in mWh (J / 3.6) to three significant digits, and the record's
+    // uncertainty after '±' (the estimated RAM component is ±50 %, above the 3 % threshold).
     const shown = (await badge.locator('.cm-badge-energy').textContent())!.replace(/\u00a0/g, ' ');
-    const match = /^([\d.]+) (mWh|Wh)$/.exec(shown);
-    expect(match).not.toBeNull();
-    const shownJ = Number(match![1]) * (match![2] === 'mWh' ? 3.6 : 3600);
+    const match = /^([\d.]+) (mWh|Wh) \u00b1 ([\d.]+) (mWh|Wh)$/.exec(shown);
+    expect(match, `badge energy text: ${shown}`).not.toBeNull();
+    const toJ = (value: string, unit: string) => Number(value) * (unit === 'mWh' ? 3.6 : 3600);
+    const shownJ = toJ(match![1], match![2]);
     expect(Math.abs(shownJ - Number(energyJ)) / Number(energyJ)).toBeLessThan(0.01);
+    const uncertaintyJ = Number(uncertainty);
+    expect(Math.abs(toJ(match![3], match![4]) - uncertaintyJ) / uncertaintyJ).toBeLessThan(0.01);
     await expect(badge.locator('.cm-badge-emissions')).toContainText('CO\u2082e');
     expect(method).toBe('counter'); // the fake RAPL zone is a real counter
     expect(await badge.getAttribute('title')).toContain('cpu:package-0 (cpu)');
@@ -129,9 +135,9 @@ test.describe('carbon_magic in JupyterLab', () => {
     await expect(again).toHaveCount(1);
     expect(Number(await again.getAttribute('data-energy-j'))).toBe(Number(energyJ));
     await expect((await page.notebook.getCellLocator(0))!.locator(BADGE)).toHaveCount(0);
-    // Nothing ran: the notebook's (new) session has sent no record.
+    // Nothing ran: the sidebar lists the record the notebook stores (the new session sent none).
     await showSidebar(page);
-    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '0');
+    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
 
     // No carbon_magic in this kernel: export falls back to the records stored in the notebook.
     const downloadPromise = page.waitForEvent('download', { timeout: 20000 });
@@ -305,6 +311,32 @@ test.describe('carbon_magic after a page reload', () => {
     expect(Number(await page.locator(SIDEBAR).getAttribute('data-sample-count'))).toBeGreaterThan(0);
     await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
   });
+
+  test('after a page reload the sidebar lists the cells the notebook stores', async ({ page, tmpPath }) => {
+    const name = `stored-${test.info().repeatEachIndex}.ipynb`;
+    const cells = ['%load_ext carbon_magic', '%%carbon --label stored\nx = 1'].map(source => ({
+      cell_type: 'code',
+      source,
+      metadata: {},
+      outputs: [],
+      execution_count: null
+    }));
+    await uploadNotebook(page, `${tmpPath}/${name}`, cells);
+    await page.notebook.openByPath(`${tmpPath}/${name}`);
+    await run(page, 0);
+    await run(page, 1);
+    await expect((await page.notebook.getCellLocator(1))!.locator(BADGE)).toHaveCount(1);
+    await page.notebook.save();
+    await page.reload({ waitForIsReady: false });
+    await expect.poll(() =>
+      page.evaluate(() => (window as any).jupyterapp.shell.currentWidget?.content?.model?.cells.length ?? 0)
+    ).toBeGreaterThanOrEqual(2); // running the last cell may have added an empty one
+    await showSidebar(page);
+    // Before any new record: the list comes from the cell metadata the badges come from.
+    await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
+    await expect(page.locator(`${SIDEBAR} .cm-cell-name`).first()).toHaveText('stored');
+    await page.evaluate(() => (window as any).jupyterapp.serviceManager.sessions.shutdownAll());
+  });
 });
 
 test.describe('carbon_magic in a windowed notebook', () => {
@@ -371,13 +403,13 @@ test.describe('carbon_magic in a windowed notebook', () => {
 test.describe('carbon_magic in Notebook 7', () => {
   test.use({ autoGoto: false });
 
-  test('badge and sidebar work in the Notebook 7 interface', async ({ page, tmpPath }) => {
+  test('badge and sidebar work in the Notebook 7 interface', async ({ page, tmpPath, baseURL }) => {
     const name = `nb7-${test.info().repeatEachIndex}.ipynb`;
     const cells = ['%load_ext carbon_magic', '%%carbon -o r\nimport time; time.sleep(1)', 'print(repr(r.energy_j))'].map(
       source => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null })
     );
     await uploadNotebook(page, `${tmpPath}/${name}`, cells);
-    await page.page.goto(`http://localhost:8888/notebooks/${tmpPath}/${name}`);
+    await page.page.goto(`${baseURL}/notebooks/${tmpPath}/${name}`);
     await expect.poll(
       () =>
         page.page.evaluate(async () => {
