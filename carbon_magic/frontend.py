@@ -45,7 +45,9 @@ class FrontendBridge:
                  on_export_request: ExportHandler | None = None) -> None:
         self._create_comm = create_comm
         self._on_export_request = on_export_request
-        self._lock = threading.Lock()
+        # Held while sending and closing, so no message can follow comm_close (a sample from the
+        # sampler thread racing `close()`); re-entrant because closing may call `_forget` back.
+        self._lock = threading.RLock()
         self._comm: Any = None
 
     @property
@@ -68,8 +70,8 @@ class FrontendBridge:
             return
         with self._lock:
             old, self._comm = self._comm, new
-        if old is not None:
-            self._close_comm(old)
+            if old is not None:
+                self._close_comm(old)
 
     def send_sample(self, sample: dict) -> None:
         """Send one live sample (``type: "sample"`` added)."""
@@ -82,19 +84,22 @@ class FrontendBridge:
     def close(self) -> None:
         with self._lock:
             old, self._comm = self._comm, None
-        if old is not None:
-            self._close_comm(old)
+            if old is not None:
+                self._close_comm(old)
 
     # -- internals ---------------------------------------------------------------------
     def _send(self, data: dict) -> None:
+        if self._comm is None:
+            return
+        payload = json_safe(data)  # outside the lock: the sampler thread should not wait on it
         with self._lock:
             c = self._comm
-        if c is None:
-            return
-        try:
-            c.send(json_safe(data))
-        except Exception:  # noqa: BLE001
-            log.debug("carbon_magic comm send failed", exc_info=True)
+            if c is None:
+                return
+            try:
+                c.send(payload)
+            except Exception:  # noqa: BLE001
+                log.debug("carbon_magic comm send failed", exc_info=True)
 
     def _forget(self, c: Any) -> None:
         """The frontend closed the comm."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from carbon_magic.intensity.provider import IntensityValue
+
 
 class FakeClock:
     """Monotonic and wall time that tests step by hand."""
@@ -327,3 +329,34 @@ class FakeNvml:
 
     def nvmlDeviceGetMinorNumber(self, h):
         return h.minor
+
+
+class StepIntensity:
+    """A grid whose intensity steps from `before` to `after` at `change_at_wall` (unix seconds): an
+    `IntensitySource` injected into a session instead of the intensity service and its network."""
+
+    def __init__(self, change_at_wall: float, before: float = 400.0, after: float = 250.0, zone: str = "XX",
+                 provider: str = "test", kind: str = "historical"):
+        self.change_at, self.before, self.after = change_at_wall, before, after
+        self._zone, self._provider, self._kind = zone, provider, kind
+
+    @property
+    def zone(self) -> str:
+        return self._zone
+
+    def at(self, wall_s: float) -> IntensityValue:
+        value = self.before if wall_s < self.change_at else self.after
+        return IntensityValue(value, {"provider": self._provider, "zone": self._zone, "kind": self._kind,
+                                      "fetched_at": None})
+
+    def prefetch(self, wall_s: float) -> None:
+        pass
+
+    def notices(self) -> list[str]:
+        return []
+
+    def set_zone(self, zone) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

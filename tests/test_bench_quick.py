@@ -17,6 +17,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from _common import parse_tables  # noqa: E402
 
+pytestmark = pytest.mark.slow  # runs the benchmarks
+
 
 def run_quick(script: str, timeout: float = 90) -> tuple[int, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))

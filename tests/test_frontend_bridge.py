@@ -180,3 +180,30 @@ def test_thread_safe_sends_from_many_threads(opened):
     kinds = [m[0] for m in comms[0].published]
     assert kinds[0] == "comm_open" and kinds[-1] == "comm_close"
     assert kinds.count("comm_close") == 1
+
+
+class SlowComm(RecordingComm):
+    """Publishing a message takes a while (a busy iopub), so a close can arrive meanwhile."""
+
+    def __init__(self, *args, **kwargs):
+        self.sending = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+        if msg_type == "comm_msg":
+            self.sending.set()
+            threading.Event().wait(0.2)
+        super().publish_msg(msg_type, data, metadata, buffers, **keys)
+
+
+def test_no_message_follows_comm_close_even_when_a_send_is_under_way():
+    comms: list[SlowComm] = []
+    bridge = FrontendBridge(create_comm=lambda **kw: comms.append(SlowComm(**kw)) or comms[-1])
+    bridge.open(dict(HELLO))
+    sender = threading.Thread(target=bridge.send_sample, args=({"t": 1.0},))
+    sender.start()
+    assert comms[0].sending.wait(5.0)
+    bridge.close()  # the sampler's send is half done: the close must come after it, not before
+    sender.join()
+    kinds = [m[0] for m in comms[0].published]
+    assert kinds == ["comm_open", "comm_msg", "comm_close"]

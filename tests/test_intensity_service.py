@@ -409,3 +409,41 @@ def test_plan_without_past_ranges_degrades_once(api, wall, services):
     assert len([r for r in api.requests if r[0].endswith("/past-range")]) == 1
     assert s.at(old).provenance["kind"] == "static"
     assert s.at(wall()).provenance["kind"] == "live"  # latest and history still served
+
+
+def test_the_service_and_the_test_grid_are_one_intensity_source(services):
+    from fakes import StepIntensity
+
+    from carbon_magic.intensity.provider import IntensitySource
+
+    assert isinstance(service_for(services, Settings(zone="FR", provider="static")), IntensitySource)
+    assert isinstance(StepIntensity(0.0), IntensitySource)
+    assert not isinstance(object(), IntensitySource)
+
+
+def test_the_choice_asks_the_providers_themselves(monkeypatch):
+    """choose_provider has no zone rules of its own: a provider that supports a zone is chosen."""
+    from carbon_magic.intensity import service as service_mod
+
+    class Everywhere:
+        name = "everywhere"
+        missing_credentials = "no_key"
+
+        @staticmethod
+        def supports(zone):
+            return zone.key == "FR"
+
+        @staticmethod
+        def has_credentials(settings):
+            return settings.electricitymaps_token == "key"
+
+        @staticmethod
+        def owns(zone):
+            return False
+
+    monkeypatch.setattr(service_mod, "PROVIDERS", (Everywhere, *service_mod.PROVIDERS))
+    assert choose_provider(Settings(provider="auto", electricitymaps_token="key"), parse_zone("FR")) == ("everywhere", None)
+    assert choose_provider(Settings(provider="auto"), parse_zone("FR")) == (None, None)
+    assert choose_provider(Settings(provider="everywhere"), parse_zone("FR")) == (None, "no_key")
+    assert choose_provider(Settings(provider="everywhere", electricitymaps_token="key"), parse_zone("DE")) == (
+        None, "unsupported")

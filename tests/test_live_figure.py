@@ -7,29 +7,8 @@ from carbon_magic.intensity import IntensityValue
 from carbon_magic.live.store import PlotStore
 from carbon_magic.live.updater import LiveUpdater, to_dates, updater_for
 from carbon_magic.units import fmt_mass_g
+from fakes import StepIntensity
 from live_helpers import drive, install_recording_comm, make_session, updates_by_widget
-
-
-class StepIntensity:
-    """400 g/kWh before `switch_wall`, 250 after; provenance with characters that need escaping."""
-
-    zone = "FR"
-
-    def __init__(self, switch_wall):
-        self.switch_wall = switch_wall
-
-    def at(self, wall_s):
-        value = 400.0 if wall_s < self.switch_wall else 250.0
-        return IntensityValue(value, {"provider": "<script>x</script>", "zone": "FR", "kind": "live"})
-
-    def prefetch(self, wall_s):
-        pass
-
-    def notices(self):
-        return []
-
-    def close(self):
-        pass
 
 
 @pytest.fixture
@@ -39,7 +18,8 @@ def comms(monkeypatch):
 
 @pytest.fixture
 def session(tmp_path, powercap, clock, comms):
-    s = make_session(tmp_path, powercap, clock, intensity=StepIntensity(clock.wall() + 5.0))
+    s = make_session(tmp_path, powercap, clock, intensity=StepIntensity(clock.wall() + 5.0, 400.0, 250.0, zone="FR",
+                                                                        provider="<script>x</script>", kind="live"))
     yield s
     s.close()
 
@@ -130,7 +110,6 @@ def test_copies_share_one_updater_and_cost_the_same(session, clock, powercap, co
     views = [updater_for(session).view() for _ in range(3)]
     assert updater_for(session) is first
     assert all(v is views[0] for v in views)  # three displays = three views of one set of models
-    assert sum(1 for lst in session.sampler._listeners if lst.fn == first._on_sample) == 1
     start = len(comms)
     drive(session, clock, powercap, [10, 10])  # one listener call
     sent = updates_by_widget(comms, start)
@@ -167,11 +146,15 @@ def test_plotted_window_stays_bounded_after_many_samples(session, clock, powerca
 def test_detaches_when_the_session_closes(tmp_path, powercap, clock, comms):
     s = make_session(tmp_path, powercap, clock)
     updater = updater_for(s)
-    assert updater.attached and updater._close_listener in s.close_listeners
+    view = updater.view()
+    assert updater.attached
+    shown = view.measured.y.size
     s.close()
     assert not updater.attached
-    assert all(lst.fn != updater._on_sample for lst in s.sampler._listeners)
-    assert updater._record_listener not in s.record_listeners
+    start = len(comms)
+    drive(s, clock, powercap, [10, 10, 10])  # ticks after the close reach no widget
+    assert not updates_by_widget(comms, start).keys() & {view.measured.model_id, view.readout.model_id}
+    assert view.measured.y.size == shown
 
 
 def test_displayed_bundle_carries_a_text_fallback(session, clock, powercap):

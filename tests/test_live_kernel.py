@@ -11,6 +11,8 @@ jupyter_client = pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")
 from jupyter_client.manager import start_new_kernel  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real kernel
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -24,6 +24,8 @@ nbclient = pytest.importorskip("nbclient")
 
 from carbon_magic.ledger import Ledger  # noqa: E402
 
+pytestmark = pytest.mark.slow  # notebooks run in a real kernel
+
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "example_notebooks"
 NOTEBOOKS = ["01_quickstart", "02_live_training", "03_mixed_precision", "04_search_strategies",
@@ -338,12 +340,13 @@ def test_05_where_and_when(workshop):
     # for a cell of a few seconds).
     waited = run.result("wait_for_green")
     rec = run.by_label("after the wait")
-    assert waited["outcome"] == "reached" and waited["waited_h"] == pytest.approx(10, abs=0.01)
+    assert waited["outcome"] == "reached" and waited["waited_h"] == pytest.approx(10, abs=0.25)
+    # (abs: the replay clock runs 2 h per real second, so a loaded machine's 0.1 s before the plan is 0.2 h)
     # (rel: the replay clock has run a few seconds past 14:00 by the time the plan is made)
     assert waited["forecast_saving_pct"] == pytest.approx(100 * (1 - (76.94 + 73) / (142.62 + 162.42)), rel=2e-3)
     assert rec.deferred_s == pytest.approx(waited["waited_h"] * 3600) and rec.avoided_basis == "forecast"
     assert rec.avoided_g == pytest.approx(rec.energy_j / 3.6e6 * (142.62 - 76.94), rel=1e-3)
-    assert re.search(r"deferred (9 h 59|10 h 00) min for a greener grid: ≈ .* avoided \(forecast\)",
+    assert re.search(r"deferred (9 h [45]\d|10 h 00) min for a greener grid: ≈ .* avoided \(forecast\)",
                      run.text('%%carbon --label "after the wait"'))
 
 

@@ -66,3 +66,40 @@ def test_root_only_counter_is_skipped_with_the_fix(powercap):
 def test_missing_powercap_root(tmp_path):
     zones, (s,) = discover_rapl(tmp_path / "nope")
     assert zones == [] and "CARBON_MAGIC_POWERCAP_ROOT" in s.fix
+
+
+def test_a_still_window_keeps_the_last_power_until_the_counter_has_been_still_for_a_second(powercap):
+    """A counter updated in coarse steps (or by a starved writer) shows windows with no movement:
+    power is not 0 W there, so a cell shorter than the counter's resolution is still priced."""
+    powercap.add_zone("intel-rapl:0", "package-0", 1_000_000)
+    (zone,), _ = discover_rapl(powercap.root)
+    zone.read(0.0)
+    powercap.advance("intel-rapl:0", 1.0)
+    assert zone.read(0.2).power_w == pytest.approx(5.0)
+    assert zone.read(0.35).power_w == pytest.approx(5.0)  # no movement for 0.15 s: still 5 W
+    assert zone.read(0.6).power_w == pytest.approx(5.0)
+    powercap.advance("intel-rapl:0", 2.0)  # the next step: the average since the last movement
+    assert zone.read(0.8).power_w == pytest.approx(2.0 / 0.6)
+    assert zone.read(2.0).power_w == pytest.approx(0.0)  # still for over a second: really 0 W
+
+
+def test_a_gap_that_may_hide_wraps_is_priced_at_the_steady_power_not_the_last_burst(powercap):
+    """A bursty counter (20 J in one 0.1 s window, nothing in the next: 100 W on average), then a
+    5 s gap in which the 200 J counter wraps twice: the gap is priced at the mean power of the
+    last second, not at the last window's 200 W."""
+    rng = 200_000_000
+    powercap.add_zone("intel-rapl:0", "package-0", 0, max_range_uj=rng, max_power_w=100)
+    (zone,), _ = discover_rapl(powercap.root)
+    t = 0.0
+    zone.read(t)
+    for i in range(20):
+        t += 0.1
+        if i % 2 == 0:
+            powercap.advance("intel-rapl:0", 20.0)
+        zone.read(t)
+    before = zone.read(t).energy_j
+    powercap.advance("intel-rapl:0", 500.0)  # 5 s at 100 W: two wraps and a bit
+    r = zone.read(t + 5.0)
+    assert zone.ambiguous == 1
+    assert r.energy_j - before == pytest.approx(500.0, abs=rng / 2e6)
+    assert r.uncertainty_j == pytest.approx(rng / 1e6)

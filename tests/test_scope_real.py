@@ -21,7 +21,8 @@ from carbon_magic.session import CarbonSession
 from carbon_magic.sources import Discovery, discover
 from fakes import LoadCounter
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="per-process attribution reads Linux /proc")
+pytestmark = [pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="per-process attribution reads Linux /proc"),
+              pytest.mark.slow]  # real competing processes, a second or more each
 
 MARKER = "carbon_magic_test_spinner_4417"
 SPIN = f"""

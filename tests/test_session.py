@@ -6,32 +6,7 @@ from carbon_magic.ledger import Ledger
 from carbon_magic.session import CarbonSession
 from carbon_magic.sources import Discovery, discover
 from carbon_magic.sources.nvml import discover_nvml
-from fakes import FakeGpu, FakeNvml
-
-
-class StepIntensity:
-    """A grid whose intensity changes at a known instant (an injected dependency, not a fake network)."""
-
-    zone = "XX"
-
-    def __init__(self, change_at_wall, before, after):
-        self.change_at, self.before, self.after = change_at_wall, before, after
-
-    def prefetch(self, wall_s):
-        pass
-
-    def at(self, wall_s):
-        v = self.before if wall_s < self.change_at else self.after
-        return IntensityValue(v, {"provider": "test", "zone": "XX", "kind": "historical", "fetched_at": None})
-
-    def notices(self):
-        return []
-
-    def set_zone(self, zone):
-        pass
-
-    def close(self):
-        pass
+from fakes import FakeGpu, FakeNvml, StepIntensity
 
 
 def make_session(tmp_path, clock, sources, **kw):

@@ -13,6 +13,8 @@ import pytest
 
 from conftest import run
 
+pytestmark = pytest.mark.slow  # real terminal sessions
+
 pexpect = pytest.importorskip("pexpect")
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts a Jupyter server
+
 ROOT = Path(__file__).resolve().parents[1]
 UI = ROOT / "labextension" / "ui-tests"
 

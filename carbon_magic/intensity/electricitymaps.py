@@ -44,8 +44,19 @@ class ElectricityMaps:
     def secrets(self) -> list[str]:
         return [self._token] if self._token else []
 
-    def supports(self, zone) -> bool:
+    missing_credentials = "no_token"
+
+    @staticmethod
+    def supports(zone) -> bool:
         return bool(zone.em_zone or zone.cloud)
+
+    @staticmethod
+    def has_credentials(settings) -> bool:
+        return bool(settings.electricitymaps_token)
+
+    @staticmethod
+    def owns(zone) -> bool:
+        return False  # its zones are everyone's (countries, cloud regions)
 
     # -- requests ------------------------------------------------------------------------
     def _params(self, zone) -> dict:

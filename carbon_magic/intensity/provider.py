@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,58 @@ class ProviderError(Exception):
         self.retry_after_s = retry_after_s
         self.status = status
         self.index = index  # WattTime signal index (0-100) when only that is available
+
+
+@runtime_checkable
+class IntensitySource(Protocol):
+    """What a measuring session needs of grid intensity. `IntensityService` implements it; a test
+    injects its own (tests/fakes.py `StepIntensity`) instead of a network."""
+
+    @property
+    def zone(self) -> str | None: ...
+
+    def at(self, wall_s: float) -> IntensityValue:
+        """The value in force at `wall_s` (unix seconds), with its provenance; never blocks."""
+
+    def prefetch(self, wall_s: float) -> None:
+        """Ask for values around `wall_s` in the background."""
+
+    def notices(self) -> list[str]:
+        """One-time messages for the user (fallbacks, rejected credentials)."""
+
+    def close(self) -> None:
+        """Stop fetching (unload)."""
+
+
+class Provider(Protocol):
+    """What the service needs of a live provider (Electricity Maps, the UK API, WattTime).
+
+    The class-level part (`supports`, `has_credentials`, `owns`) is what `choose_provider` asks
+    before any provider is made, so that choosing needs no credentials and no network.
+    """
+
+    name: ClassVar[str]
+    cache_key: str  # the ledger cache's key (a provider may keep several signals apart)
+    missing_credentials: ClassVar[str]  # the cause when the settings lack them: no_token, no_credentials
+
+    @staticmethod
+    def supports(zone) -> bool:
+        """Whether this provider has data for the zone."""
+
+    @staticmethod
+    def has_credentials(settings) -> bool:
+        """Whether the settings hold what this provider needs to be asked at all."""
+
+    @staticmethod
+    def owns(zone) -> bool:
+        """Whether the zone is written in this provider's own terms (`watttime:…`, a UK region):
+        then in `auto` it is the only provider for it."""
+
+    def secrets(self) -> list[str]:
+        """Strings that must never appear in anything shown or stored (tokens, passwords)."""
+
+    def refresh(self, zone) -> list[Interval]:
+        """The current values (and forecast where there is one); raises only ProviderError."""
 
 
 def http_cause(status: int) -> str:

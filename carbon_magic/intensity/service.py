@@ -26,7 +26,7 @@ import time
 
 from . import messages, validate
 from .electricitymaps import ElectricityMaps
-from .provider import Interval, IntensityValue, ProviderError
+from .provider import Interval, IntensityValue, Provider, ProviderError
 from .schedule import Series
 from .static import has_own_figure, static_value, world_row
 from .transport import Http, Limits
@@ -46,35 +46,34 @@ HISTORY_S = 23 * 3600.0  # older than this, only a provider's past range has val
 MAX_BACKOFF_S = 1800.0
 
 
+# Live providers in `auto`'s order of preference (after a provider that owns the zone).
+PROVIDERS: tuple[type[Provider], ...] = (ElectricityMaps, UKCarbonIntensity, WattTime)
+
+
 def choose_provider(settings, zone: Zone | None) -> tuple[str | None, str | None]:
     """(the provider for this zone or None for the static table, why a wanted one cannot serve it).
 
-    auto: WattTime for watttime: zones, the UK API for UK regions, Electricity Maps when a token
-    is set, the UK API for GB, else static.
+    Asked of the providers themselves (`Provider.supports`, `has_credentials`, `owns`). A named
+    provider serves the zone or says why not. `auto`: the provider that owns the zone (a
+    `watttime:` region, a UK region) or, for any other zone, the first in PROVIDERS that supports
+    it and has its credentials (Electricity Maps with a token, then the UK API for GB); else static.
     """
     if zone is None or zone.scope == "world" or settings.provider == "static":
         return None, None
-    em = bool(settings.electricitymaps_token)
-    wt = bool(settings.watttime_username and settings.watttime_password)
-    want = settings.provider
-    if want == "auto":
-        if zone.scope == "watttime":
-            return ("watttime", None) if wt else (None, "no_credentials")
-        if zone.scope == "uk":
-            return "uk", None
-        if em and (zone.em_zone or zone.cloud):
-            return "electricitymaps", None
-        return ("uk", None) if zone.key == "GB" else (None, None)
-    if want == "electricitymaps":
-        if not em:
-            return None, "no_token"
-        return ("electricitymaps", None) if (zone.em_zone or zone.cloud) else (None, "unsupported")
-    if want == "uk":
-        return ("uk", None) if zone.in_gb else (None, "unsupported")
-    if want == "watttime":
-        if not wt:
-            return None, "no_credentials"
-        return ("watttime", None) if zone.watttime_region else (None, "unsupported")
+    by_name = {p.name: p for p in PROVIDERS}
+    if settings.provider != "auto":
+        p = by_name.get(settings.provider)
+        if p is None:
+            return None, None
+        if not p.has_credentials(settings):
+            return None, p.missing_credentials
+        return (p.name, None) if p.supports(zone) else (None, "unsupported")
+    owner = next((p for p in PROVIDERS if p.owns(zone)), None)
+    if owner is not None:
+        return (owner.name, None) if owner.has_credentials(settings) else (None, owner.missing_credentials)
+    for p in PROVIDERS:
+        if p.supports(zone) and p.has_credentials(settings):
+            return p.name, None
     return None, None
 
 

@@ -40,8 +40,19 @@ class UKCarbonIntensity:
     def secrets(self) -> list[str]:
         return []
 
-    def supports(self, zone) -> bool:
+    missing_credentials = ""  # needs none
+
+    @staticmethod
+    def supports(zone) -> bool:
         return zone.in_gb
+
+    @staticmethod
+    def has_credentials(settings) -> bool:
+        return True
+
+    @staticmethod
+    def owns(zone) -> bool:
+        return zone.scope == "uk"  # a UK region: Electricity Maps has none
 
     def _path(self, zone, window: str, start_s: float) -> str:
         frm = iso_minute(start_s)

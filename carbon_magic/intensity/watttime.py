@@ -46,8 +46,19 @@ class WattTime:
     def secrets(self) -> list[str]:
         return [s for s in (*self._auth, self._token) if s]
 
-    def supports(self, zone) -> bool:
+    missing_credentials = "no_credentials"
+
+    @staticmethod
+    def supports(zone) -> bool:
         return bool(zone.watttime_region)
+
+    @staticmethod
+    def has_credentials(settings) -> bool:
+        return bool(settings.watttime_username and settings.watttime_password)
+
+    @staticmethod
+    def owns(zone) -> bool:
+        return zone.scope == "watttime"
 
     # -- auth ----------------------------------------------------------------------------
     def _login(self) -> str:

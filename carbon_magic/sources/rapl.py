@@ -34,6 +34,10 @@ MIN_CEILING_W = 50.0
 SLACK_S = 0.05
 # Power is derived over at least this window, never from two reads a few µs apart.
 POWER_WINDOW_S = 0.1
+# A counter that has not moved for this long really reads 0 W (a package never does; an idle
+# DRAM zone on a coarse counter might): only then is a still window taken as zero power.
+STILL_S = 1.0
+GAP_POWER_WINDOW_S = 1.0
 
 
 def _read_int(path: Path) -> int | None:
@@ -85,6 +89,10 @@ class RaplZone:
         self._uncertainty_uj = 0.0
         self._power_w: float | None = None
         self._window: tuple[float, float] | None = None  # (t, total µJ) where the power window began
+        # The mean power over the last ~GAP_POWER_WINDOW_S, for pricing a gap the counter cannot
+        # resolve (several wraps, a reset): steadier than the 0.1 s window when load is bursty.
+        self._gap_power_w: float | None = None
+        self._gap_window: tuple[float, float] | None = None
         self.wraps = 0
         self.resets = 0
         self.ambiguous = 0
@@ -112,7 +120,7 @@ class RaplZone:
         delta = raw - self._last_uj
         rng = self.max_range_uj
         allowed = self.ceiling_w * 1e6 * (dt + SLACK_S)
-        p = self._power_w
+        p = self._gap_power_w if self._gap_power_w is not None else self._power_w
         if rng is not None and dt > 0 and allowed - (delta % rng) >= rng:
             # Long gap: the counter may have wrapped more than once; the reading cannot tell.
             base = delta % rng
@@ -145,11 +153,22 @@ class RaplZone:
             self._last_t = now
             self._total_uj += booked
             self._uncertainty_uj += uncertain
+            if self._gap_window is None:
+                self._gap_window = (now, self._total_uj)
+            elif now - self._gap_window[0] >= GAP_POWER_WINDOW_S and uncertain == 0.0:
+                self._gap_power_w = (self._total_uj - self._gap_window[1]) / 1e6 / (now - self._gap_window[0])
+                self._gap_window = (now, self._total_uj)
+            elif uncertain > 0.0:  # an estimated step is no measurement of power: start again
+                self._gap_window = (now, self._total_uj)
             if self._window is None:
                 self._window = (now, self._total_uj)
             elif now - self._window[0] >= POWER_WINDOW_S:
-                self._power_w = (self._total_uj - self._window[1]) / 1e6 / (now - self._window[0])
-                self._window = (now, self._total_uj)
+                moved = self._total_uj > self._window[1]
+                if moved or self._power_w is None or now - self._window[0] >= STILL_S:
+                    self._power_w = (self._total_uj - self._window[1]) / 1e6 / (now - self._window[0])
+                    self._window = (now, self._total_uj)
+                # else: a counter that did not move at all in a window says nothing new (a counter
+                # updated in coarse steps, a starved writer): keep the last power, widen the window.
             power = self._power_w
             if power is None and now > self._window[0]:
                 # No full window yet (the session just started): what the partial one says, bounded.
