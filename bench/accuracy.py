@@ -159,7 +159,7 @@ def replay(tmp: Path, interval_s: float, counter: bool, schedule) -> list[dict]:
 
     hw = Replay(tmp, counter)
     clock = FakeClock(t=0.0)
-    settings = Settings(interval_s=interval_s, data_dir=tmp / "data", cuda_sync=False)
+    settings = Settings(interval_s=interval_s, data_dir=tmp / "data", cuda_sync=False, scope="machine")
     session = CarbonSession(settings, discovery=Discovery(sources=hw.sources()), ledger=Ledger.in_dir(tmp / "data"),
                             clock=clock, wall=clock.wall, start_thread=False, cuda_sync=lambda: [])
     events = [(k * interval_s, 1, None) for k in range(1, int(hw.cpu.end / interval_s) + 1)]

@@ -13,9 +13,16 @@ On a GPU (torch, else cupy):
    first cell, without it (`end(..., sync=False)`) it leaks into the next one.
 3. Sampler overhead on a training step (a small MLP): step time without a session, and with the
    sampler thread at 0.5 s and 0.1 s.
-Without a GPU it says so plainly and runs its self-checks: the trapezoid integration against
-exact integrals, the power reader's fallback, and the whole comparison (poller + counter + table)
-against the fake NVML of tests/fakes.py on a simulated clock.
+4. Two processes on one GPU (issue 12, process scope): this process and a second one run fp16
+   matrix products in duty cycles (0.6 and 0.3 of the time) on GPU 0; each is billed its share by
+   an Attributor rooted at its PID (SM-utilisation share of the power above idle, memory share of
+   the idle power). Printed: NVML's SM share, each share of the board's energy, their sum (never
+   above 100 %), the duty ratio as a rough reference, then a cell with the other process gone
+   (this process the only user: 100 %, `attributed:sole-user`).
+Without a GPU it says so plainly ("skipped: no GPU") and runs its self-checks: the trapezoid
+integration against exact integrals, the power reader's fallback, the whole comparison (poller +
+counter + table) against the fake NVML of tests/fakes.py on a simulated clock, and the GPU split of
+two processes on the fake NVML.
 """
 from __future__ import annotations
 
@@ -161,7 +168,51 @@ def self_checks() -> list[list]:
         ok = abs(ours - polled) <= bound_j + 0.01 * polled
         check(f"fake GPU burst {row[0]}: ours vs polled", ok,
               f"{row[2]} ({row[3]}) vs {row[4]}: {row[5]} (bound ±{bound_j:.0f} J + 1 %), poll {row[6]}")
+
+    # 4. two processes on one fake GPU: SM share of the power above idle, memory share of the idle power
+    ours_j, theirs_j, device_j = fake_two_processes()
+    expected = (200 * 0.75 + 50 * 0.25, 200 * 0.25 + 50 * 0.75)
+    check("fake GPU shared by two processes: each billed its share", abs(ours_j - expected[0]) < 1e-6
+          and abs(theirs_j - expected[1]) < 1e-6, f"{ours_j:.1f} J + {theirs_j:.1f} J of {device_j:.1f} J "
+          f"(expected {expected[0]:g} J + {expected[1]:g} J: SM 75/25 %, memory 4/12 GB, idle 50 W)")
     return rows
+
+
+def fake_two_processes() -> tuple[float, float, float]:
+    """A fake GPU: 1 s idle at 50 W, then 1 s at 250 W shared by two processes (SM 75/25, memory 4/12 GB),
+    the two processes in a fake /proc tree (tests/fakes.py FakeProc)."""
+    from fakes import FakeClock, FakeGpu, FakeNvml, FakeProc  # noqa: PLC0415
+
+    from carbon_magic.attribution import Attributor, ProcFS  # noqa: PLC0415
+    from carbon_magic.sampler import Sampler  # noqa: PLC0415
+    from carbon_magic.sources.nvml import NvmlGpu  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = FakeProc(Path(tmp) / "proc")
+        ours, theirs = 100, 200
+        for pid in (ours, theirs):
+            proc.add_process(pid, 1)
+        clock = FakeClock(t=0.0)
+        gpu = FakeGpu("GPU-1", "0000:01:00.0", energy_mj=0)
+        nvml = FakeNvml([gpu])
+        src = NvmlGpu(nvml, gpu, "gpu:0", gpu.uuid)
+        sampler = Sampler([src], clock=clock, wall=clock.wall)
+        att = [Attributor([src], proc=ProcFS(proc.root, pid=p)) for p in (ours, theirs)]
+        for a in att:
+            a.observe(sampler.first)
+        gpu.energy_mj += 50_000
+        clock.advance(1.0)
+        snap = sampler.snapshot()
+        marks = [a.observe(snap) for a in att]
+        gpu.run(ours, 4 << 30)
+        gpu.run(theirs, 12 << 30)
+        gpu.sample(ours, 5_000_000, 90)
+        gpu.sample(theirs, 5_000_000, 30)
+        gpu.energy_mj += 250_000
+        clock.advance(1.0)
+        end = sampler.snapshot()
+        ours_j, theirs_j = (a.observe(end).total_j() - m.total_j() for a, m in zip(att, marks))
+    return ours_j, theirs_j, 250.0
 
 
 class _FieldNvml:
@@ -224,7 +275,7 @@ def fake_comparison() -> list[list]:
                 session.sampler.tick()
 
     with tempfile.TemporaryDirectory() as tmp:
-        session = CarbonSession(Settings(interval_s=0.1, data_dir=Path(tmp)), discovery=Discovery(
+        session = CarbonSession(Settings(interval_s=0.1, data_dir=Path(tmp), scope="machine"), discovery=Discovery(
             sources=[NvmlGpu(nvml, gpu, "gpu:0", gpu.uuid)]), ledger=Ledger.in_dir(tmp), clock=clock,
             wall=clock.wall, start_thread=False, cuda_sync=lambda: [])
         poller = Poller(nvml, gpu, clock=clock)
@@ -313,7 +364,7 @@ def gpu_run(nvml, quick: bool) -> None:
     print(f"\nGPU: {name.decode() if isinstance(name, bytes) else name}, driver {nvml.nvmlSystemGetDriverVersion()}, "
           f"framework {kind}")
     with tempfile.TemporaryDirectory() as tmp:
-        session = CarbonSession(Settings(interval_s=0.1, data_dir=Path(tmp)))
+        session = CarbonSession(Settings(interval_s=0.1, data_dir=Path(tmp), scope="machine"))  # the board's energy
         gpu_src = [s for s in session.sampler.sources if s.kind == "gpu"][0]
         mm = MatMul(kind, mod)
         mm.burst(2.0)  # warm up clocks and kernels
@@ -353,6 +404,106 @@ def gpu_run(nvml, quick: bool) -> None:
         session.close()
     print(table(["configuration", "steps", "median step", "vs no session"], training_overhead(kind, mod, quick),
                 title="Sampler overhead on a training step"))
+    gpu_two_processes(kind, quick)
+
+
+OTHER_GPU_PROCESS = r"""
+import sys, time, torch
+duty, seconds = float(sys.argv[1]), float(sys.argv[2])
+a = torch.randn(4096, 4096, device="cuda", dtype=torch.float16)
+torch.cuda.synchronize()
+print("ready", flush=True)
+sys.stdin.readline()
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    t = time.monotonic()
+    while time.monotonic() - t < duty * 0.1:
+        a @ a
+        torch.cuda.synchronize()
+    time.sleep((1 - duty) * 0.1)
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def duty_cycle(mm, duty: float, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t = time.monotonic()
+        while time.monotonic() - t < duty * 0.1:
+            mm.launch()
+            mm.sync()
+        time.sleep((1 - duty) * 0.1)
+
+
+def gpu_two_processes(kind: str, quick: bool) -> None:
+    """Section 4: this process and another share GPU 0; each is billed its share (see the docstring)."""
+    import subprocess  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    from carbon_magic.attribution import Attributor, ProcFS  # noqa: PLC0415
+    from carbon_magic.config import Settings  # noqa: PLC0415
+    from carbon_magic.session import CarbonSession  # noqa: PLC0415
+
+    if kind != "torch":
+        print("\nTwo processes on one GPU: skipped: torch is needed for the second process")
+        return
+    seconds, ours_duty, other_duty = (5.0 if quick else 20.0), 0.6, 0.3
+    other = subprocess.Popen([sys.executable, "-c", OTHER_GPU_PROCESS, str(other_duty), str(seconds)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    rows, reasons = [], []
+    try:
+        assert other.stdout.readline().strip() == "ready"
+        with tempfile.TemporaryDirectory() as tmp:
+            session = CarbonSession(Settings(interval_s=0.2, data_dir=Path(tmp), scope="process"))
+            gpus = [s for s in session.sampler.sources if s.kind == "gpu"][:1]
+            theirs = Attributor(gpus, proc=ProcFS(pid=other.pid))
+            theirs.observe(session.sampler.snapshot())
+            session.sampler.add_listener(theirs.tick, period_s=0.0)
+            mm = MatMul("torch", torch, n=4096)
+            time.sleep(2.0)  # idle: the board's idle power is its minimum seen
+            w = session.begin(label="shared")
+            m0 = theirs.observe(session.sampler.snapshot())
+            other.stdin.write("go\n")
+            other.stdin.flush()
+            duty_cycle(mm, ours_duty, seconds)
+            other.stdout.readline()
+            rec = session.end(w)
+            m1 = theirs.observe(session.sampler.snapshot())
+            gpu = [c for c in rec.components if c.kind == "gpu"][0]
+            other_j = m1.total_j() - m0.total_j()
+            cell = session.attributor.usage().minus(w.attribution.usage) if w.attribution else None
+            ours_sm, total_sm = cell.gpu_sm.get(gpu.name, (0.0, 0.0)) if cell else (0.0, 0.0)
+            reasons = [f"shared: {rec.scope} scope ({rec.scope_reason})"]
+            rows.append(["shared (this 0.6, other 0.3)", f"{rec.duration_s:.1f} s", f"{gpu.device_j:.0f} J",
+                         f"{ours_sm / total_sm * 100:.0f} %" if total_sm else "-",
+                         f"{gpu.energy_j:.0f} J ({(gpu.share or 0) * 100:.0f} %, {gpu.attribution})",
+                         f"{other_j:.0f} J ({other_j / gpu.device_j * 100:.0f} %)" if gpu.device_j else "-",
+                         f"{(gpu.energy_j + other_j) / gpu.device_j * 100:.0f} %" if gpu.device_j else "-",
+                         f"{ours_duty / (ours_duty + other_duty) * 100:.0f} % of the work by duty"])
+            other.stdin.write("\n")
+            other.stdin.flush()
+            other.wait(timeout=60)
+            time.sleep(1.0)
+            w = session.begin(label="alone")
+            duty_cycle(mm, ours_duty, seconds / 2)
+            rec = session.end(w)
+            gpu = [c for c in rec.components if c.kind == "gpu"][0]
+            rows.append(["alone (this 0.6)", f"{rec.duration_s:.1f} s", f"{gpu.device_j:.0f} J", "-",
+                         f"{gpu.energy_j:.0f} J ({(gpu.share or 0) * 100:.0f} %, {gpu.attribution})", "-",
+                         f"{(gpu.share or 0) * 100:.0f} %", "100 %"])
+            reasons.append(f"alone: {rec.scope} scope ({rec.scope_reason})")
+            session.close()
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+    print(table(["cell", "duration", "GPU energy (board)", "NVML SM share (this process)", "billed to this process",
+                 "billed to the other", "sum of shares", "reference"], rows,
+                title="Two processes on one GPU: each billed its share (process scope)"))
+    for line in reasons:
+        print(f"- {line}")
 
 
 def training_overhead(kind, mod, quick):
@@ -400,6 +551,7 @@ def main(argv=None) -> int:
     nvml, reason = find_gpu()
     if nvml is None:
         print(f"\nNO GPU FOUND: {reason}. The real-GPU checks did not run; only the CPU self-checks below did.")
+        print(f"\nTwo processes on one GPU (per-process attribution): skipped: no GPU ({reason})")
     rows = self_checks()
     print(table(["self-check (no GPU needed)", "result", "detail"], rows,
                 title="Self-checks: integration, power reader, comparison against the fake NVML"))

@@ -40,14 +40,17 @@ def unload_ipython_extension(ip):
     unload(ip)
 
 
-def measure(label=None, zone=None, session=None):
+def measure(label=None, zone=None, session=None, scope=None):
     """Context manager for plain scripts: `with measure(label="train") as m: ...; m.record`.
 
     In a kernel where `%load_ext carbon_magic` ran, it measures on that session: its zone
-    (`%carbon zone FR`) prices the block and the record joins `%carbon table`."""
+    (`%carbon zone FR`) prices the block and the record joins `%carbon table`.
+
+    scope: "machine" (what the devices drew), "process" (this process's share) or "auto"
+    (the session's setting, CARBON_MAGIC_SCOPE, by default)."""
     from .script import measure as _measure  # noqa: PLC0415
 
-    return _measure(label=label, zone=zone, session=session)
+    return _measure(label=label, zone=zone, session=session, scope=scope)
 
 
 def wait_for_green(within="8h", duration="1h", zone=None, **kwargs):

@@ -35,6 +35,8 @@ class Settings:
     cpu_tdp_w: float | None = None
     ram_w_per_gb: float | None = None
     cuda_sync: bool = True
+    scope: str = "auto"  # auto | machine | process (attribution/scope.py)
+    scope_source: str = "the default"  # where the scope setting came from, for the record's reason
     wue_l_per_kwh: float | None = None  # on-site water per kWh of IT energy; None: unknown
     embodied_host: str = "server"  # the host row of report/data/embodied.csv (server, desktop, laptop, none)
     electricitymaps_url: str = "https://api.electricitymaps.com"
@@ -85,6 +87,12 @@ class Settings:
             s.warnings.append(f"CARBON_MAGIC_CUDA_SYNC={sync!r} is not a boolean (1/0); using 1")
             sync = "1"
         s.cuda_sync = sync in ("1", "true", "yes", "on")
+        scope = env.get("CARBON_MAGIC_SCOPE")
+        if scope is not None and scope.strip():
+            if scope.strip().lower() in SCOPES:
+                s.scope, s.scope_source = scope.strip().lower(), "CARBON_MAGIC_SCOPE"
+            else:
+                s.warnings.append(f"CARBON_MAGIC_SCOPE={scope!r} is not one of {', '.join(SCOPES)}; using 'auto'")
         for name, attr in (("CARBON_MAGIC_ELECTRICITYMAPS_URL", "electricitymaps_url"),
                            ("CARBON_MAGIC_UK_URL", "uk_url"),
                            ("CARBON_MAGIC_WATTTIME_URL", "watttime_url")):
@@ -101,6 +109,7 @@ class Settings:
 
 
 PROVIDERS = ("auto", "static", "electricitymaps", "uk", "watttime")
+SCOPES = ("auto", "machine", "process")  # the same as attribution.scope.SCOPES (config stays import-light)
 EMBODIED_HOSTS = ("server", "desktop", "laptop", "none")  # = report.embodied.HOST_KINDS
 
 

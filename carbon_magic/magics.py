@@ -31,6 +31,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.utils.text import DollarFormatter
 from traitlets import Bool, Float, Unicode, observe
 
+from .attribution.scope import parse_scope, status_lines
 from .intensity import normalize_zone
 from .intensity.messages import Hint, say
 from .record import method_word
@@ -50,7 +51,8 @@ COMMANDS = {
 }
 LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
 BUILTIN = ("auto", "status", "help")
-CELL_USAGE = "%%carbon [--label NAME] [--zone ZONE] [--per N UNIT] [--live] [--quiet] [--no-sync] [-o VAR]"
+CELL_USAGE = ("%%carbon [--label NAME] [--zone ZONE] [--per N UNIT] [--live] [--quiet] [--no-sync] "
+              "[--scope auto|machine|process] [-o VAR]")
 # Cell magics that run their body as Python in the user namespace; `%%carbon` right below them
 # is lifted to measure the whole cell (see the module docstring).
 RUNNER_MAGICS = ("time", "timeit", "prun")
@@ -189,6 +191,8 @@ class CarbonMagics(Magics):
     pue = Float(None, allow_none=True, help="Power usage effectiveness (overrides CARBON_MAGIC_PUE)").tag(config=True)
     cuda_sync = Bool(None, allow_none=True, help="Synchronise CUDA before the end snapshot").tag(config=True)
     quiet = Bool(False, help="Do not print the summary line after measured cells").tag(config=True)
+    scope = Unicode(None, allow_none=True, help="auto, machine (what the devices drew) or process (this kernel's "
+                    "share); overrides CARBON_MAGIC_SCOPE").tag(config=True)
     wue = Float(None, allow_none=True, help="On-site water usage effectiveness in L/kWh of IT energy "
                 "(overrides CARBON_MAGIC_WUE)").tag(config=True)
 
@@ -200,6 +204,7 @@ class CarbonMagics(Magics):
             session.settings.pue = float(self.pue)
         if self.cuda_sync is not None:
             session.settings.cuda_sync = bool(self.cuda_sync)
+        self._set_scope(self.scope)
         if self.wue is not None:
             try:
                 self._wue_changed({"new": self.wue})
@@ -227,6 +232,20 @@ class CarbonMagics(Magics):
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 
+    @observe("scope")
+    def _scope_changed(self, change):  # `%config CarbonMagics.scope = "process"` after loading
+        if getattr(self, "session", None) is not None:
+            self._set_scope(change["new"])
+
+    def _set_scope(self, value) -> None:
+        if value is None:
+            return
+        try:
+            self.session.settings.scope = parse_scope(value, "CarbonMagics.scope")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        self.session.settings.scope_source = "%config CarbonMagics.scope"
+
     @observe("pue")
     def _pue_changed(self, change):
         if getattr(self, "session", None) is not None and change["new"] is not None:
@@ -250,7 +269,8 @@ class CarbonMagics(Magics):
             reason = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split())) or "bad options"
             raise UsageError(f"%%carbon: {reason}. Accepted: {CELL_USAGE}") from None
         opts = {"label": _unquote(args.label), "zone": _unquote(args.zone), "live": args.live,
-                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync, "units": None}
+                "quiet": args.quiet, "var": args.output, "sync": not args.no_sync, "units": None,
+                "scope": None}
         if args.per:
             from .report.sci import PER_USAGE, parse_units  # noqa: PLC0415
 
@@ -259,6 +279,11 @@ class CarbonMagics(Magics):
             except ValueError as exc:
                 reason = "".join(c if c.isprintable() else "?" for c in str(exc))
                 raise UsageError(f"%%carbon: {reason}. Usage: {PER_USAGE}") from None
+        if args.scope is not None:
+            try:
+                opts["scope"] = parse_scope(args.scope, "--scope")
+            except ValueError as exc:
+                raise UsageError(f"%%carbon: {exc}") from None
         if opts["zone"]:
             try:
                 opts["zone"] = normalize_zone(opts["zone"])
@@ -358,7 +383,8 @@ class CarbonMagics(Magics):
         self._window_opts = opts
         self._window = self.session.begin(
             label=opts.get("label"), zone=opts.get("zone"), cell_id=cell_id,
-            execution_count=self.shell.execution_count, code_head=_first_line(body), units=opts.get("units"))
+            execution_count=self.shell.execution_count, code_head=_first_line(body), units=opts.get("units"),
+            scope=opts.get("scope"))
         if opts.get("live"):
             try:
                 self._live = _load(LIVE_CELL_HOOK)(self, self._window)
@@ -431,6 +457,9 @@ class CarbonMagics(Magics):
     @argument("--live", action="store_true", help="Show the live power/intensity chart while the cell runs")
     @argument("--quiet", "-q", action="store_true", help="Do not print the summary line")
     @argument("--no-sync", action="store_true", help="Do not wait for queued CUDA work before the end snapshot")
+    @argument("--scope", "-s", default=None, metavar="auto|machine|process",
+              help="Bill what the devices drew (machine) or this kernel's share of them (process); "
+                   "auto: process when other processes used the devices")
     @argument("-o", dest="output", default=None, metavar="VAR", help="Store the CellRecord in VAR")
     @cell_magic("carbon")
     def carbon_cell(self, line, cell):
@@ -448,11 +477,13 @@ class CarbonMagics(Magics):
             self._window.label = opts["label"]
             self._window.zone = opts["zone"] or self._window.zone
             self._window.units = opts.get("units") or self._window.units
+            self._window.scope = opts["scope"] or self._window.scope
             self._window_opts = opts
             self._run_nested(cell)
             return
         window = self.session.begin(label=opts["label"], zone=opts["zone"], units=opts.get("units"),
-                                    execution_count=self.shell.execution_count, code_head=_first_line(cell))
+                                    execution_count=self.shell.execution_count, code_head=_first_line(cell),
+                                    scope=opts["scope"])
         self._finish(window, opts, self._run_nested(cell))
 
     def _run_nested(self, cell: str):
@@ -470,6 +501,8 @@ class CarbonMagics(Magics):
         auto on|off     measure every cell without %%carbon
         status          sensors (with headers), the estimates' inputs and overrides, sensors skipped (with
                         the fix), zone, provider, interval, totals: cells, idle, session
+                        scope (machine or this kernel's share, and why; the totals follow it), other
+                        consumers seen
         live            show the live power/intensity chart
         table           per-cell emissions table of this session (--sort KEY, --top N)
         export PATH     write the session's records (.csv .json .md .html .svg)
@@ -527,7 +560,13 @@ class CarbonMagics(Magics):
         lines.append(f"  sampler: every {s.settings.interval_s:g} s, "
                      f"{'running' if s.sampler.running else 'stopped'}; PUE {s.settings.pue:g}; "
                      f"auto mode {'on' if self.auto else 'off'}")
-        lines.append("  totals:")
-        lines += _columns([("", "energy", "CO₂e", ""), *totals_lines(s.totals())])
+        try:  # the scope first: the totals below follow it
+            lines += status_lines(s)
+        except Exception as exc:  # noqa: BLE001 - the rest of the status is still worth showing
+            lines.append(f"  scope: could not be described ({type(exc).__name__}: {exc})")
+        totals = s.totals()
+        lines.append("  totals (this kernel's share: process scope):" if totals.get("scope") == "process"
+                     else "  totals:")
+        lines += _columns([("", "energy", "CO₂e", ""), *totals_lines(totals)])
         lines.append(f"  ledger: {s.ledger.describe()}")
         return "\n".join(lines)

@@ -1,7 +1,15 @@
 """The one record type: what a measured cell (or `measure()` block) cost.
 
-`CellRecord.to_dict()` is the v1 record of DESIGN.md; the ledger, exports, the comm and cell
+`CellRecord.to_dict()` is the record of DESIGN.md; the ledger, exports, the comm and cell
 metadata all carry exactly that shape, and `from_dict` reads it back.
+
+Scope (see attribution/): every record says whether its energies are what the devices drew
+(`scope` machine) or this kernel's share of them (`scope` process), and why (`scope_reason`); each
+component keeps both figures (`device_energy_j`, `share`, `attribution`), with `energy_j` the one
+billed. A machine-scope record means what a v1 record always meant and stays
+`carbon_magic.record/1` (the new keys are extras a v1 reader ignores); a process-scope record,
+whose `energy_j` is a share, is `carbon_magic.record/2`, so a v1-only reader refuses it rather
+than take a share for a device's energy. Both are read here.
 
 Nesting: a window opened while another of the same session is open (`carbon_magic.measure()`
 inside a `%%carbon` cell, e.g. one per epoch) gives a record with `parent`, the identity of the
@@ -23,6 +31,9 @@ from datetime import datetime, timezone
 from .units import fmt_duration, fmt_energy, fmt_mass_g
 
 SCHEMA = "carbon_magic.record/1"
+SCHEMA_V2 = "carbon_magic.record/2"  # a process-scope record (energies are this kernel's share)
+SCHEMAS = (SCHEMA, SCHEMA_V2)
+RECORD_SCOPES = ("machine", "process")
 # Vocabulary of `method`: `counter` (a hardware energy counter) is the only one called "measured";
 # `sampled` is power read from hardware at instants and integrated (pre-Volta GPU polling, or a
 # counter cell shorter than the counter's resolution); `estimated` is a model.
@@ -55,7 +66,7 @@ _OPTIONAL_TEXT = ("cell_id", "label", "code_head")
 DEFERRAL_KEYS = ("deferred_s", "avoided_g", "avoided_basis")
 AVOIDED_BASES = ("forecast", "actual")
 # Record keys added after v1 (DESIGN.md "Record additions"): absent when not set.
-OPTIONAL_KEYS = ("units", "water_l", "water", "embodied_g", "embodied")
+OPTIONAL_KEYS = ("units", "water_l", "water", "embodied_g", "embodied", "scope_reason")
 _PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "source", "flag", "fallback_reason",
                     "fetched_at", "licence", "license")
 
@@ -89,6 +100,11 @@ class Component:
     uncertainty_cause: str = ""  # counter-resolution, sampling, model, counter-reset, ambiguous-gap,
     #                              sensor-failed; several joined with "+"
     mig: str | None = None  # the MIG slice this GPU stands for: energy_j is the whole board's
+    scope: str = "machine"  # machine: energy_j is the device's; process: energy_j is share × device
+    device_energy_j: float | None = None  # what the device drew in the cell (None in older records: energy_j)
+    share: float | None = None  # this kernel's part of the device energy, None where it cannot be told
+    attribution: str | None = None  # how the share was found: attributed:cpu-time | attributed:sm-util |
+    #                                 attributed:sole-user | none
 
     @property
     def measured(self) -> bool:
@@ -103,6 +119,19 @@ class Component:
     def how(self) -> str:
         """`measured`, `sampled` or `estimated`; empty for a sensor that failed (its note says so)."""
         return "" if self.status == "failed" else method_word(self.method)
+
+    @property
+    def device_j(self) -> float:
+        """The device's energy in the cell, whatever the scope."""
+        return self.energy_j if self.device_energy_j is None else self.device_energy_j
+
+    def energy_words(self) -> str:
+        """`0.8 J measured`, or under process scope `0.8 J = 38 % of 2.1 J measured`."""
+        how = self.how()
+        if self.scope == "process" and self.share is not None:
+            return " ".join(filter(None, (fmt_energy(self.energy_j), f"= {self.share * 100:.0f} % of",
+                                          fmt_energy(self.device_j), how)))
+        return " ".join(filter(None, (fmt_energy(self.energy_j), how)))
 
     def note(self) -> str:
         notes = {"failed": "sensor failed, counted until then", "reset": "counter reset, estimated",
@@ -131,6 +160,8 @@ class CellRecord:
     label: str | None = None
     code_head: str | None = None  # first line of the cell, for tables
     intensity_segments: list[dict] = field(default_factory=list)  # each value used, with its energy
+    scope: str = "machine"  # machine | process: which figure energy_j is (see the module docstring)
+    scope_reason: str | None = None  # why that scope (None in records written before scope existed)
     parent: dict | None = None  # the enclosing cell's identity (see the module docstring); None: top level
     # Optional additions (DESIGN.md, second wave): written only when set, so v1 readers see v1.
     units: dict | None = None  # {"count": 60000, "unit": "samples"}: what the cell processed (SCI's R)
@@ -160,8 +191,8 @@ class CellRecord:
     def from_dict(cls, d: dict) -> "CellRecord":
         if not isinstance(d, dict):
             raise ValueError(f"a record is an object, not {type(d).__name__}")
-        if d.get("schema") != SCHEMA:
-            raise ValueError(f"not a carbon_magic v1 record (schema={_short(d.get('schema'))})")
+        if d.get("schema") not in SCHEMAS:
+            raise ValueError(f"not a carbon_magic record (schema={_short(d.get('schema'))})")
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in d.items() if k in known}
         kw["components"] = [Component(**{k: v for k, v in c.items() if k in Component.__dataclass_fields__})
@@ -222,16 +253,23 @@ class CellRecord:
             parts.append(str(p["flag"]))
         return ", ".join(str(x) for x in parts)
 
+    def scope_text(self) -> str:
+        """`this kernel's share (auto: …)`, `whole machine (…)`; empty for records older than scope."""
+        if self.scope_reason is None and self.scope == "machine":
+            return ""
+        word = "this kernel's share" if self.scope == "process" else "whole machine"
+        return f"{word} ({self.scope_reason})" if self.scope_reason else word
+
     def summary(self) -> str:
-        comps = " · ".join(
-            " ".join(filter(None, (c.name, fmt_energy(c.energy_j), c.how()))) + c.note() for c in self.components
-        )
+        comps = " · ".join(f"{c.name} {c.energy_words()}" + c.note() for c in self.components)
         pue = f" · PUE {self.pue:g}" if self.pue != 1.0 else ""
         status = "" if self.status == "ok" else f" · {self.status}"
         label = f"[{self.label}] " if self.label else ""
+        scope = self.scope_text()
         text = (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
                 f"  @ {self.intensity_g_per_kwh:.0f} g/kWh ({self.intensity_label()}) · "
-                f"{fmt_duration(self.duration_s)}{pue}{status}{self.deferral_text()}")
+                f"{fmt_duration(self.duration_s)}{pue}{status}" + (f" · {scope}" if scope else "")
+                + self.deferral_text())
         if self.units:
             from .report.sci import summary_line  # noqa: PLC0415
 
@@ -289,6 +327,20 @@ def _provenance_problem(p, where: str) -> str | None:
     return None
 
 
+def _scope_problem(d: dict, where: str) -> str | None:
+    """Why a record's or a component's scope fields are unusable, or None (absent ones are fine)."""
+    if d.get("scope") is not None and d["scope"] not in RECORD_SCOPES:
+        return f"{where}.scope {_short(d['scope'])} is not one of {', '.join(RECORD_SCOPES)}"
+    if d.get("device_energy_j") is not None:
+        problem = quantity_problem(d["device_energy_j"])
+        if problem:
+            return f"{where}.device_energy_j {problem}"
+    share = d.get("share")
+    if share is not None and quantity_problem(share, 1.0):
+        return f"{where}.share is not a number between 0 and 1 ({_short(share)})"
+    return None
+
+
 def _parent_problem(p) -> str | None:
     if p is None:
         return None
@@ -313,8 +365,8 @@ def record_problem(d) -> str | None:
     """
     if not isinstance(d, dict):
         return f"not an object ({type(d).__name__})"
-    if d.get("schema") != SCHEMA:
-        return f"not a carbon_magic v1 record (schema={_short(d.get('schema'))})"
+    if d.get("schema") not in SCHEMAS:
+        return f"not a carbon_magic record (schema={_short(d.get('schema'))})"
     for key in ("session_id", "started_at", "ended_at", "status"):
         if not isinstance(d.get(key), str):
             return f"{key} is missing or not text ({_short(d.get(key))})"
@@ -354,9 +406,19 @@ def record_problem(d) -> str | None:
                 problem = quantity_problem(c.get(key))
                 if problem:
                     return f"components[{i}].{key} {problem}"
-        for key in ("uncertainty_cause", "mig"):
+        for key in ("uncertainty_cause", "mig", "attribution"):
             if c.get(key) is not None and not isinstance(c[key], str):
                 return f"components[{i}].{key} is not text ({_short(c[key])})"
+        problem = _scope_problem(c, f"components[{i}]")
+        if problem:
+            return problem
+    problem = _scope_problem(d, "record")
+    if problem:
+        return problem
+    if d["schema"] == SCHEMA_V2 and d.get("scope") != "process":
+        return f"a {SCHEMA_V2} record needs scope 'process' (scope={_short(d.get('scope'))})"
+    if d.get("scope_reason") is not None and not isinstance(d["scope_reason"], str):
+        return f"scope_reason is not text ({_short(d['scope_reason'])})"
     problem = (_provenance_problem(d.get("intensity"), "intensity") or _parent_problem(d.get("parent"))
                or _deferral_problem(d))
     if problem:

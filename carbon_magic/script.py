@@ -46,10 +46,14 @@ class Measurement:
 
 
 @contextlib.contextmanager
-def measure(label=None, zone=None, session=None):
+def measure(label=None, zone=None, session=None, scope=None):
+    if scope is not None:
+        from .attribution import parse_scope  # noqa: PLC0415
+
+        scope = parse_scope(scope)  # ValueError (one line) before the block runs
     session = session or active_session() or default_session()
     m = Measurement()
-    window = session.begin(label=label, zone=zone)
+    window = session.begin(label=label, zone=zone, scope=scope, scope_source="measure(scope=...)")
     status = "ok"
     try:
         yield m

@@ -3,6 +3,8 @@
 Both the IPython magics and `carbon_magic.measure()` use it: `begin()` takes the start snapshot,
 `end()` takes the end snapshot, builds the CellRecord, appends it to the ledger and tells the
 listeners (summary printer, live widget, JupyterLab comm). All collaborators are injected.
+The attributor (attribution/) follows the sampler and the cell edges, so each record can bill
+this kernel's share of shared devices where the scope says so.
 """
 from __future__ import annotations
 
@@ -14,17 +16,19 @@ from dataclasses import dataclass
 
 from . import __version__
 from . import uncertainty as U
+from .attribution import Attributor, Decision, OtherConsumers, attribute, decide
 from .co2 import emissions_over, integrate
 from .config import Settings
 from .cuda_sync import synchronize_cuda
 from .host import cpu_model_name
 from .ledger import Ledger
 from .notebook import notebook_path
-from .record import CellRecord, Component, iso_utc, top_level
+from .record import RECORD_SCOPES, SCHEMA, SCHEMA_V2, CellRecord, Component, iso_utc, top_level
 from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
 log = logging.getLogger("carbon_magic")
+CONSUMERS_EVERY_S = 60.0  # how often the sampler thread counts the other processes (reads all of /proc)
 
 LEDGER_OPEN_WAIT_S = 0.05
 
@@ -39,6 +43,9 @@ class Window:
     cell_id: str | None = None
     execution_count: int | None = None
     code_head: str | None = None
+    attribution: object = None  # the attributor's Mark at the start (None where it failed)
+    scope: str | None = None  # this cell's scope setting (`%%carbon --scope`), else the session's
+    scope_source: str = "%%carbon --scope"  # where this cell's scope setting came from
     parent: "Window | None" = None  # the outermost window open when this one began (nesting)
     units: dict | None = None  # `--per N UNIT`: {"count": N, "unit": UNIT}
 
@@ -56,6 +63,28 @@ def gpu_boards(sources) -> list[tuple[str, str | None]]:
     return out
 
 
+def resource_shares(record: CellRecord) -> dict[str, float] | None:
+    """This kernel's share of each device for embodied carbon under process scope (None: machine
+    scope, the devices whole): a GPU by its component's share, "host" by the CPU, DRAM and RAM
+    components' joint share of their device energy. Devices billed whole are left out (share 1)."""
+    if record.scope != "process":
+        return None
+    out: dict[str, float] = {}
+    host_billed = host_device = 0.0
+    host_shared = False
+    for c in record.components:
+        shared = c.scope == "process" and c.share is not None
+        if c.kind == "gpu" and shared:
+            out[c.name] = c.share
+        elif c.kind in ("cpu", "dram", "ram"):
+            host_billed += c.share * c.device_j if shared else c.device_j
+            host_device += c.device_j
+            host_shared = host_shared or shared
+    if host_shared and host_device > 0:
+        out["host"] = host_billed / host_device
+    return out
+
+
 def gpu_model_text(sources) -> str:
     """CodeCarbon's gpu_model: `2 x NVIDIA A100-SXM4-80GB`, models joined with ', '; '' without GPUs."""
     models = [m or "unknown GPU" for _, m in gpu_boards(sources)]
@@ -66,7 +95,7 @@ class CarbonSession:
     def __init__(self, settings: Settings | None = None, discovery: Discovery | None = None,
                  ledger: Ledger | None = None, intensity=None, clock=time.monotonic, wall=time.time,
                  cuda_sync=synchronize_cuda, start_thread: bool = True, intensity_for_zone=None,
-                 notebook: str | None = None):
+                 notebook: str | None = None, attributor: Attributor | None = None):
         self.pending_notices: list[str] = []
         self.notebook = notebook if notebook is not None else notebook_path()  # names ledger rows
         self.settings = settings or Settings.from_env()
@@ -94,10 +123,17 @@ class CarbonSession:
         self._host = self._host_info()
         self.started_at = iso_utc(self.sampler.first.wall)
         self.ledger.put_session(self.session_id, self.started_at, self.describe())
-        # Running session totals (idle time included), priced at the intensity of each tick.
-        self.cumulative_energy_j = 0.0
-        self.cumulative_emissions_g = 0.0
+        self.attributor = attributor or Attributor(self.discovery.sources)
+        self._first_mark = self._observe(self.sampler.first)
+        self.consumers = OtherConsumers(self.attributor.proc)
+        self.sampler.add_listener(self.attributor.tick, period_s=0.0)  # before _accumulate reads it
+        self.sampler.add_listener(lambda _snap: self.consumers.look(self.attributor.pids), period_s=CONSUMERS_EVERY_S)
+        # Running session totals (idle time included), priced at the intensity of each tick, kept
+        # for both scopes: what the devices drew and this kernel's share (see cumulative_energy_j).
+        self._running_j = dict.fromkeys(RECORD_SCOPES, 0.0)
+        self._running_g = dict.fromkeys(RECORD_SCOPES, 0.0)
         self._last_tick = self.sampler.first
+        self._last_attributed_j = self._first_mark.total_j() if self._first_mark else 0.0
         self.sampler.add_listener(self._accumulate, period_s=0.0)
         if start_thread:
             self.sampler.start()
@@ -128,16 +164,22 @@ class CarbonSession:
 
     # -- measuring -----------------------------------------------------------------------
     def begin(self, label=None, zone=None, cell_id=None, execution_count=None, code_head=None,
-              units=None) -> Window:
+              units=None, scope: str | None = None, scope_source: str = "%%carbon --scope") -> Window:
         """Open a window. One begun while another is open (`measure()` inside a `%%carbon` cell)
-        is nested: its record names the outermost open window as `parent` and is not summed."""
+        is nested: its record names the outermost open window as `parent` and is not summed.
+        `scope` is this window's scope setting (None: the session's), `scope_source` where it came from."""
         snap = self.sampler.snapshot()
+        mark = self._observe(snap)
         try:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        window = Window(snap, label, zone, cell_id, execution_count, code_head, units=units,
-                        parent=self._open[0] if self._open else None)
+        parent = self._open[0] if self._open else None
+        if scope is None and parent is not None and parent.scope is not None:
+            # A block nested in a cell bills what its cell bills (`%%carbon --scope`), unless it names its own.
+            scope, scope_source = parent.scope, f"{parent.scope_source}, the enclosing cell's"
+        window = Window(snap, label, zone, cell_id, execution_count, code_head, attribution=mark, scope=scope,
+                        scope_source=scope_source, units=units, parent=parent)
         self._open.append(window)
         return window
 
@@ -157,7 +199,7 @@ class CarbonSession:
             self._cuda_sync()
         end = self.sampler.snapshot()
         self._close_window(window)
-        record = self.build_record(window, end, status)
+        record = self.build_record(window, end, status, self._observe(end))
         for fn in list(self.record_annotators):
             try:
                 fn(record)
@@ -177,13 +219,20 @@ class CarbonSession:
                 log.debug("record listener failed", exc_info=True)
         return record
 
-    def build_record(self, window: Window, end: Snapshot, status: str) -> CellRecord:
+    def build_record(self, window: Window, end: Snapshot, status: str, end_mark=None) -> CellRecord:
+        """The record of `window` ending at `end`; `end_mark` is the attributor's mark there (taken if None)."""
+        end_mark = self._observe(end) if end_mark is None else end_mark
         start = window.start
         duration = max(0.0, end.t - start.t)
         points = [start, *self.sampler.window(start.t, end.t), end]
         components = [self._safe_component(src, start, end, duration, points) for src in self.sampler.sources]
-        device_j = sum(c.energy_j for c in components)
-        energy_j = device_j * self.settings.pue
+        components, scope, reason = self._scoped(components, window, end, end_mark)
+        if scope == "process":  # weigh the billed energy over time by the kernel's own profile
+            inside = self.attributor.points(start.t, end.t)
+            if inside is not None and window.attribution is not None and end_mark is not None:
+                points = [window.attribution, *inside, end_mark]
+        billed_j = sum(c.energy_j for c in components)
+        energy_j = billed_j * self.settings.pue
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
         main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
         record = CellRecord(
@@ -192,6 +241,7 @@ class CarbonSession:
             intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
+            scope=scope, scope_reason=reason, schema=SCHEMA_V2 if scope == "process" else SCHEMA,
             parent=None if window.parent is None else {
                 "started_at": iso_utc(window.parent.start.wall), "cell_id": window.parent.cell_id,
                 "label": window.parent.label},
@@ -209,9 +259,36 @@ class CarbonSession:
                 record.energy_j, record.pue, self.settings.wue_l_per_kwh,
                 water.grid_water_l_per_kwh(record.intensity), (record.intensity or {}).get("provider"))
             record.embodied_g, record.embodied = embodied.estimate(
-                gpu_boards(self.sampler.sources), record.duration_s, self.settings.embodied_host)
+                gpu_boards(self.sampler.sources), record.duration_s, self.settings.embodied_host,
+                resource_shares(record))
         except Exception:  # noqa: BLE001 - an estimate that fails must not cost the record
             log.warning("water/embodied estimate failed", exc_info=True)
+
+    # -- scope -----------------------------------------------------------------------------
+    def _observe(self, snap: Snapshot):
+        """The attributor's mark at `snap`, or None (then the record is machine scope, with the reason)."""
+        try:
+            return self.attributor.observe(snap)
+        except Exception as exc:  # noqa: BLE001 - attribution must never cost a record
+            log.warning("attribution failed: %s", exc)
+            return None
+
+    def decide_scope(self, cell_scope: str | None = None, cell_source: str = "%%carbon --scope") -> Decision:
+        """The scope a record ending now gets, and why (the cell's setting, else the session's)."""
+        requested = cell_scope or self.settings.scope
+        source = cell_source if cell_scope else self.settings.scope_source
+        return decide(requested, source, self.attributor.usage(), self.attributor.cpu_problem)
+
+    def _scoped(self, components, window: Window, end: Snapshot, end_mark):
+        """(components with both figures, scope, reason) for a cell."""
+        try:
+            decision = self.decide_scope(window.scope, window.scope_source)
+            if window.attribution is None or end_mark is None:
+                return components, "machine", f"{decision.reason}; attribution unavailable, devices billed whole"
+            return attribute(components, window.attribution, end_mark, decision)
+        except Exception as exc:  # noqa: BLE001 - one odd number must not cost the record
+            log.warning("scope could not be applied: %s", exc)
+            return components, "machine", f"attribution failed ({type(exc).__name__}), devices billed whole"
 
     def _safe_component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
         """`_component`, or the source shown as failed if its numbers cannot be made sense of."""
@@ -274,9 +351,29 @@ class CarbonSession:
     def _accumulate(self, snap: Snapshot) -> None:
         """Sampler-thread listener: add this tick's energy and emissions to the running totals."""
         last, self._last_tick = self._last_tick, snap
-        e = max(0.0, snap.total_j() - last.total_j()) * self.settings.pue
-        self.cumulative_energy_j += e
-        self.cumulative_emissions_g += emissions_over(last.wall, snap.wall, e, self.intensity.at)
+        attributed = self.attributor.total_j()
+        last_attributed, self._last_attributed_j = self._last_attributed_j, attributed
+        for scope, e in (("machine", snap.total_j() - last.total_j()), ("process", attributed - last_attributed)):
+            e = max(0.0, e) * self.settings.pue
+            self._running_j[scope] += e
+            self._running_g[scope] += emissions_over(last.wall, snap.wall, e, self.intensity.at)
+
+    def applied_scope(self) -> str:
+        """The scope the session's totals follow: the latest cell's, else the one a cell would get now."""
+        for r in reversed(self.records):
+            if r.parent is None:
+                return r.scope
+        return self.decide_scope().scope
+
+    @property
+    def cumulative_energy_j(self) -> float:
+        """Running energy since the session started (after PUE), in the applied scope: under
+        process scope this kernel's share, as its cells are, so idle = session − cells stays its own."""
+        return self._running_j[self.applied_scope()]
+
+    @property
+    def cumulative_emissions_g(self) -> float:
+        return self._running_g[self.applied_scope()]
 
     def sample_message(self, snap: Snapshot) -> dict:
         """What the live views plot for one instant: power by component, intensity, running totals."""
@@ -305,19 +402,23 @@ class CarbonSession:
           energy is already its parent's, so it is counted as `nested` and never summed);
         - session: everything the sampler saw since the extension loaded (its ticks, priced at the
           session's intensity tick by tick), never less than cells;
+        - scope: which figure they are, the applied scope (`applied_scope`): under process scope
+          every total is this kernel's share (session and idle from the attributor's running sum).
         - idle: session − cells, the energy between measured cells (never negative).
 
         Read from running sums, so it is cheap and safe from the sampler thread.
         """
         every = list(self.records)
         records = top_level(every)
+        scope = self.applied_scope()
         cells_j = sum(r.energy_j for r in records)
         cells_g = sum(r.emissions_g for r in records)
-        session_j = max(self.cumulative_energy_j, cells_j)
-        session_g = max(self.cumulative_emissions_g, cells_g)
+        session_j = max(self._running_j[scope], cells_j)
+        session_g = max(self._running_g[scope], cells_g)
         return {"cells": len(records), "nested": len(every) - len(records), "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
                 "idle_energy_j": session_j - cells_j, "idle_emissions_g": session_g - cells_g,
-                "session_energy_j": session_j, "session_emissions_g": session_g, "emissions_g": cells_g}
+                "session_energy_j": session_j, "session_emissions_g": session_g, "emissions_g": cells_g,
+                "scope": scope}
 
     def drain_load_notices(self) -> list[str]:
         """What setting up found (a bad zone, a shortened interval): to say at load, once."""

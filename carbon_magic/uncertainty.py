@@ -25,3 +25,16 @@ BELOW_RESOLUTION_FRACTION = 0.5
 SENSOR_ACCURACY = 0.05
 ALIASING_FLOOR = 0.3
 MODEL_FRACTION = 0.5
+
+# Attribution (process scope, see attribution/): what the split itself adds, beyond the device's own
+# uncertainty scaled by the share.
+# - cpu-time: CPU_TIME_FRACTION of the attributed energy (the best published per-process errors are
+#   6.6 % isolated and 10.9 % co-located; bench/attribution.py measures ours), plus the clock-tick
+#   quantum of CPU time (±CPU_TIME_QUANTUM_S, two 10 ms ticks) relative to the cell's busy CPU time,
+#   on the device energy: short cells carry most of it.
+# - sm-util: SM_UTIL_FRACTION: NVML's per-process samples come every ~1/6 s and only for processes
+#   with non-zero use; not yet validated on a real GPU (bench/gpu_validate.py).
+# - sole-user: nothing (the whole board, no split).
+CPU_TIME_FRACTION = 0.1
+CPU_TIME_QUANTUM_S = 0.02
+SM_UTIL_FRACTION = 0.2

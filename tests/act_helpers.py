@@ -84,7 +84,7 @@ def uk_session(tmp_path, powercap):
         api.uk_forecast = lambda s: 100.0 if B + 4 * H <= s < B + 5 * H else 300.0
         api.uk_actual = lambda s: 120.0 if B + 4 * H <= s < B + 5 * H else 310.0
         powercap.add_zone("intel-rapl:0", "package-0", 0)
-        settings = Settings(zone="GB", uk_url=api.url)
+        settings = Settings(zone="GB", uk_url=api.url, scope="machine")  # fake counters: bill the devices whole
         service = make_service(settings, None, wall=clock.wall, timeout_s=2.0)
         session = CarbonSession(settings, Discovery(sources=discover_rapl(powercap.root)[0]),
                                 Ledger(tmp_path / "l.sqlite3"), intensity=service, clock=clock, wall=clock.wall,

@@ -1,5 +1,5 @@
-"""Fakes at the hardware boundary only: a powercap tree on disk, a small NVML, a clock, and the
-disk under SQLite (full, read-only, failing or slow)."""
+"""Fakes at the hardware boundary only: a powercap tree and a /proc tree on disk, a small NVML, a clock,
+and the disk under SQLite (full, read-only, failing or slow)."""
 from __future__ import annotations
 
 import os
@@ -70,6 +70,114 @@ class FakePowercap:
         os.replace(tmp, d / "energy_uj")
 
 
+class FakeProc:
+    """A /proc tree in a temp dir: /proc/stat, /proc/<pid>/stat, task/<pid>/children, fd links.
+
+    CPU times are given in seconds and written in clock ticks (100 per second), as Linux does.
+    `children_files=False` leaves out task/*/children (kernels without CONFIG_PROC_CHILDREN).
+    """
+
+    TICKS = 100
+
+    def __init__(self, root: Path, cpus: int = 2, children_files: bool = True):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.cpus = cpus
+        self.children_files = children_files
+        self.procs: dict[int, dict] = {}
+        self.set_machine(0.0)
+
+    def set_machine(self, busy_s: float, idle_s: float = 0.0) -> None:
+        """Total busy CPU time of the machine (all CPUs), as user time in /proc/stat."""
+        b, i = int(round(busy_s * self.TICKS)), int(round(idle_s * self.TICKS))
+        lines = [f"cpu  {b} 0 0 {i} 0 0 0 0 0 0"]
+        lines += [f"cpu{k} {b // self.cpus} 0 0 {i // self.cpus} 0 0 0 0 0 0" for k in range(self.cpus)]
+        self._write(self.root / "stat", "\n".join(lines + ["intr 0", "ctxt 0", ""]))
+
+    def add_process(self, pid: int, ppid: int, cpu_s: float = 0.0, children_cpu_s: float = 0.0,
+                    start: int = 1000) -> None:
+        self.procs[pid] = {"ppid": ppid, "cpu": cpu_s, "ccpu": children_cpu_s, "start": start}
+        (self.root / str(pid) / "task" / str(pid)).mkdir(parents=True, exist_ok=True)
+        (self.root / str(pid) / "fd").mkdir(exist_ok=True)
+        self._write_stat(pid)
+        self._write_children()
+
+    def set_cpu(self, pid: int, cpu_s: float, children_cpu_s: float | None = None) -> None:
+        self.procs[pid]["cpu"] = cpu_s
+        if children_cpu_s is not None:
+            self.procs[pid]["ccpu"] = children_cpu_s
+        self._write_stat(pid)
+
+    def reap(self, pid: int) -> None:
+        """The process exits and its parent waits for it: its time moves into the parent's cutime."""
+        p = self.procs.pop(pid)
+        parent = self.procs.get(p["ppid"])
+        if parent is not None:
+            parent["ccpu"] += p["cpu"] + p["ccpu"]
+            self._write_stat(p["ppid"])
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(self.root / str(pid))
+        self._write_children()
+
+    def open_fd(self, pid: int, fd: int, target: str) -> None:
+        os.symlink(target, self.root / str(pid) / "fd" / str(fd))
+
+    def _write_stat(self, pid: int) -> None:
+        p = self.procs[pid]
+        fields = ["S", p["ppid"], pid, pid, 0, -1, 4194304, 0, 0, 0, 0, int(round(p["cpu"] * self.TICKS)), 0,
+                  int(round(p["ccpu"] * self.TICKS)), 0, 20, 0, 1, 0, p["start"], 0, 0]
+        self._write(self.root / str(pid) / "stat", f"{pid} (py (kernel)) " + " ".join(map(str, fields)) + "\n")
+
+    def _write_children(self) -> None:
+        if not self.children_files:
+            return
+        for pid in self.procs:
+            kids = [str(k) for k, v in self.procs.items() if v["ppid"] == pid]
+            self._write(self.root / str(pid) / "task" / str(pid) / "children", " ".join(kids) + (" " if kids else ""))
+
+    @staticmethod
+    def _write(path: Path, text: str) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
+class LoadCounter:
+    """A RAPL package whose counter follows this machine's real load (a fake counter for real processes).
+
+    An `opener` for RaplZone (`discover(..., rapl_opener=LoadCounter(...))`): reading the zone's
+    `energy_uj` returns the energy a package drawing `idle_w` + `w_per_cpu` × busy CPUs has used
+    since the counter was made, the busy CPU time (user + nice + system, as attribution.procfs
+    reads it) taken from /proc/stat at the moment of the read, so nothing lags behind the load.
+    Every other path opens as usual.
+    """
+
+    def __init__(self, energy_file, idle_w: float = 20.0, w_per_cpu: float = 10.0, proc_stat: str = "/proc/stat"):
+        import time  # noqa: PLC0415
+
+        self._now = time.monotonic
+        self.energy_file = os.path.realpath(energy_file)
+        self.idle_w, self.w_per_cpu, self.proc_stat = idle_w, w_per_cpu, proc_stat
+        self.tick_s = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+        self._t0, self._busy0 = self._now(), self.busy_s()
+
+    def busy_s(self) -> float:
+        with open(self.proc_stat) as f:
+            v = f.readline().split()[1:4]
+        return sum(int(x) for x in v) * self.tick_s
+
+    def energy_j(self) -> float:
+        return self.idle_w * (self._now() - self._t0) + self.w_per_cpu * (self.busy_s() - self._busy0)
+
+    def __call__(self, path, mode="r", *args, **kwargs):
+        if os.path.realpath(path) == self.energy_file:
+            import io  # noqa: PLC0415
+
+            return io.BytesIO(f"{int(self.energy_j() * 1e6)}\n".encode())
+        return open(path, mode, *args, **kwargs)
+
+
 class NVMLError(Exception):
     def __init__(self, value: int):
         super().__init__(f"NVML error {value}")
@@ -87,6 +195,40 @@ class FakeGpu:
         self.lost = False
         self.raises: Exception | None = None  # raised by every energy/power call (a non-NVML error)
         self.migs = [FakeMig(u, self) for u in migs]  # MIG devices (slices) of this board
+        self.processes: list[FakeProcessInfo] = []  # compute processes (nvmlDeviceGetComputeRunningProcesses)
+        self.samples: list[FakeUtilSample] = []  # per-process utilisation samples, oldest first
+        self.process_util_error: int | None = None  # e.g. 3 NOT_SUPPORTED (MIG, pre-Maxwell)
+        self.minor = 0  # /dev/nvidia<minor>
+
+    def run(self, pid: int, used_bytes: int | None) -> None:
+        """A process opens a compute context holding `used_bytes` of memory (None: not available)."""
+        self.processes.append(FakeProcessInfo(pid, used_bytes))
+
+    def sample(self, pid: int, time_us: int, sm: int, mem: int = 0) -> None:
+        """The driver records a utilisation sample of `pid` (as nvmlProcessUtilizationSample_t)."""
+        self.samples.append(FakeUtilSample(pid, time_us, sm, mem))
+
+
+class FakeProcessInfo:
+    """pynvml's nvmlProcessInfo_v3_t as nvmlStructToFriendlyObject returns it."""
+
+    def __init__(self, pid: int, used: int | None):
+        self.pid = pid
+        self.usedGpuMemory = used
+        self.gpuInstanceId = 0xFFFFFFFF
+        self.computeInstanceId = 0xFFFFFFFF
+
+
+class FakeUtilSample:
+    """pynvml's c_nvmlProcessUtilizationSample_t: pid, timeStamp (µs), smUtil, memUtil, encUtil, decUtil (%)."""
+
+    def __init__(self, pid: int, time_us: int, sm: int, mem: int):
+        self.pid = pid
+        self.timeStamp = time_us
+        self.smUtil = sm
+        self.memUtil = mem
+        self.encUtil = 0
+        self.decUtil = 0
 
 
 class FakeMig:
@@ -173,6 +315,23 @@ class FakeNvml:
         if h.power_mw is None:
             raise NVMLError(3)
         return h.power_mw
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        self._check(h)
+        return list(h.processes)
+
+    def nvmlDeviceGetProcessUtilization(self, h, last_seen_us):
+        """Samples newer than `last_seen_us`; NOT_FOUND when there is none (as nvml.h says)."""
+        self._check(h)
+        if h.process_util_error is not None:
+            raise NVMLError(h.process_util_error)
+        new = [s for s in h.samples if s.timeStamp > last_seen_us]
+        if not new:
+            raise NVMLError(6)  # NOT_FOUND
+        return new
+
+    def nvmlDeviceGetMinorNumber(self, h):
+        return h.minor
 
 
 class StepIntensity:

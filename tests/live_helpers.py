@@ -40,7 +40,7 @@ def updates_by_widget(log: list, start: int = 0) -> dict:
 def make_session(tmp_path, powercap, clock, intensity=None) -> CarbonSession:
     if not powercap.path("intel-rapl:0").exists():
         powercap.add_zone("intel-rapl:0", "package-0", 0)
-    settings = Settings()
+    settings = Settings(scope="machine")
     settings.powercap_root = str(powercap.root)
     settings.data_dir = tmp_path / "data"
     settings.cuda_sync = False

@@ -41,7 +41,7 @@ class Bench:
         self.gpu = FakeGpu("GPU-0000", "0000:01:00.0", energy_mj=0, model=gpu_model) if gpu else None
         nvml = FakeNvml([self.gpu]) if gpu else None
         settings = Settings(zone=zone, pue=pue, data_dir=tmp_path / "data", powercap_root=str(powercap.root),
-                            **settings_kw)
+                            **{"scope": "machine", **settings_kw})
         disc = discover(str(powercap.root), nvml=nvml, env={}, psutil_module=FakePsutil())
         self.session = CarbonSession(settings, disc, Ledger.in_dir(tmp_path / "data"), clock=clock,
                                      wall=clock.wall, start_thread=False)

@@ -86,11 +86,24 @@ def test_gpu_validate_quick_runs_self_checks():
     assert rc == 0, out  # non-zero when a self-check fails
     (checks,) = tables_with(out, "self-check (no GPU needed)")
     assert len(checks) >= 8 and all(r["result"] == "pass" for r in checks)
+    assert any(r["self-check (no GPU needed)"].startswith("fake GPU shared by two processes") for r in checks)
     assert "NO GPU FOUND" in out or "Bursts of matrix products" in out
+    assert "Two processes on one GPU (per-process attribution): skipped: no GPU" in out or (
+        "Two processes on one GPU: each billed its share" in out)
+
+
+def test_attribution_quick():
+    rc, out = run_quick("attribution.py")
+    assert rc == 0, out  # non-zero when the shares add up to more than the machine's energy
+    (procs,) = tables_with(out, "attributed (median)")
+    assert [r["process"] for r in procs] == ["kernel (+ child)", "A", "B"]
+    assert all(r["max abs error"].endswith("%") for r in procs)
+    (sums,) = tables_with(out, "sum of the 3 processes' shares")
+    assert all(r["≤ 100 %"] == "yes" for r in sums)
 
 
 @pytest.mark.parametrize("script", ["bench_core.py", "bench_peers.py", "accuracy.py", "estimator_honesty.py",
-                                    "gpu_validate.py"])
+                                    "gpu_validate.py", "attribution.py"])
 def test_scripts_document_their_command(script):
     text = (REPO / "bench" / script).read_text()
     assert f"python bench/{script}" in text and "--quick" in text

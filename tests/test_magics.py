@@ -184,7 +184,7 @@ def test_measure_context_manager_in_a_script(tmp_path, powercap):
     from carbon_magic.sources import discover
 
     powercap.add_zone("intel-rapl:0", "package-0")
-    s = CarbonSession(Settings.from_env({}), discovery=discover(powercap.root, nvml=None),
+    s = CarbonSession(Settings.from_env({"CARBON_MAGIC_SCOPE": "machine"}), discovery=discover(powercap.root, nvml=None),
                       ledger=Ledger(tmp_path / "l.db"), start_thread=False)
     with measure(label="train", session=s) as m:
         powercap.advance("intel-rapl:0", 12.0)

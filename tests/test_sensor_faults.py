@@ -29,7 +29,7 @@ PKG = "intel-rapl:0"
 
 
 def make_session(tmp_path, clock, sources, **settings):
-    s = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path)})
+    s = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path), "CARBON_MAGIC_SCOPE": "machine"})
     for k, v in settings.items():
         setattr(s, k, v)
     return CarbonSession(s, discovery=Discovery(sources=sources), ledger=Ledger(tmp_path / "l.db"),
@@ -439,7 +439,7 @@ def test_a_cell_holding_the_gil_for_seconds_is_right_or_marked(tmp_path, powerca
         deadline = time.monotonic() + 10
         while not truth.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        settings = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path)})
+        settings = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path), "CARBON_MAGIC_SCOPE": "machine"})
         s = CarbonSession(settings, discovery=Discovery(sources=cpu_zones(powercap)),
                           ledger=Ledger(tmp_path / "l.db"), cuda_sync=lambda: [])
         try:

@@ -10,7 +10,7 @@ from fakes import FakeGpu, FakeNvml, StepIntensity
 
 
 def make_session(tmp_path, clock, sources, **kw):
-    settings = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path)})
+    settings = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path), "CARBON_MAGIC_SCOPE": "machine"})
     for k, v in kw.pop("settings", {}).items():
         setattr(settings, k, v)
     return CarbonSession(settings, discovery=Discovery(sources=sources), ledger=Ledger(tmp_path / "l.db"),
@@ -117,7 +117,7 @@ def test_cuda_sync_runs_before_the_end_snapshot_unless_opted_out(tmp_path, clock
     calls = []
     powercap.add_zone("intel-rapl:0", "package-0")
     d = discover(powercap.root, nvml=None)
-    s = CarbonSession(Settings.from_env({}), discovery=Discovery([z for z in d.sources if z.kind == "cpu"]),
+    s = CarbonSession(Settings.from_env({"CARBON_MAGIC_SCOPE": "machine"}), discovery=Discovery([z for z in d.sources if z.kind == "cpu"]),
                       ledger=Ledger(tmp_path / "l.db"), clock=clock, wall=clock.wall, start_thread=False,
                       cuda_sync=lambda: calls.append("sync") or powercap.advance("intel-rapl:0", 7))
     r = s.end(s.begin())

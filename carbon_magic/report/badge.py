@@ -46,5 +46,10 @@ def render(report: Report) -> str:
     value = fmt_mass_g(report.totals["emissions_g"])
     word = estimate_word(report.totals)
     shown = f"{value} {word}" if word else value
-    title = f"CO₂e of {report.project_name}: {value} ({measured_text(report.totals)})"
+    scopes = {r.scope for r in report.records}
+    share = ""
+    if "process" in scopes:
+        share = " (this kernel's share of shared devices)" if scopes == {"process"} else (
+            " (partly this kernel's share of shared devices)")
+    title = f"CO₂e of {report.project_name}: {value} ({measured_text(report.totals)}){share}"
     return svg("CO₂e", shown, title=title, colour=ESTIMATED_COLOUR if word == "estimated" else "#2e7d32")

@@ -12,10 +12,12 @@ Filled as follows: project_name = the notebook name (or "notebook"), run_id = ou
 experiment_id as given (empty by default), timestamp = the cell's end (UTC, to the second),
 location from the grid zone (no geolocation: longitude/latitude stay empty), and
 `codecarbon_version` is left EMPTY: the file was not written by CodeCarbon; our version is in the
-extra column `carbon_magic_version`. DRAM and RAM sources both go to ram_*. tracking_mode is
-"machine" (we read whole devices, not one process). The utilisation columns stay empty (not
-measured), and so do water_consumed and wue where no WUE is set (unknown is not zero; see
-report/water.py).
+extra column `carbon_magic_version`. DRAM and RAM sources both go to ram_*. tracking_mode is the
+record's scope, in CodeCarbon's words: "machine" (what the devices drew) or "process" (this
+kernel's share of them); the energies are the billed ones, and the scope columns (SCOPE_COLUMNS)
+keep the other figure: device_energy_kwh, the kernel's share per kind (blank where it cannot be
+told) and how it was found (attribution). The utilisation columns stay empty (not measured), and
+so do water_consumed and wue where no WUE is set (unknown is not zero; see report/water.py).
 
 Our own fields follow CodeCarbon's, in extra columns (listed in EXTRA_COLUMNS).
 
@@ -44,6 +46,9 @@ CODECARBON_COLUMNS = (
     "latitude", "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
     "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue",
 )
+# The scope's other figure (the devices' energy beside the billed one, the kernel's share per kind):
+# the last of our own columns, before the carbon-aware ones.
+SCOPE_COLUMNS = ("scope_reason", "device_energy_kwh", "cpu_share", "gpu_share", "ram_share", "attribution")
 EXTRA_COLUMNS = (
     "carbon_magic_version", "cell_id", "execution_count", "label", "status", "started_at", "ended_at",
     "measured", "cpu_method", "gpu_method", "ram_method", "intensity_g_per_kwh", "intensity_provider",
@@ -52,6 +57,7 @@ EXTRA_COLUMNS = (
     # --per N UNIT, SCI and the estimates (all labelled; '' where not applicable)
     "unit", "unit_count", "energy_kwh_per_unit", "emissions_kg_per_unit", "embodied_kg", "sci_kg_per_unit",
     "embodied_method", "water_method",
+    *SCOPE_COLUMNS,
 )
 # A carbon-aware wait or pause (carbon_magic.act): empty for cells without one.
 DEFERRAL_COLUMNS = ("deferred_s", "avoided_g", "avoided_basis")
@@ -66,6 +72,19 @@ def _wue(record: CellRecord):
 
 def _timestamp(iso: str) -> str:
     return iso.split(".")[0].rstrip("Z")  # CodeCarbon's %Y-%m-%dT%H:%M:%S
+
+
+def _shares(record: CellRecord) -> dict[str, float | str]:
+    """The kernel's share of each CodeCarbon kind's device energy ('' where none can be told)."""
+    billed: dict[str, float] = {}
+    device: dict[str, float] = {}
+    for c in record.components:
+        kind = _CC_KIND.get(c.kind)
+        if kind is None or c.share is None:
+            continue
+        billed[kind] = billed.get(kind, 0.0) + c.share * c.device_j
+        device[kind] = device.get(kind, 0.0) + c.device_j
+    return {k: (billed[k] / device[k] if device.get(k) else "") for k in ("cpu", "gpu", "ram")}
 
 
 def row(record: CellRecord, report: Report, project_name: str | None = None, parent_name: str = "") -> dict:
@@ -96,7 +115,7 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
         "cpu_count": host.get("cpu_count", ""), "cpu_model": host.get("cpu_model", ""),
         "gpu_count": host.get("gpu_count", ""), "gpu_model": host.get("gpu_model", ""),
         "longitude": "", "latitude": "", "ram_total_size": host.get("ram_total_size_gb", ""),
-        "tracking_mode": "machine", "pue": record.pue,
+        "tracking_mode": record.scope, "pue": record.pue,
         "carbon_magic_version": host.get("carbon_magic_version", ""), "cell_id": record.cell_id or "",
         "execution_count": "" if record.execution_count is None else record.execution_count,
         "label": record.label or "", "status": record.status, "started_at": record.started_at,
@@ -113,6 +132,11 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
         **{k: "" if getattr(record, k) is None else getattr(record, k) for k in DEFERRAL_COLUMNS},
         **csv_fields(record),
         "embodied_method": embodied.describe(record), "water_method": water.describe(record),
+        "scope_reason": record.scope_reason or "",
+        "device_energy_kwh": sum(c.device_j for c in record.components) * record.pue / J_PER_KWH,
+        **{f"{k}_share": v for k, v in _shares(record).items()},
+        "attribution": "+".join(dict.fromkeys(c.attribution for c in record.components
+                                              if c.attribution and c.attribution != "none")),
     }
     return {k: out[k] for k in COLUMNS}
 

@@ -2,8 +2,11 @@
 
     M = Σ over devices of  embodied_kg × cell duration / device lifetime
 
-(the SCI specification's time share; the resource share is 1: the whole machine is measured, and
-reserved, for the notebook's cells, as our `tracking_mode` "machine" says). The figures come
+(the SCI specification's time share). The resource share is 1 under machine scope (the whole
+machine is measured, and reserved, for the notebook's cells, as `tracking_mode` "machine" says);
+under process scope each device's figure is multiplied by this kernel's share of that device, as
+its energy is (`shares`: a GPU by its component's share, the host by the CPU, DRAM and RAM
+components' joint share), and the allocation says "time-share x resource-share". The figures come
 from `data/embodied.csv`, one row per device class, each with its source, URL, year, lifetime and
 uncertainty; a GPU model is matched by name, otherwise the generic GPU row applies; the host
 (CPU, memory, board, storage) is one row chosen by a setting (`CARBON_MAGIC_EMBODIED_HOST`:
@@ -62,33 +65,43 @@ def host_row(host_kind: str) -> Row | None:
     return next(r for r in table() if r.key == f"host-{host_kind}")
 
 
-def _item(row: Row, name: str, model: str | None, duration_s: float) -> dict:
+def _item(row: Row, name: str, model: str | None, duration_s: float, resource_share: float | None = None) -> dict:
     share = duration_s / (row.lifetime_years * SECONDS_PER_YEAR)
-    return {"name": name, "model": model, "row": row.key, "embodied_kg": row.embodied_kg,
+    item = {"name": name, "model": model, "row": row.key, "embodied_kg": row.embodied_kg,
             "lifetime_years": row.lifetime_years, "time_share": share, "g": row.embodied_kg * 1000.0 * share,
             "uncertainty_fraction": row.uncertainty_fraction, "url": row.url, "year": row.year}
+    if resource_share is not None:
+        item["resource_share"] = resource_share
+        item["g"] *= resource_share
+    return item
 
 
-def estimate(gpus: list[tuple[str, str | None]], duration_s: float,
-             host_kind: str = "server") -> tuple[float | None, dict | None]:
+def estimate(gpus: list[tuple[str, str | None]], duration_s: float, host_kind: str = "server",
+             shares: dict[str, float] | None = None) -> tuple[float | None, dict | None]:
     """(embodied_g, provenance) for a cell of `duration_s` on a host with `gpus` [(name, model)].
 
+    `shares` (process scope): this kernel's share of each device by item name (a GPU's source
+    name, "host"); a device missing from it counts whole. None: machine scope, every share 1.
     (None, None) when nothing is counted (no GPU and host "none").
     """
+    def share_of(name: str) -> float | None:
+        return None if shares is None else float(shares.get(name, 1.0))
+
     items = []
     rows = [(name, model, gpu_row(model)) for name, model in gpus]
     for name, model, row in rows:
-        items.append(_item(row, name, model, duration_s))
+        items.append(_item(row, name, model, duration_s, share_of(name)))
     host = host_row(host_kind)
     if host is not None and not any(row.includes_host for _, _, row in rows):
-        items.append(_item(host, "host", None, duration_s))
+        items.append(_item(host, "host", None, duration_s, share_of("host")))
     if not items:
         return None, None
     grams = sum(i["g"] for i in items)
     by_key = {r.key: r for r in table()}
     sources = list(dict.fromkeys(f"{by_key[i['row']].source} ({i['year']})" for i in items))
+    allocation = "time-share" if shares is None else "time-share x resource-share"
     return grams, {
-        "method": "estimated", "allocation": "time-share", "host": host_kind, "duration_s": duration_s,
+        "method": "estimated", "allocation": allocation, "host": host_kind, "duration_s": duration_s,
         "uncertainty_g": sum(i["g"] * i["uncertainty_fraction"] for i in items),
         "source": "; ".join(sources), "items": items,
     }
@@ -105,5 +118,6 @@ def describe(record) -> str:
     counted = ", ".join(f"{rows.count(r)} × {r}" for r in dict.fromkeys(rows))
     u = e.get("uncertainty_g")
     pm = f" ± {fmt_small(u, 'g')}" if isinstance(u, (int, float)) and u > 0 else ""
-    return (f"{fmt_small(record.embodied_g, 'g')}{pm} CO₂e (time share of {counted}; "
+    share = " × this kernel's share" if "resource-share" in str(e.get("allocation")) else ""
+    return (f"{fmt_small(record.embodied_g, 'g')}{pm} CO₂e (time share{share} of {counted}; "
             f"{e.get('source') or 'source not stated'}), estimated")

@@ -261,6 +261,13 @@ def render(report: Report, options: CardOptions | None = None) -> str:
         out += [f"Not all of this energy was measured: {md_escape(f'{1 - share:.0%}')} of it comes from "
                 "estimates (CPU from utilisation × TDP, memory from its size) or sensors that failed, so "
                 "treat the total as an estimate within the ± above.", ""]
+    shared = [r for r in both if r.scope == "process"]
+    if shared:
+        device_j = sum(sum(c.device_j for c in r.components) * r.pue for r in shared)
+        out += [f"{md_escape(str(len(shared)))} of these cells ran on shared devices and report this kernel's "
+                "share of them (process scope): the share is attributed by the CPU time of the kernel's processes "
+                "and their part of each GPU's utilisation, not measured; in those cells the devices drew "
+                f"{md_escape(fmt_energy(device_j))} in all.", ""]
     out += ["### Cells", "", *_table(["cell", "stage", "duration", "energy", "±", "CO₂e", "how"],
                                      cell_rows(training, options.training_type) + cell_rows(inference, "inference")),
             ""]

@@ -14,7 +14,7 @@ from ..units import fmt_duration, fmt_energy, fmt_mass_g
 from .display import DASH, fmt_intensity, fmt_optional_energy, fmt_optional_mass, footprint_sentence, html_text
 from .equivalents import EPA_URL, equivalents
 from .model import METHOD_TEXT, Report, components_used, intensity_sources, now_iso
-from .table import CellTable
+from .table import CellTable, scopes_label
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
 
@@ -40,6 +40,7 @@ def totals_rows(report: Report) -> list[tuple[str, str]]:
         ("session: energy since load (cells + idle)", fmt_optional_energy(t["session_energy_j"])),
         ("session: emissions", fmt_optional_mass(t.get("session_emissions_g"))),
         ("PUE applied", ", ".join(f"{p:g}" for p in pues)),
+        ("scope", scopes_label(report.records).removeprefix("scope: ")),
     ]
 
 
@@ -69,10 +70,18 @@ def skipped_lines(report: Report) -> list[str]:
 
 
 def method_note(report: Report) -> str:
-    return ("CO₂e of each cell is the integral of its energy over time times the grid intensity in force "
+    note = ("CO₂e of each cell is the integral of its energy over time times the grid intensity in force "
             "at each moment (Σ energy × intensity per interval), not one average times one total. "
             "Energies include the PUE factor. Idle energy (between measured cells) is priced at the session's "
             "intensity at each sampler tick.")
+    if any(r.scope == "process" for r in report.records):
+        note += (" Process scope: a cell's energy is this kernel's share of each shared device, attributed, not "
+                 "measured. CPU, DRAM and RAM: its process tree's CPU time over the machine's busy CPU time, times "
+                 "the device's power above idle, plus its part of the CPUs times the idle power. GPU: its share of "
+                 "the SM utilisation (NVML per-process samples) times the power above idle, plus its share of the "
+                 "GPU memory held times the idle power; a GPU only this kernel uses is all its own. Each record "
+                 "keeps the devices' whole energy beside the share.")
+    return note
 
 
 def footer_line(report: Report) -> str:

@@ -18,6 +18,22 @@ SORT_KEYS = {
 }
 
 
+def scope_note(record: CellRecord) -> str:
+    """`` for a machine-scope record, ` · process 38 %` (the share of the devices' energy billed)."""
+    if record.scope != "process":
+        return ""
+    device = sum(c.device_j for c in record.components)
+    billed = sum(c.energy_j for c in record.components)
+    return f" · process {billed / device * 100:.0f} %" if device > 0 else " · process"
+
+
+def scopes_label(records: list[CellRecord]) -> str:
+    """`scope: machine` (the devices' energy), `scope: process` (this kernel's share), or both."""
+    scopes = sorted({r.scope for r in records}) or ["machine"]
+    words = {"machine": "machine (what the devices drew)", "process": "process (this kernel's share)"}
+    return "scope: " + " + ".join(words.get(s, s) for s in scopes)
+
+
 NESTED_MARK = "↳ "  # before the name of a record nested in the cell above it
 
 
@@ -69,7 +85,7 @@ class CellTable:
             out.append([name, r.code_head or "", fmt_start(r.started_at), fmt_duration(r.duration_s),
                         *[fmt_energy(by_kind[k]) if k in by_kind else DASH for k in kinds],
                         fmt_energy(r.energy_j), fmt_intensity(r.intensity_g_per_kwh), fmt_mass_g(r.emissions_g),
-                        *(self.unit_cells(r) if self._per_unit() else []), mark(r) + status])
+                        *(self.unit_cells(r) if self._per_unit() else []), mark(r) + status + scope_note(r)])
         return out
 
     def footer(self) -> list[list[str]]:
@@ -96,7 +112,8 @@ class CellTable:
         extra = f", top {shown} of {self.report.totals['cells']} by {self.sort}" if self.top else (
             f", sorted by {self.sort}" if self.sort != "start" else "")
         sid = f" · session {self.report.session_id}" if self.report.session_id else ""
-        return printable(f"carbon_magic · {self.report.project_name}{sid}{extra}")
+        return printable(f"carbon_magic · {self.report.project_name}{sid}{extra} · "
+                         f"{scopes_label(self.report.records)}")
 
     # -- renderers -------------------------------------------------------------------------
     def text(self) -> str:

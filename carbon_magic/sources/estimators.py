@@ -105,6 +105,7 @@ class RamEstimator:
         self.w_per_gb_from_env = bool(w_per_gb)
         self.w_per_gb = float(w_per_gb) if w_per_gb else RAM_W_PER_GB
         self.power_w = self.installed_gb * self.w_per_gb
+        self.idle_w = self.power_w  # the model does not move with load: all of it is idle power
         self._lock = threading.Lock()
         self._last_t: float | None = None
         self._total_j = 0.0

@@ -93,6 +93,11 @@ class NvmlGpu:
                 raise
             return None
 
+    @property
+    def nvml_device(self):
+        """(NVML module, handle) of the board, for the per-process queries of attribution/gpu.py."""
+        return self._nvml, self._handle
+
     def read(self, now: float) -> Reading:
         nvml = self._nvml
         with self._lock:

@@ -14,7 +14,13 @@ import {
   formatTimestamp
 } from './format';
 import { ICellCarbon, previousEntry } from './history';
-import { SHOW_UNCERTAINTY_ABOVE, recordMark, recordUncertaintyJ } from './protocol';
+import {
+  SHOW_UNCERTAINTY_ABOVE,
+  isProcessScope,
+  recordMark,
+  recordUncertaintyJ,
+  scopeText
+} from './protocol';
 
 export const BADGE_CLASS = 'cm-badge';
 
@@ -35,12 +41,22 @@ export function badgeTooltip(cell: ICellCarbon, unit: EnergyUnit): string {
       c.mig ? 'whole board, MIG slice' : ''
     ].filter(Boolean);
     const u = typeof c.uncertainty_j === 'number' && c.uncertainty_j > 0 ? c.uncertainty_j : 0;
+    const share =
+      c.scope === 'process' && typeof c.share === 'number' && typeof c.device_energy_j === 'number'
+        ? ` = ${Math.round(c.share * 100)} % of ${formatEnergy(c.device_energy_j, unit)}`
+        : '';
     lines.push(
       `  ${c.name} (${c.kind}): ${formatEnergy(c.energy_j, unit)}` +
         (u ? ` \u00b1 ${formatEnergy(u, unit)}` : '') +
+        share +
         ` ${c.method}` +
+        (share && c.attribution ? `, ${c.attribution}` : '') +
         (notes.length ? ` (${notes.join('; ')})` : '')
     );
+  }
+  const scope = scopeText(r);
+  if (scope) {
+    lines.push(`Scope: ${scope}`);
   }
   const p = r.intensity;
   const provenance = p
@@ -101,6 +117,11 @@ export function createBadge(cell: ICellCarbon, unit: EnergyUnit): HTMLElement {
   node.appendChild(
     span(`cm-badge-method cm-badge-${mark.replace(' ', '-')}`, mark)
   );
+  if (isProcessScope(r)) {
+    const scope = span('cm-badge-scope', 'share');
+    scope.title = `This kernel's share of shared devices, not the whole machine: ${scopeText(r)}`;
+    node.appendChild(scope);
+  }
   const troubled = r.components.filter(c => c.status && c.status !== 'ok');
   if (troubled.length) {
     node.appendChild(

@@ -28,6 +28,14 @@ export interface IComponent {
   uncertainty_cause?: string;
   /** The MIG slice this GPU stands for: the energy is the whole board's. */
   mig?: string | null;
+  /** machine: energy_j is the device's; process: energy_j is this kernel's share of it. */
+  scope?: string;
+  /** What the device drew in the cell (absent in older records: energy_j). */
+  device_energy_j?: number | null;
+  /** This kernel's part of the device energy (0..1), null where it cannot be told. */
+  share?: number | null;
+  /** How the share was found: attributed:cpu-time, attributed:sm-util, attributed:sole-user, none. */
+  attribution?: string | null;
 }
 
 export interface IIntensityProvenance {
@@ -69,6 +77,9 @@ export interface ICarbonRecord {
   emissions_g: number;
   pue: number | null;
   code_head?: string | null;
+  /** machine (what the devices drew) or process (this kernel's share); absent in older records. */
+  scope?: string;
+  scope_reason?: string | null;
   /** Set on a nested record: its energy is already its parent's, never add it to a total. Absent: top level. */
   parent?: IParentRef | null;
   [extra: string]: unknown;
@@ -186,13 +197,22 @@ function isParentRef(v: unknown): boolean {
   );
 }
 
+/** `machine` or `process`, or absent (records written before scope existed). */
+function isOptScope(v: unknown): boolean {
+  return v === undefined || v === 'machine' || v === 'process';
+}
+
 function isComponent(v: unknown): v is IComponent {
   return (
     isObj(v) &&
     isStr(v.name) &&
     isStr(v.kind) &&
     isStr(v.method) &&
-    isNum(v.energy_j)
+    isNum(v.energy_j) &&
+    isOptScope(v.scope) &&
+    (isOptNum(v.device_energy_j) && !((v.device_energy_j as number) < 0)) &&
+    (isOptNum(v.share) && !((v.share as number) < 0 || (v.share as number) > 1)) &&
+    isOptStr(v.attribution)
   );
 }
 
@@ -217,7 +237,9 @@ export function recordProblem(v: unknown): string | null {
     ['execution_count', isOptNum(v.execution_count)],
     ['pue', isOptNum(v.pue)],
     ['code_head', isOptStr(v.code_head)],
-    ['parent', isParentRef(v.parent)]
+    ['parent', isParentRef(v.parent)],
+    ['scope', isOptScope(v.scope)],
+    ['scope_reason', isOptStr(v.scope_reason)]
   ];
   const bad = checks.filter(([, ok]) => !ok).map(([key]) => key);
   return bad.length ? `bad or missing ${bad.join(', ')}` : null;
@@ -410,6 +432,24 @@ export function recordUncertaintyJ(record: ICarbonRecord): number {
     0
   );
   return u * (typeof record.pue === 'number' && record.pue > 0 ? record.pue : 1);
+}
+
+/** True when the record bills this kernel's share of shared devices (the kernel's `scope` process). */
+export function isProcessScope(record: ICarbonRecord): boolean {
+  return record.scope === 'process';
+}
+
+/**
+ * The scope as the kernel words it: "this kernel's share (reason)" or "whole machine (reason)";
+ * empty for records written before scope existed.
+ */
+export function scopeText(record: ICarbonRecord): string {
+  const reason = typeof record.scope_reason === 'string' ? record.scope_reason : null;
+  if (!isProcessScope(record) && reason === null) {
+    return '';
+  }
+  const word = isProcessScope(record) ? "this kernel's share" : 'whole machine';
+  return reason ? `${word} (${reason})` : word;
 }
 
 /** Show ± where the relative uncertainty exceeds this (the kernel's SHOW_UNCERTAINTY_ABOVE). */

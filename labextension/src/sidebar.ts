@@ -16,7 +16,15 @@ import {
   formatPower
 } from './format';
 import { PALETTE } from './palette';
-import { EXPORT_FORMATS, ExportFormat, ICarbonRecord, recordMark } from './protocol';
+import {
+  EXPORT_FORMATS,
+  ExportFormat,
+  ICarbonRecord,
+  isNested,
+  isProcessScope,
+  recordMark,
+  scopeText
+} from './protocol';
 import { CarbonSession, groupRecords } from './session';
 import { totalsLines } from './totals';
 
@@ -191,13 +199,24 @@ export class CarbonSidebar extends Widget {
   }
 
   private _renderTotals(session: CarbonSession | null, unit: EnergyUnit): void {
-    const lines = totalsLines(session?.totals ?? null, session?.records ?? [], unit);
+    const records = session?.records ?? [];
+    const lines = totalsLines(session?.totals ?? null, records, unit);
+    const latest = [...records].reverse().find(r => !isNested(r)) ?? null;
+    const scope = el(
+      'div',
+      'cm-total-scope',
+      latest && scopeText(latest)
+        ? `Scope: ${isProcessScope(latest) ? "this kernel's share" : 'whole machine'}`
+        : ''
+    );
+    scope.title = latest ? scopeText(latest) : '';
     this._totals.replaceChildren(
       ...lines.map(line => {
         const div = el('div', `cm-total-${line.name}`, line.text);
         div.title = line.title;
         return div;
-      })
+      }),
+      scope
     );
   }
 
@@ -239,7 +258,8 @@ export class CarbonSidebar extends Widget {
         'span',
         'cm-cell-numbers',
         `${formatEnergy(r.energy_j, unit)} · ${formatEmissions(r.emissions_g)} · ` +
-          `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}`
+          `${formatDuration(r.duration_s)}${recordMark(r) === 'measured' ? '' : ` · ${recordMark(r)}`}` +
+          (isProcessScope(r) ? ' · share' : '')
       )
     );
     if (nested) {

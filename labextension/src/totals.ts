@@ -17,6 +17,8 @@ export interface ISessionTotals {
   session_emissions_g: number;
   /** Records nested in the cells (measure() inside a cell): listed, never summed. */
   nested?: number;
+  /** Which figure the totals are: `process` (this kernel's share of shared devices) or `machine`. */
+  scope?: 'machine' | 'process';
 }
 
 export const TOTAL_NAMES = ['cells', 'idle', 'session'] as const;
@@ -29,7 +31,9 @@ export const TOTAL_MEANING: Record<TotalName, string> = {
   session: 'since the extension loaded (cells + idle)'
 };
 
-const KEYS: ReadonlyArray<keyof ISessionTotals> = [
+type NumberKey = Exclude<keyof ISessionTotals, 'nested' | 'scope'>;
+
+const KEYS: ReadonlyArray<NumberKey> = [
   'cells',
   'cells_energy_j',
   'cells_emissions_g',
@@ -62,6 +66,13 @@ export function asTotals(v: unknown): ISessionTotals | null {
     }
     out.nested = nested;
   }
+  const scope = o.scope;
+  if (scope !== undefined) {
+    if (scope !== 'machine' && scope !== 'process') {
+      return null;
+    }
+    out.scope = scope;
+  }
   return out;
 }
 
@@ -89,6 +100,7 @@ export function totalsLines(
   unit: EnergyUnit
 ): ITotalLine[] {
   if (totals) {
+    const share = totals.scope === 'process' ? "; this kernel's share of shared devices (process scope)" : '';
     return TOTAL_NAMES.map(name => {
       const energy = formatEnergy(totals[`${name}_energy_j`], unit);
       const co2 = formatEmissions(totals[`${name}_emissions_g`]);
@@ -98,7 +110,7 @@ export function totalsLines(
         text: `${capital(name)}: ${energy} · ${co2}${count}`,
         title:
           `${capital(name)}: ${TOTAL_MEANING[name]}, as %carbon status shows it ` +
-          `(${formatEnergy(totals[`${name}_energy_j`], 'J')})`
+          `(${formatEnergy(totals[`${name}_energy_j`], 'J')})${share}`
       };
     });
   }

@@ -1,6 +1,6 @@
 import { badgeTooltip, createBadge, renderBadge } from '../badge';
 import { appendRecord } from '../history';
-import { record } from './fixtures';
+import { processRecord, record } from './fixtures';
 
 const nb = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');
 
@@ -75,6 +75,27 @@ describe('createBadge', () => {
     expect(node.querySelector('img')).toBeNull();
     expect(node.querySelector('.cm-badge-label')!.textContent).toBe(label);
     expect(node.title).toContain(`Label: ${label}`);
+  });
+
+  it('says "share" for this kernel\'s share of shared devices, with the reason', () => {
+    const node = createBadge(appendRecord(undefined, processRecord(), 5), 'J');
+    const scope = node.querySelector('.cm-badge-scope')!;
+    expect(scope.textContent).toBe('share');
+    expect(scope.getAttribute('title')).toContain('auto: others did 70 % of the CPU work');
+    expect(nb(node.querySelector('.cm-badge-energy')!.textContent)).toBe('2160 J');
+    const text = nb(node.title);
+    expect(text).toContain('cpu:package-0 (cpu): 2160 J = 30 % of 7200 J counter, attributed:cpu-time');
+    expect(text).toContain("Scope: this kernel's share (auto: others did 70 % of the CPU work)");
+  });
+
+  it('adds no scope word for the whole machine or an older record', () => {
+    const machine = record({ scope: 'machine', scope_reason: 'auto: others kept only 2 % of the CPUs busy' });
+    const node = createBadge(appendRecord(undefined, machine, 5), 'auto');
+    expect(node.querySelector('.cm-badge-scope')).toBeNull();
+    expect(node.title).toContain('Scope: whole machine (auto: others kept only 2 % of the CPUs busy)');
+    const old = createBadge(appendRecord(undefined, record(), 5), 'auto');
+    expect(old.querySelector('.cm-badge-scope')).toBeNull();
+    expect(old.title).not.toContain('Scope:');
   });
 
   it('shows a non-ok status', () => {

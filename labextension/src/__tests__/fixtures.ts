@@ -40,3 +40,26 @@ export function record(overrides: Partial<ICarbonRecord> = {}): ICarbonRecord {
     ...overrides
   };
 }
+
+/** A process-scope (v2) record: 30 % of the package billed to this kernel. */
+export function processRecord(overrides: Partial<ICarbonRecord> = {}): ICarbonRecord {
+  return record({
+    schema: 'carbon_magic.record/2',
+    energy_j: 2160,
+    components: [
+      {
+        name: 'cpu:package-0',
+        kind: 'cpu',
+        method: 'counter',
+        energy_j: 2160,
+        scope: 'process',
+        device_energy_j: 7200,
+        share: 0.3,
+        attribution: 'attributed:cpu-time'
+      }
+    ],
+    scope: 'process',
+    scope_reason: 'auto: others did 70 % of the CPU work',
+    ...overrides
+  });
+}

@@ -1,5 +1,5 @@
 import { IRecordMessage, isMeasured, isNested, parseMessage, recordMark, validateMessage } from '../protocol';
-import { record, totals } from './fixtures';
+import { processRecord, record, totals } from './fixtures';
 
 const hello = {
   type: 'hello',
@@ -121,6 +121,26 @@ describe('validateMessage', () => {
     expect(parseMessage(data)).toBeNull();
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0][0]).toMatch(/^\[carbon_magic\] ignored comm message: /);
+  });
+
+  it('keeps a process-scope record nested in its cell and refuses forged scope fields', () => {
+    const parent = { started_at: '2026-11-23T18:20:05.000Z', cell_id: 'cell-a', label: 'training' };
+    const nested = processRecord({ parent, label: 'epoch 1' });
+    expect(parseMessage({ type: 'record', record: nested })).toMatchObject({
+      type: 'record',
+      record: { scope: 'process', parent, components: [{ share: 0.3, device_energy_j: 7200 }] }
+    });
+    const component = processRecord().components[0];
+    const bad: Array<[Partial<typeof nested>, string]> = [
+      [{ scope: 'everything' }, 'bad or missing scope'],
+      [{ scope_reason: 3 as never }, 'bad or missing scope_reason'],
+      [{ components: [{ ...component, share: 1.5 }] }, 'bad or missing components'],
+      [{ components: [{ ...component, device_energy_j: -1 }] }, 'bad or missing components'],
+      [{ components: [{ ...component, attribution: 7 as never }] }, 'bad or missing components']
+    ];
+    for (const [change, problem] of bad) {
+      expect(validateMessage({ type: 'record', record: processRecord(change) }).problem).toBe(problem);
+    }
   });
 
   it('names the bad record fields', () => {

@@ -3,7 +3,7 @@ import { Widget } from '@lumino/widgets';
 import { PALETTE } from '../palette';
 import { CarbonSidebar } from '../sidebar';
 import { CarbonSession } from '../session';
-import { record, totals } from './fixtures';
+import { processRecord, record, totals } from './fixtures';
 
 function session(): CarbonSession {
   const s = new CarbonSession();
@@ -192,5 +192,31 @@ describe('CarbonSidebar', () => {
     expect(buttons.map(b => b.textContent)).toEqual(['CSV', 'JSON', 'Markdown']);
     buttons.forEach(b => b.click());
     expect(exported).toEqual(['csv', 'json', 'md']);
+  });
+
+  it('shows the scope of the latest record and marks shared cells', () => {
+    const s = session();
+    s.addRecord(processRecord({ label: 'shared' }));
+    sidebar.render(s, 'auto');
+    const scope = sidebar.node.querySelector('.cm-total-scope')!;
+    expect(scope.textContent).toBe("Scope: this kernel's share");
+    expect(scope.getAttribute('title')).toBe("this kernel's share (auto: others did 70 % of the CPU work)");
+    const numbers = [...sidebar.node.querySelectorAll('.cm-cell-numbers')].map(n => n.textContent ?? '');
+    expect(numbers[0]).toMatch(/ · share$/);
+    expect(numbers.slice(1).some(t => t.includes('share'))).toBe(false);
+  });
+
+  it('takes the scope from the latest cell, not from a record nested in it', () => {
+    const s = session();
+    const cell = processRecord({ label: 'training', cell_id: 'cell-t' });
+    const parent = { started_at: cell.started_at, cell_id: 'cell-t', label: 'training' };
+    s.addRecord(cell);
+    s.addRecord(record({ cell_id: null, label: 'epoch 1', parent, scope: 'machine', scope_reason: 'set' }));
+    s.totals = totals({ scope: 'process' });
+    sidebar.render(s, 'auto');
+    expect(sidebar.node.querySelector('.cm-total-scope')!.textContent).toBe("Scope: this kernel's share");
+    expect(sidebar.node.querySelector('.cm-total-session')!.getAttribute('title')).toContain(
+      "this kernel's share of shared devices"
+    );
   });
 });

@@ -36,6 +36,14 @@ describe('asTotals', () => {
   it('keeps the seven fields and drops the rest', () => {
     expect(asTotals({ ...totals(), extra: 'x' })).toEqual(totals());
   });
+  it('keeps the scope the totals follow, and says it in the titles', () => {
+    const shared = asTotals({ ...totals(), scope: 'process' })!;
+    expect(shared.scope).toBe('process');
+    const lines = totalsLines(shared, [], 'J');
+    expect(lines.every(l => l.title.includes("this kernel's share of shared devices"))).toBe(true);
+    expect(totalsLines(totals({ scope: 'machine' }), [], 'J').some(l => l.title.includes('share'))).toBe(false);
+    expect(asTotals({ ...totals(), scope: 'everything' })).toBeNull();
+  });
   it.each([[null], ['x'], [[1]], [{ ...totals(), cells: -1 }], [{ ...totals(), idle_energy_j: NaN }]])(
     'rejects %p',
     v => {
