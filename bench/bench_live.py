@@ -218,7 +218,7 @@ def bench_cell(tmp, runs: int, cell_s: float) -> dict:
             / statistics.median(cpu[False]) * 100,
             "duty_pct": busy / cell_time * 100, "updates_per_s": updates / cell_time,
             "spread_pct": (max(wall[False]) - min(wall[False])) / med[False] * 100,
-            "runs": runs, "points": len(view.measured.x)}
+            "runs": runs, "points": len(view.session.measured.x)}
 
 
 def timed_updates(updater, session, clock, count: int) -> list[float]:
@@ -259,7 +259,7 @@ def bench_day(tmp, count: int) -> dict:
     after_compaction = timed_updates(updater, session, clock, count)
     session.close()
     return {
-        "first_view_ms": first_ms, "rows_after_day": rows_after_day, "points": len(view.measured.x),
+        "first_view_ms": first_ms, "rows_after_day": rows_after_day, "points": len(view.session.measured.x),
         "opened_after_median_ms": statistics.median(opened_after), "opened_after_p95_ms": _p95(opened_after),
         "full_store_ms": full[0], "compacting_ms": compacting[0],
         "after_compaction_median_ms": statistics.median(after_compaction),

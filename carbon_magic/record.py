@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .units import fmt_duration, fmt_energy, fmt_mass_g
+from .units import fmt_duration, fmt_energy, fmt_intensity, fmt_mass_g, fmt_provenance
 
 SCHEMA = "carbon_magic.record/1"
 SCHEMA_V2 = "carbon_magic.record/2"  # a process-scope record (energies are this kernel's share)
@@ -238,20 +238,7 @@ class CellRecord:
         return out
 
     def intensity_label(self) -> str:
-        p = self.intensity or {}
-        parts = [p.get("zone") or "world average"]
-        provider = p.get("provider_name") or p.get("provider")
-        if provider:
-            parts.append(provider)
-        if p.get("kind") and p.get("kind") != provider:
-            parts.append(p["kind"])
-        if p.get("signal") == "marginal":
-            parts.append("marginal")
-        if p.get("fallback_reason"):
-            parts.append(f"fallback: {p['fallback_reason']}")
-        elif p.get("flag") and p.get("zone"):
-            parts.append(str(p["flag"]))
-        return ", ".join(str(x) for x in parts)
+        return fmt_provenance(self.intensity)
 
     def scope_text(self) -> str:
         """`this kernel's share (auto: …)`, `whole machine (…)`; empty for records older than scope."""
@@ -267,7 +254,7 @@ class CellRecord:
         label = f"[{self.label}] " if self.label else ""
         scope = self.scope_text()
         text = (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
-                f"  @ {self.intensity_g_per_kwh:.0f} g/kWh ({self.intensity_label()}) · "
+                f"  @ {fmt_intensity(self.intensity_g_per_kwh)} ({self.intensity_label()}) · "
                 f"{fmt_duration(self.duration_s)}{pue}{status}" + (f" · {scope}" if scope else "")
                 + self.deferral_text())
         if self.units:

@@ -80,7 +80,7 @@ def test_widget_is_displayed_and_marks_auto_mode_cells(kernel_shell, capsys):
     run(shell, "%carbon auto on")
     r = run(shell, "y = sum(range(1000))")
     updater.update()
-    assert f"[{r.execution_count}]" in list(updater.views[0].cell_labels.text)
+    assert f"[{r.execution_count}]" in list(updater.views[0].session.cell_labels.text)
     assert run(shell, "%carbon live").success  # a second copy: same updater, same widgets
     assert live_updater.updater_for(session) is updater and len(updater.views) == 1
     run(shell, "%carbon auto off")
@@ -112,7 +112,7 @@ def test_live_cell_freezes_on_its_record_and_the_session_view_goes_on(kernel_she
     rec = shell.user_ns["rec"]
     cell = opened(comms, start)
     cell_lines = [c for c, name in cell.items() if name == "LinesModel"]
-    readout = next(c for c, name in cell.items() if name == "HTMLModel")
+    readout = _readout(comms, cell)
     assert updates_by_widget(comms, start).keys() & set(cell_lines)  # it followed the running cell
     final = last_state(comms, readout, "value")
     assert "final:" in final and "(cell ended)" in final
@@ -131,6 +131,12 @@ def test_live_cell_freezes_on_its_record_and_the_session_view_goes_on(kernel_she
     assert not after.keys() & set(cell), after
 
 
+def _readout(comms, widgets: dict) -> str:
+    """The comm id of the view's readout: its HTML widget that is not the legend."""
+    return next(c for c, name in widgets.items()
+                if name == "HTMLModel" and "cm-live-legend" not in (last_state(comms, c, "value") or ""))
+
+
 def test_survives_unload_and_load(kernel_shell):
     shell, comms = kernel_shell
     run(shell, "%carbon live")
@@ -141,7 +147,7 @@ def test_survives_unload_and_load(kernel_shell):
     assert "stopped: carbon_magic was unloaded" in old.views[0].readout.value
     start = len(comms)
     old_session.sampler.tick()  # a tick of the unloaded session's sampler reaches no old widget
-    old_ids = {w.model_id for v in old.views for w in (v.measured, v.readout)}
+    old_ids = {w.model_id for v in old.views for w in (*[p.measured for p in v.panels], v.readout)}
     assert not updates_by_widget(comms, start).keys() & old_ids
     shell.run_line_magic("load_ext", "carbon_magic")
     assert run(shell, "%carbon live").success
@@ -155,7 +161,7 @@ def test_after_an_interrupted_live_cell_the_session_view_keeps_updating(kernel_s
     start = len(comms)
     r = run(shell, "%%carbon --live -o rec\nraise KeyboardInterrupt")
     assert shell.user_ns["rec"].status == "interrupted"
-    readout = next(c for c, name in opened(comms, start).items() if name == "HTMLModel")
+    readout = _readout(comms, opened(comms, start))
     assert "(cell interrupted)" in last_state(comms, readout, "value")
     updater = live_updater.updater_for(session_for(shell))
     assert updater.attached
@@ -165,4 +171,4 @@ def test_after_an_interrupted_live_cell_the_session_view_keeps_updating(kernel_s
         time.sleep(0.05)  # the sampler thread updates about once a second
     assert updater.updates > before
     updater.update()
-    assert f"[{r.execution_count}]" in list(updater.views[0].cell_labels.text)
+    assert f"[{r.execution_count}]" in list(updater.views[0].session.cell_labels.text)

@@ -31,8 +31,8 @@ def test_the_live_widget_draws_with_the_palette():
 
     fig = LiveFigure(["cpu:package-0", "gpu:0"], ["ram"])
     try:
-        assert fig.measured.colors[0] == PALETTE["power"]
-        assert fig.intensity.colors == [PALETTE["intensity"]]
-        assert PALETTE["intensity"] not in fig.measured.colors + fig.estimated.colors
+        assert fig.session.measured.colors[0] == PALETTE["power"]
+        assert fig.session.intensity.colors == [PALETTE["intensity"]]
+        assert PALETTE["intensity"] not in fig.session.measured.colors + fig.session.estimated.colors
     finally:
         fig.close()

@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 
 from ..cmdline import CommandParser, split_args
 from ..record import top_level
-from ..units import fmt_duration, fmt_energy, fmt_mass_g
+from ..units import fmt_duration, fmt_energy, fmt_mass_g, provider_display
 from .messages import no_own_data_text, say
 from .schedule import J_PER_KWH, best_window, pieces_of, price
 from .static import has_own_figure, world_row
@@ -130,7 +130,7 @@ def _basis(used: list[dict]) -> str:
         years = sorted({str(q.get("year")) for q in used if q.get("year")})
         label = "static annual average" + (f" ({', '.join(years)})" if years else "")
         return label + (f"; {p['flag']}" if p.get("flag") else "")
-    names = sorted({p.get("provider_name") or p.get("provider") or "?" for p in used if p.get("kind") != "static"})
+    names = sorted({provider_display(p) or "?" for p in used if p.get("kind") != "static"})
     kinds = sorted({p.get("kind") for p in used if p.get("kind") != "static"})
     marginal = any(p.get("signal") == "marginal" for p in used)
     partly = " + static" if any(p.get("kind") == "static" for p in used) else ""

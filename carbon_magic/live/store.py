@@ -17,7 +17,7 @@ DEFAULT_COMPACT_TO = 4_000
 
 
 class PlotStore:
-    """Rows of (wall time s, power W per component, intensity g/kWh)."""
+    """Rows of (wall time s, power W per component, intensity g/kWh, cumulative g CO₂e)."""
 
     def __init__(self, n_components: int, cap: int = DEFAULT_CAP, compact_to: int = DEFAULT_COMPACT_TO,
                  recent_s: float = DEFAULT_RECENT_S):
@@ -32,6 +32,7 @@ class PlotStore:
         self._t = np.empty(cap)
         self._p = np.empty((n_components, cap))
         self._i = np.empty(cap)
+        self._g = np.empty(cap)
 
     @property
     def t(self) -> np.ndarray:
@@ -45,11 +46,17 @@ class PlotStore:
     def intensity(self) -> np.ndarray:
         return self._i[: self.n]
 
-    def extend(self, t, power, intensity) -> None:
-        """Append rows: t (m,), power (k, m) with NaN for no reading, intensity (m,)."""
+    @property
+    def co2(self) -> np.ndarray:
+        return self._g[: self.n]
+
+    def extend(self, t, power, intensity, co2=None) -> None:
+        """Append rows: t (m,), power (k, m) with NaN for no reading, intensity (m,), cumulative
+        grams CO₂e (m,) (None: unknown, NaN)."""
         t = np.asarray(t, dtype=float)
         power = np.asarray(power, dtype=float).reshape(self.k, -1)
         intensity = np.asarray(intensity, dtype=float)
+        co2 = np.full(t.shape[0], np.nan) if co2 is None else np.asarray(co2, dtype=float)
         m = t.shape[0]
         start = 0
         while start < m:
@@ -60,16 +67,19 @@ class PlotStore:
             self._t[self.n: self.n + take] = t[start:end]
             self._p[:, self.n: self.n + take] = power[:, start:end]
             self._i[self.n: self.n + take] = intensity[start:end]
+            self._g[self.n: self.n + take] = co2[start:end]
             self.n += take
             start = end
 
     def compact(self) -> None:
-        """Reduce the older rows to min/max per bucket (intensity counts as one more series)."""
+        """Reduce the older rows to min/max per bucket (intensity counts as one more series; the
+        cumulative CO₂e only grows, so any kept row of it lies on its line)."""
         both = np.vstack([self.power, self.intensity[None, :]])
         idx = decimate_indices(self.t, both, max_points=self.compact_to, recent_s=self.recent_s)
         m = idx.shape[0]
         self._t[:m] = self._t[idx]
         self._p[:, :m] = self._p[:, idx]
         self._i[:m] = self._i[idx]
+        self._g[:m] = self._g[idx]
         self.n = m
         self.compactions += 1

@@ -5,29 +5,46 @@ from __future__ import annotations
 import html
 
 from ..record import HARDWARE_METHODS, method_word
-from ..units import fmt_duration, fmt_energy, fmt_mass_g, fmt_power
-from .palette import PALETTE
+from ..units import fmt_duration, fmt_energy, fmt_intensity, fmt_mass_g, fmt_power, fmt_provenance
+from .palette import CELL_COLOR, PALETTE
 
 INTENSITY_COLOR = PALETTE["intensity"]
 CO2_COLOR = PALETTE["co2"]
 
 
-def provenance_label(prov: dict | None) -> str:
-    """`FR, Electricity Maps, live` or `world average, static`: where the intensity comes from."""
-    p = prov or {}
-    parts = [p.get("zone") or "world average"]
-    provider = p.get("provider_name") or p.get("provider")
-    if provider:
-        parts.append(str(provider))
-    if p.get("kind") and p.get("kind") != provider:
-        parts.append(str(p["kind"]))
-    if p.get("signal") == "marginal":
-        parts.append("marginal")
-    return ", ".join(str(x) for x in parts)
+# A number keyed to its line by a coloured bar, in the theme's text colour (orange or brown text
+# would be hard to read on a white or a dark background).
+_KEYED = "border-left:3px solid {};padding-left:5px"
 
 
 def intensity_legend(prov: dict | None) -> str:
-    return f"grid g CO₂e/kWh ({provenance_label(prov)})"
+    return f"grid intensity, g CO₂e/kWh ({fmt_provenance(prov)})"
+
+
+def intensity_axis_label(prov: dict | None) -> str:
+    """The right axis: its unit and where the values come from."""
+    return f"g CO₂e/kWh · {fmt_provenance(prov)}"
+
+
+def co2_axis_label(unit: str) -> str:
+    return f"{unit} CO₂e"
+
+
+def _swatch(color: str, style: str) -> str:
+    return (f"<span style='display:inline-block;width:18px;margin-right:4px;vertical-align:middle;"
+            f"border-top:2px {style} {color}'></span>")
+
+
+def legend_html(measured: list[str], estimated: list[str], colors: list[str], prov: dict | None) -> str:
+    """The chart's legend, outside the plot area (above it): one entry per line drawn, escaped."""
+    entries = [(colors[i], "solid", f"{n} W, measured") for i, n in enumerate(measured)]
+    entries += [(colors[len(measured) + i], "dashed", f"{n} W, estimated") for i, n in enumerate(estimated)]
+    entries += [(INTENSITY_COLOR, "solid", intensity_legend(prov)),
+                (CO2_COLOR, "solid", "CO₂e, cumulative from the left edge (lower panel)"),
+                (CELL_COLOR, "dotted", "cell start and end")]
+    items = "".join(f"<span style='white-space:nowrap;margin-right:12px'>{_swatch(c, st)}{html.escape(text)}</span>"
+                    for c, st, text in entries)
+    return f"<div class='cm-live-legend' style='font-size:11px;line-height:1.6;padding:0 8px'>{items}</div>"
 
 
 def is_measured(method: str) -> bool:
@@ -45,15 +62,16 @@ def readout_html(msg: dict) -> str:
         f"{'' if is_measured(methods.get(name, '')) else ' <i>est.</i>'}</div>"
         for name, w in powers.items()
     )
-    prov = html.escape(provenance_label(msg.get("intensity")))
+    prov = html.escape(fmt_provenance(msg.get("intensity")))
     return (
         "<div style='font-size:12px;line-height:1.5;padding:4px 8px'>"
         f"<div><b style='font-size:15px'>{html.escape(fmt_power(total_w))}</b> now</div>{rows}"
         f"<div style='margin-top:4px'><b>{html.escape(fmt_energy(msg.get('energy_j', 0.0)))}</b> so far</div>"
-        f"<div style='color:{CO2_COLOR}'><b>{html.escape(fmt_mass_g(msg.get('emissions_g', 0.0)))}</b> CO₂e so far</div>"
-        f"<div style='margin-top:4px;color:{INTENSITY_COLOR}'>"
-        f"<b>{msg.get('intensity_g_per_kwh', float('nan')):.0f}</b> g CO₂e/kWh now</div>"
-        f"<div style='opacity:.75'>{prov}</div></div>"
+        f"<div style='{_KEYED.format(CO2_COLOR)}'><b>{html.escape(fmt_mass_g(msg.get('emissions_g', 0.0)))}</b>"
+        " CO₂e so far</div>"
+        f"<div style='margin-top:4px;{_KEYED.format(INTENSITY_COLOR)}'>"
+        f"<b>{html.escape(fmt_intensity(msg.get('intensity_g_per_kwh')))}</b> grid intensity now"
+        f"<div style='opacity:.75'>{prov}</div></div></div>"
     )
 
 
@@ -69,7 +87,7 @@ def text_summary(msg: dict | None) -> str:
     )
     return (f"carbon_magic live: {fmt_power(sum(powers.values()))} now ({parts}) · "
             f"{fmt_energy(msg.get('energy_j', 0.0))} · {fmt_mass_g(msg.get('emissions_g', 0.0))} CO₂e so far · "
-            f"{msg.get('intensity_g_per_kwh', float('nan')):.0f} g/kWh ({provenance_label(msg.get('intensity'))})")
+            f"{fmt_intensity(msg.get('intensity_g_per_kwh'))} ({fmt_provenance(msg.get('intensity'))})")
 
 
 _ENDED = {"ok": "cell ended", "error": "cell ended with an error", "interrupted": "cell interrupted"}
@@ -95,9 +113,10 @@ def final_readout_html(record) -> str:
     return (
         "<div style='font-size:12px;line-height:1.5;padding:4px 8px'>"
         f"<div>final: <b style='font-size:15px'>{html.escape(record.energy_text())}</b></div>{rows}"
-        f"<div style='margin-top:4px'><b>{html.escape(fmt_mass_g(record.emissions_g))}</b> CO₂e</div>"
+        f"<div style='margin-top:4px;{_KEYED.format(CO2_COLOR)}'><b>{html.escape(fmt_mass_g(record.emissions_g))}</b>"
+        " CO₂e</div>"
         f"<div>{html.escape(fmt_duration(record.duration_s))}</div>"
-        f"<div style='margin-top:4px;color:{INTENSITY_COLOR}'>"
-        f"<b>{record.intensity_g_per_kwh:.0f}</b> g CO₂e/kWh</div>"
+        f"<div style='margin-top:4px;{_KEYED.format(INTENSITY_COLOR)}'>"
+        f"<b>{html.escape(fmt_intensity(record.intensity_g_per_kwh))}</b> grid intensity</div>"
         f"<div style='opacity:.75'><i>({html.escape(_ENDED.get(record.status, 'cell ended'))})</i></div></div>"
     )

@@ -16,10 +16,15 @@ as it lives; a cell's updater (`LiveUpdater(session, cell=window)`, `%%carbon --
 the cell's start, counts energy from there, and `finish(record)` freezes it when the cell ends: one
 last update up to the cell's end, the readout showing the record's own numbers, then it detaches,
 so its widgets never change again.
+
+The session's view has two panels (figure.py): `session`, the whole session, and `cell`, which
+follows the running cell from a little before its start (`follow_range`) so that a 4 s cell
+is not a sliver of an hour of history; between cells it keeps the last one in view.
 """
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import weakref
@@ -30,14 +35,23 @@ import numpy as np
 
 from ..record import unix_from_iso
 from .decimate import DEFAULT_MAX_POINTS, DEFAULT_RECENT_S, decimate_indices, step_indices
+from ..units import mass_unit
+from .palette import component_colors
 from .store import PlotStore
-from .text import final_readout_html, intensity_legend, is_measured, readout_html
+from .text import co2_axis_label, final_readout_html, intensity_axis_label, is_measured, legend_html, readout_html
 
 log = logging.getLogger("carbon_magic")
 
 UPDATE_PERIOD_S = 0.75  # with the default 0.5 s sampler interval: one update per second
 MAX_CELLS = 100  # cell marks kept on the chart (older ones are still in the table and ledger)
 LABEL_Y = 0.97  # cell labels near the top of the plot (0..1 scale)
+CONTEXT_MIN_S = 5.0  # the `cell` panel shows at least this much before the cell's start ...
+CONTEXT_SHARE = 0.2  # ... or this share of the cell's duration so far, whichever is longer
+INTENSITY_HEADROOM = 1.15  # the intensity axis ends at least 15 % above its highest value: a flat
+#                             line stays clear of the cell labels along the top
+POWER_HEADROOM = 1.1
+NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+BEFORE_ANY_CELL_S = 60.0  # before the first cell, the `cell` panel shows the last minute
 STOPPED_NOTE = "<div style='padding:0 8px;opacity:.75'><i>stopped: carbon_magic was unloaded</i></div>"
 
 _UPDATERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # session -> LiveUpdater
@@ -63,18 +77,73 @@ def cell_text(label, execution_count) -> str:
     return f"[{execution_count}]" if execution_count is not None else "cell"
 
 
+def nice_top(v: float) -> float | None:
+    """The smallest 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k at or above `v`: an axis end whose
+    ticks read well; None for no positive value (bqplot's own range)."""
+    if not (v > 0) or not math.isfinite(v):
+        return None
+    magnitude = 10.0 ** math.floor(math.log10(v))
+    return next(step * magnitude for step in NICE_STEPS if step * magnitude >= v * (1 - 1e-12))
+
+
+def _top(values, headroom: float) -> float | None:
+    shown = values[np.isfinite(values)]
+    return nice_top(float(shown.max()) * headroom) if shown.size else None
+
+
+def follow_range(start_s: float, end_s: float | None, newest_s: float) -> tuple[float, float]:
+    """(first, last) wall seconds the `cell` panel spans: the cell from a little before its start
+    (CONTEXT_MIN_S, or CONTEXT_SHARE of its duration so far) to the newest sample."""
+    span = max(0.0, (newest_s if end_s is None else end_s) - start_s)
+    context = max(CONTEXT_MIN_S, CONTEXT_SHARE * span)
+    return start_s - context, max(newest_s, start_s if end_s is None else end_s)
+
+
+def spread_cumulative(prev_g: float, end_g: float, prev_wall, walls, power_w, intensity) -> np.ndarray:
+    """Cumulative g CO₂e at each of a batch of samples, from the session's running total.
+
+    The session keeps one running total (`end_g`, at the newest sample); a batch pulled at once
+    (a view opened an hour in, a tick skipped) would otherwise plot it as one step. The increase
+    since the previous row (`prev_g`) is spread over the batch in proportion to power × interval ×
+    intensity, so the line has the shape of the emissions and ends exactly on the total."""
+    walls = np.asarray(walls, dtype=float)
+    dt = np.diff(np.r_[walls[0] if prev_wall is None else prev_wall, walls])
+    w = np.nan_to_num(np.asarray(power_w, dtype=float) * np.maximum(dt, 0.0)
+                      * np.asarray(intensity, dtype=float), nan=0.0)
+    total = w.sum()
+    if total <= 0:
+        return np.full(walls.shape[0], float(end_g))
+    return prev_g + (end_g - prev_g) * np.cumsum(w) / total
+
+
 @dataclass
-class Frame:
-    """What every view shows after one update, computed once."""
+class PanelFrame:
+    """What one panel shows after one update."""
 
     x: np.ndarray
     measured: np.ndarray  # (k_measured, n)
     estimated: np.ndarray  # (k_estimated, n)
     intensity_x: np.ndarray
     intensity: np.ndarray
-    legend: str
+    co2: np.ndarray  # cumulative CO₂e from the panel's first sample, in `co2_label`'s unit
+    co2_label: str
+    intensity_label: str
     cells: tuple  # ((start_s, end_s or None, text), ...)
+    x_range: tuple | None  # (first, last) wall seconds; None: the data's own range
+    tops: tuple = (None, None, None)  # upper ends of the power, intensity and CO₂e axes (None: bqplot's own)
+
+
+@dataclass
+class Frame:
+    """What every view shows after one update, computed once."""
+
+    panels: dict  # "session" (and, for the session's view, "cell") -> PanelFrame
+    legend: str
     readout: str
+
+    @property
+    def session(self) -> PanelFrame:
+        return self.panels["session"]
 
 
 def _rows(y: np.ndarray) -> np.ndarray:
@@ -108,6 +177,7 @@ class LiveUpdater:
         self.cpu_s = 0.0  # CPU time spent in updates, on whichever thread ran them (the kernel's cost)
         self._lock = threading.Lock()
         self._last_t = float("-inf")  # monotonic time of the newest sample in the store
+        self._last_g = 0.0  # the store's newest cumulative CO₂e (0 at its first row: the session's or cell's start)
         self._first = cell.start if cell is not None else session.sampler.first  # the store's first row
         self._cells: list[tuple] = []  # finished cells (start_s, end_s, text); appended on the main thread
         # Bound once: Sampler.remove_listener compares by identity.
@@ -172,7 +242,8 @@ class LiveUpdater:
             self.views = [v for v in self.views if v.alive]
             if not self.views:
                 self.views.append(LiveFigure([self.names[i] for i in self.measured_rows],
-                                             [self.names[i] for i in self.estimated_rows]))
+                                             [self.names[i] for i in self.estimated_rows],
+                                             follow=self.cell is None))
             view = self.views[-1]
             self._update_locked()
         return view
@@ -228,7 +299,13 @@ class LiveUpdater:
         msgs = [self._message(s) for s in new]
         nan = float("nan")
         power = [[m["power_w"].get(name, nan) for m in msgs] for name in self.names]
-        self.store.extend([m["t"] for m in msgs], power, [m["intensity_g_per_kwh"] for m in msgs])
+        walls = [m["t"] for m in msgs]
+        intensity = [m["intensity_g_per_kwh"] for m in msgs]
+        prev_wall = self.store.t[-1] if self.store.n else None
+        co2 = spread_cumulative(self._last_g, msgs[-1]["emissions_g"], prev_wall, walls,
+                                [sum(m["power_w"].values()) for m in msgs], intensity)
+        self.store.extend(walls, power, intensity, co2)
+        self._last_g = float(co2[-1])
         self._last_t = new[-1].t
         self.last_message = msgs[-1]
 
@@ -245,21 +322,51 @@ class LiveUpdater:
         st = self.store
         end = unix_from_iso(record.ended_at) if record is not None else None
         n = st.n if end is None else int(np.searchsorted(st.t, end, side="right"))
-        t, power, intensity = st.t[:n], st.power[:, :n], st.intensity[:n]
-        idx = decimate_indices(t, power, self.max_points, self.recent_s)
-        sidx = step_indices(intensity)
+        cols = (st.t[:n], st.power[:, :n], st.intensity[:n], st.co2[:n])
         msg = self.last_message or {}
+        prov = msg.get("intensity")
         if self.cell is not None:
             # The execution count is the record's: at pre_run_cell, IPython 9 has already moved on.
             label = cell_text(self.cell.label, None if record is None else record.execution_count)
-            cells = ((self.cell.start.wall, end, label),)
+            panels = {"session": self._panel(cols, ((self.cell.start.wall, end, label),), None, prov)}
         else:
-            cells = self._visible_cells(t[0] if n else float("-inf"))
-        return Frame(
+            cells = self._visible_cells(cols[0][0] if n else float("-inf"))
+            panels = {"session": self._panel(cols, cells, None, prov)}
+            panels["cell"] = self._cell_panel(cols, cells, prov)
+        measured = [self.names[i] for i in self.measured_rows]
+        estimated = [self.names[i] for i in self.estimated_rows]
+        legend = legend_html(measured, estimated, component_colors(len(measured) + len(estimated)), prov)
+        return Frame(panels=panels, legend=legend, readout=final_readout_html(record) if final else readout_html(msg))
+
+    def _cell_panel(self, cols, cells: tuple, prov) -> PanelFrame:
+        """The `cell` panel: the running (else the last) cell with a little context; before any
+        cell, the last BEFORE_ANY_CELL_S."""
+        t = cols[0]
+        newest = float(t[-1]) if t.size else 0.0
+        if cells:
+            start, end, _ = cells[-1]
+            first, last = follow_range(start, end, newest)
+        else:
+            first, last = newest - BEFORE_ANY_CELL_S, newest
+        i = int(np.searchsorted(t, first, side="left"))
+        shown = tuple(c for c in cells if c[1] is None or c[1] >= first)
+        return self._panel((t[i:], cols[1][:, i:], cols[2][i:], cols[3][i:]), shown, (first, last), prov)
+
+    def _panel(self, cols, cells: tuple, x_range, prov) -> PanelFrame:
+        t, power, intensity, co2 = cols
+        idx = decimate_indices(t, power, self.max_points, self.recent_s)
+        sidx = step_indices(intensity)
+        grams = co2[idx]
+        finite = grams[np.isfinite(grams)]
+        grams = grams - (finite[0] if finite.size else 0.0)  # cumulative from the panel's left edge
+        factor, unit = mass_unit(float(np.nanmax(grams)) if finite.size else 0.0)
+        co2 = grams / factor
+        tops = (_top(power[:, idx], POWER_HEADROOM), _top(intensity, INTENSITY_HEADROOM), _top(co2, 1.0))
+        return PanelFrame(
             x=to_dates(t[idx]), measured=power[self.measured_rows][:, idx],
             estimated=power[self.estimated_rows][:, idx], intensity_x=to_dates(t[sidx]),
-            intensity=intensity[sidx].copy(), legend=intensity_legend(msg.get("intensity")),
-            cells=cells, readout=final_readout_html(record) if final else readout_html(msg),
+            intensity=intensity[sidx].copy(), co2=co2, co2_label=co2_axis_label(unit),
+            intensity_label=intensity_axis_label(prov), cells=cells, x_range=x_range, tops=tops,
         )
 
     def _visible_cells(self, t0: float) -> tuple:
@@ -273,23 +380,46 @@ class LiveUpdater:
         """Assign the frame to one view's widgets: at most one update message per widget."""
         sent = view.sent
         with ExitStack() as stack:
-            for w in (*view.marks, view.readout):
+            for w in (*view.marks, view.readout, view.legend):
                 stack.enter_context(w.hold_sync())
-            if len(frame.x) >= 2:  # a line needs two points (and bqplot squeezes (k, 1) arrays)
-                if self.measured_rows:
-                    view.measured.x, view.measured.y = frame.x, _rows(frame.measured)
-                if self.estimated_rows:
-                    view.estimated.x, view.estimated.y = frame.x, _rows(frame.estimated)
-                view.intensity.x, view.intensity.y = frame.intensity_x, frame.intensity
+            for name, panel in (("session", view.session), ("cell", view.cell)):
+                if panel is not None:
+                    self._push_panel(panel, frame.panels[name])
             if sent.get("legend") != frame.legend:
-                view.intensity.labels = [frame.legend]
+                view.legend.value = frame.legend
                 sent["legend"] = frame.legend
-            if sent.get("cells") != frame.cells:
-                self._push_cells(view, frame.cells)
-                sent["cells"] = frame.cells
             if sent.get("readout") != frame.readout:
                 view.readout.value = frame.readout
                 sent["readout"] = frame.readout
+
+    def _push_panel(self, panel, pf: PanelFrame) -> None:
+        sent = panel.sent
+        if len(pf.x) >= 2:  # a line needs two points (and bqplot squeezes (k, 1) arrays)
+            if self.measured_rows:
+                panel.measured.x, panel.measured.y = pf.x, _rows(pf.measured)
+            if self.estimated_rows:
+                panel.estimated.x, panel.estimated.y = pf.x, _rows(pf.estimated)
+            panel.intensity.x, panel.intensity.y = pf.intensity_x, pf.intensity
+            panel.co2.x, panel.co2.y = pf.x, pf.co2
+        for key, widget, value in (("intensity_label", panel.intensity_axis, pf.intensity_label),
+                                   ("co2_label", panel.co2_axis, pf.co2_label)):
+            if sent.get(key) != value:
+                widget.label = value
+                sent[key] = value
+        if sent.get("tops") != pf.tops:
+            for scale, top in zip((panel.power_scale, panel.intensity_scale, panel.co2_scale), pf.tops):
+                scale.max = top
+            sent["tops"] = pf.tops
+        if sent.get("x_range") != pf.x_range:
+            with panel.x_scale.hold_sync():
+                if pf.x_range is None:
+                    panel.x_scale.min = panel.x_scale.max = None
+                else:
+                    panel.x_scale.min, panel.x_scale.max = (to_dates([v])[0] for v in pf.x_range)
+            sent["x_range"] = pf.x_range
+        if sent.get("cells") != pf.cells:
+            self._push_cells(panel, pf.cells)
+            sent["cells"] = pf.cells
 
     @staticmethod
     def _push_cells(view, cells: tuple) -> None:

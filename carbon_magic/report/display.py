@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import html
 
-from ..units import fmt_duration, fmt_energy, fmt_mass_g
+# DASH and fmt_intensity are the contract's (units.py); the table, receipt and CLI import them from here.
+from ..units import DASH, fmt_duration, fmt_energy, fmt_intensity, fmt_mass_g  # noqa: F401
 from .equivalents import equivalents
 from .model import measured_share
-
-DASH = "–"
-
-
-def fmt_intensity(g_per_kwh: float | None) -> str:
-    return DASH if g_per_kwh is None else f"{g_per_kwh:.0f} g/kWh"
 
 
 def fmt_optional_energy(energy_j: float | None) -> str:

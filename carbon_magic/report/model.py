@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..record import CellRecord, top_level
-from ..units import J_PER_KWH
+from ..units import J_PER_KWH, provider_display
 
 KINDS = ("gpu", "cpu", "dram", "ram")
 HOST_KEYS = ("carbon_magic_version", "python_version", "os", "cpu_model", "cpu_count", "ram_total_size_gb",
@@ -135,7 +135,7 @@ def intensity_sources(records: list[CellRecord]) -> list[dict]:
             if key in seen or not p:
                 continue
             seen.add(key)
-            out.append({"provider": p.get("provider_name") or p.get("provider"), "zone": p.get("zone"),
+            out.append({"provider": provider_display(p) or None, "zone": p.get("zone"),
                         "kind": p.get("kind"), "signal": p.get("signal"), "source": p.get("source"),
                         "licence": licence_of(p), "flag": p.get("flag")})
     return out

@@ -22,7 +22,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from ..units import J_PER_KWH, fmt_duration, fmt_energy, fmt_mass_g
+from ..units import J_PER_KWH, fmt_duration, fmt_energy, fmt_intensity, fmt_mass_g
 from .display import DASH, printable
 from .embodied import describe as embodied_text
 from .location import zone_location
@@ -157,7 +157,7 @@ def intensity_text(records) -> str:
     t = compute_totals(records)
     mean = t["intensity_g_per_kwh"]
     provs = list(dict.fromkeys(r.intensity_label() for r in records))
-    return (f"{mean:.0f} g/kWh" if mean is not None else DASH) + (f" ({'; '.join(provs)})" if provs else "")
+    return fmt_intensity(mean) + (f" ({'; '.join(provs)})" if provs else "")
 
 
 def spdx_block(training, inference, training_type: str) -> dict:

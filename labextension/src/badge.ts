@@ -59,12 +59,10 @@ export function badgeTooltip(cell: ICellCarbon, unit: EnergyUnit): string {
     lines.push(`Scope: ${scope}`);
   }
   const p = r.intensity;
-  const provenance = p
-    ? provenanceLabel(p) +
-      (p.fetched_at ? `, fetched ${formatTimestamp(p.fetched_at)}` : '')
-    : 'no provenance';
+  const label = provenanceLabel(p);
+  const provenance = label + (p?.fetched_at ? `, fetched ${formatTimestamp(p.fetched_at)}` : '');
   lines.push(`Intensity: ${formatIntensity(r.intensity_g_per_kwh)} (${provenance})`);
-  if (p && typeof p.flag === 'string' && p.flag) {
+  if (p && typeof p.flag === 'string' && p.flag && !label.includes(p.flag)) {
     lines.push(`  Note: ${p.flag}`);
   }
   if (p && typeof p.source === 'string' && p.source) {

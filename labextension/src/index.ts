@@ -8,8 +8,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { downloadText, EXPORT_MIME } from './download';
-import { exportRecords } from './localexport';
+import { noKernelExportNote } from './download';
 import { logError, NotebookCarbon } from './notebook';
 import { ExportFormat } from './protocol';
 import { readSettings } from './settings';
@@ -42,15 +41,16 @@ function activate(
   const current = () =>
     tracker.currentWidget ? controllers.get(tracker.currentWidget) ?? null : null;
 
+  // One export, the kernel's: without a kernel, the sidebar says how to get that same file.
   const exportSession = (format: ExportFormat) => {
     const c = current();
     if (!c) {
-      console.warn('[carbon_magic] export: no notebook is active');
-    } else if (!c.requestExport(format)) {
-      // No carbon_magic kernel: export what the notebook stores.
-      const records = c.storedCells().map(s => s.carbon.last);
-      const name = c.panel.context.path.split('/').pop()?.replace(/\.ipynb$/, '') || 'notebook';
-      downloadText(`${name}-emissions.${format}`, exportRecords(records, format), EXPORT_MIME[format]);
+      sidebar.showExportNote('Open a notebook to export its emissions.');
+    } else if (c.requestExport(format)) {
+      sidebar.showExportNote(null);
+    } else {
+      sidebar.showExportNote(noKernelExportNote(c.panel.context.path, format));
+      app.shell.activateById(sidebar.id);
     }
   };
 

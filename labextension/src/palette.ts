@@ -5,7 +5,7 @@
 export const PALETTE = {
   power: '#1f77b4',
   intensity: '#ff7f0e',
-  co2: '#5d4037'
+  co2: '#8c564b'
 } as const;
 
 export type PaletteKey = keyof typeof PALETTE;

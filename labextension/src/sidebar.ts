@@ -5,7 +5,7 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { chartGeometry } from './chart';
+import { CHART_BOX, chartGeometry, ITick } from './chart';
 import {
   provenanceLabel,
   EnergyUnit,
@@ -29,8 +29,6 @@ import { CarbonSession, groupRecords } from './session';
 import { totalsLines } from './totals';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
-const CHART_W = 280;
-const CHART_H = 100;
 const EXPORT_LABELS: Record<ExportFormat, string> = {
   csv: 'CSV',
   json: 'JSON',
@@ -40,7 +38,7 @@ const EXPORT_LABELS: Record<ExportFormat, string> = {
 export interface ISidebarActions {
   /** Scroll to and select the cell with this notebook cell id. */
   selectCell(cellId: string): void;
-  /** Ask the kernel for an export and download it. */
+  /** Ask the kernel for an export and download it (or say how to get it without a kernel). */
   exportSession(format: ExportFormat): void;
 }
 
@@ -85,7 +83,15 @@ export class CarbonSidebar extends Widget {
     this.node.appendChild(el('h3', 'cm-sidebar-subtitle', 'Measured cells'));
     this._cells = this.node.appendChild(el('ol', 'cm-sidebar-cells'));
     this.node.appendChild(this._buildExportButtons());
+    this._exportNote = this.node.appendChild(el('div', 'cm-sidebar-export-note'));
+    this._exportNote.hidden = true;
     this._renderNowVisible();
+  }
+
+  /** Say something about the last export request (null: nothing to say). */
+  showExportNote(text: string | null): void {
+    this._exportNote.textContent = text ?? '';
+    this._exportNote.hidden = text === null;
   }
 
   /**
@@ -121,13 +127,15 @@ export class CarbonSidebar extends Widget {
   }
 
   private _buildChart(): SVGElement {
+    const { width, height } = CHART_BOX;
     const chart = svg('svg', {
       class: 'cm-chart',
-      viewBox: `0 0 ${CHART_W} ${CHART_H}`,
-      preserveAspectRatio: 'none',
+      viewBox: `0 0 ${width} ${height}`,
       role: 'img',
-      'aria-label': 'power and grid intensity'
+      'aria-label': 'power (W, left axis) and grid intensity (g/kWh, right axis) over time'
     });
+    chart.appendChild(svg('rect', { class: 'cm-chart-frame' }));
+    chart.appendChild(svg('g', { class: 'cm-chart-axes' }));
     chart.appendChild(svg('path', { class: 'cm-chart-power', d: '', stroke: PALETTE.power }));
     chart.appendChild(svg('path', { class: 'cm-chart-intensity', d: '', stroke: PALETTE.intensity }));
     this.node.appendChild(chart);
@@ -189,13 +197,30 @@ export class CarbonSidebar extends Widget {
   }
 
   private _renderChart(session: CarbonSession | null): void {
-    const g = chartGeometry(session?.points ?? [], CHART_W, CHART_H);
+    const g = chartGeometry(session?.points ?? []);
+    const { x0, y0, x1, y1 } = g.plot;
+    const frame = this._chart.querySelector('.cm-chart-frame')!;
+    for (const [k, v] of Object.entries({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 })) {
+      frame.setAttribute(k, String(v));
+    }
     this._chart.querySelector('.cm-chart-power')!.setAttribute('d', g.powerPath);
     this._chart.querySelector('.cm-chart-intensity')!.setAttribute('d', g.intensityPath);
     this._chart.dataset.points = String(session?.points.length ?? 0);
-    this._legendPower.textContent = `power (0\u2013${formatPower(g.maxPowerW)})`;
+    const tick = (cls: string, t: ITick, x: number, y: number, anchor: string) => {
+      const text = svg('text', { class: `cm-chart-tick ${cls}`, x: String(x), y: String(y), 'text-anchor': anchor });
+      text.textContent = t.label;
+      return text;
+    };
+    const labels = [
+      ...g.powerTicks.map(t => tick('cm-chart-tick-power', t, x0 - 3, t.pos + 3, 'end')),
+      ...g.intensityTicks.map(t => tick('cm-chart-tick-intensity', t, x1 + 3, t.pos + 3, 'start')),
+      ...g.timeTicks.map(t => tick('cm-chart-tick-time', t, t.pos, y1 + 11, t.pos === x0 ? 'start' : 'end'))
+    ];
+    this._chart.querySelector('.cm-chart-axes')!.replaceChildren(...labels);
+    const p = session?.lastSample?.intensity;
+    this._legendPower.textContent = 'power, W (left axis)';
     this._legendIntensity.textContent =
-      `intensity (0\u2013${formatIntensity(g.maxIntensity)}) · ${formatDuration(g.spanS)}`;
+      'grid intensity, g/kWh (right axis)' + (p ? ` \u00b7 ${provenanceLabel(p)}` : '');
   }
 
   private _renderTotals(session: CarbonSession | null, unit: EnergyUnit): void {
@@ -292,4 +317,5 @@ export class CarbonSidebar extends Widget {
   private _legendIntensity!: HTMLElement;
   private _totals: HTMLElement;
   private _cells: HTMLElement;
+  private _exportNote: HTMLElement;
 }

@@ -8,12 +8,27 @@ describe('createBadge', () => {
   it('shows energy, emissions and a measured mark', () => {
     const node = createBadge(appendRecord(undefined, record(), 5), 'auto');
     expect(node.className).toBe('cm-badge');
-    expect(nb(node.querySelector('.cm-badge-energy')!.textContent)).toBe('2.00 Wh');
+    expect(nb(node.querySelector('.cm-badge-energy')!.textContent)).toBe('2 Wh');
     expect(nb(node.querySelector('.cm-badge-emissions')!.textContent)).toBe('112 mg CO\u2082e');
     expect(node.querySelector('.cm-badge-method')!.textContent).toBe('measured');
     expect(node.dataset.energyJ).toBe('7200');
     expect(node.dataset.emissionsG).toBe('0.112');
     expect(node.querySelector('.cm-badge-change')).toBeNull();
+  });
+
+  it('writes what the kernel\'s summary line writes (the formatting contract)', () => {
+    // The summary said `3.91 J · 0.497 mg CO₂e` where the badge said `1.08 mWh · 497 µg`.
+    const r = record({
+      energy_j: 3.91,
+      emissions_g: 0.000497,
+      components: [{ name: 'cpu:package-0', kind: 'cpu', method: 'counter', energy_j: 3.91 }],
+      intensity: { provider: 'electricitymaps', zone: 'FR', kind: 'live', fetched_at: null }
+    });
+    const node = createBadge(appendRecord(undefined, r, 5), 'auto');
+    expect(node.querySelector('.cm-badge-energy')!.textContent).toBe('3.91 J');
+    expect(node.querySelector('.cm-badge-emissions')!.textContent).toBe('0.497 mg CO\u2082e');
+    // The provider's name, as the kernel writes it, also for a record that has only its key.
+    expect(node.title).toContain('Intensity: 56 g/kWh (FR, Electricity Maps, live)');
   });
 
   it('marks estimated records', () => {
@@ -111,7 +126,7 @@ describe('badgeTooltip', () => {
     const text = nb(badgeTooltip(cell, 'Wh'));
     expect(text).toContain('cpu:package-0 (cpu): 1.94 Wh counter');
     expect(text).toContain('dram (dram): 0.0556 Wh counter');
-    expect(text).toContain('Intensity: 56.0 g/kWh (FR, static)');
+    expect(text).toContain('Intensity: 56 g/kWh (FR, static)');
     expect(text).toContain('Last runs:');
     expect(text).not.toContain('Note:');
     expect(text.indexOf('2026-11-23 19:00:00 UTC')).toBeLessThan(text.indexOf('2026-11-23 18:20:05 UTC'));
@@ -129,7 +144,7 @@ describe('badgeTooltip caveats', () => {
       source: 'OWID 2025'
     };
     const text = badgeTooltip(appendRecord(undefined, record({ intensity }), 5), 'auto');
-    expect(text).toContain('Intensity: 56.0\u00a0g/kWh (static)');
+    expect(text).toContain('Intensity: 56 g/kWh (world average, static)');
     expect(text).toContain('  Note: no zone set: world average');
     expect(text).toContain('  Source: OWID 2025');
   });
@@ -142,7 +157,7 @@ describe('renderBadge', () => {
     renderBadge(host, appendRecord(undefined, record({ energy_j: 72 }), 5), 'auto');
     const badges = host.querySelectorAll('.cm-badge');
     expect(badges).toHaveLength(1);
-    expect(nb(badges[0].querySelector('.cm-badge-energy')!.textContent)).toBe('20.0 mWh');
+    expect(nb(badges[0].querySelector('.cm-badge-energy')!.textContent)).toBe('72 J');
     renderBadge(host, null, 'auto');
     expect(host.querySelector('.cm-badge')).toBeNull();
   });

@@ -67,14 +67,14 @@ describe('CarbonSidebar', () => {
     sidebar.render(session(), 'auto');
     const text = (sel: string) => sidebar.node.querySelector(sel)!.textContent!.replace(/\u00a0/g, ' ');
     expect(text('.cm-sidebar-status')).toBe('Sensors: cpu:package-0 (counter) · zone FR');
-    expect(text('.cm-sidebar-now')).toBe('Power: 12.0 W · Intensity: 56.0 g/kWh (FR, static)');
+    expect(text('.cm-sidebar-now')).toBe('Power: 12 W · Intensity: 56 g/kWh (FR, static)');
     expect(sidebar.node.dataset.sampleCount).toBe('3');
     const d = sidebar.node.querySelector('.cm-chart-power')!.getAttribute('d')!;
     expect(d.split(' ')).toHaveLength(3);
     // The kernel's totals, under the names %carbon status and the table use.
-    expect(text('.cm-total-cells')).toBe('Cells: 4.00 Wh · 224 mg CO\u2082e (2 cells)');
-    expect(text('.cm-total-idle')).toBe('Idle: 100 mWh · 5.60 mg CO\u2082e');
-    expect(text('.cm-total-session')).toBe('Session: 4.10 Wh · 230 mg CO\u2082e');
+    expect(text('.cm-total-cells')).toBe('Cells: 4 Wh · 224 mg CO\u2082e (2 cells)');
+    expect(text('.cm-total-idle')).toBe('Idle: 360 J · 5.6 mg CO\u2082e');
+    expect(text('.cm-total-session')).toBe('Session: 4.1 Wh · 230 mg CO\u2082e');
     const items = sidebar.node.querySelectorAll('.cm-cell-item');
     expect(items).toHaveLength(2);
     // newest first; a record without a cell id is listed but not clickable
@@ -102,8 +102,31 @@ describe('CarbonSidebar', () => {
     const names = Array.from(sidebar.node.querySelectorAll('.cm-cell-name')).map(n => n.textContent);
     expect(names).toEqual(['second()', 'first()']);
     const cells = sidebar.node.querySelector('.cm-total-cells')!.textContent!.replace(/\u00a0/g, ' ');
-    expect(cells).toBe('Cells: 4.00 Wh · 224 mg CO\u2082e (2 cells stored in this notebook)');
+    expect(cells).toBe('Cells: 4 Wh · 224 mg CO\u2082e (2 cells stored in this notebook)');
     expect(sidebar.node.dataset.recordCount).toBe('2');
+  });
+
+  it('gives its chart axes with units and the intensity its provenance', () => {
+    sidebar.render(session(), 'auto');
+    const ticks = (cls: string) =>
+      Array.from(sidebar.node.querySelectorAll(`.cm-chart .${cls}`)).map(t => t.textContent);
+    expect(ticks('cm-chart-tick-power')).toEqual(['0 W', '10 W', '20 W']);
+    expect(ticks('cm-chart-tick-intensity')).toEqual(['0 g/kWh', '50 g/kWh', '100 g/kWh']);
+    expect(ticks('cm-chart-tick-time')).toEqual(['\u22122 s', 'now']);
+    expect(sidebar.node.querySelector('.cm-legend-power')!.textContent).toBe('power, W (left axis)');
+    expect(sidebar.node.querySelector('.cm-legend-intensity')!.textContent).toBe(
+      'grid intensity, g/kWh (right axis) \u00b7 FR, static'
+    );
+  });
+
+  it('shows a note about the export, and hides it again', () => {
+    const note = sidebar.node.querySelector<HTMLElement>('.cm-sidebar-export-note')!;
+    expect(note.hidden).toBe(true);
+    sidebar.showExportNote('carbon-magic report a.ipynb -o a-carbon.csv');
+    expect(note.hidden).toBe(false);
+    expect(note.textContent).toBe('carbon-magic report a.ipynb -o a-carbon.csv');
+    sidebar.showExportNote(null);
+    expect(note.hidden).toBe(true);
   });
 
   it('draws power and intensity in the palette shared with the kernel', () => {
@@ -180,7 +203,7 @@ describe('CarbonSidebar', () => {
     sidebar.render(s, 'auto');
     expect(sidebar.node.querySelectorAll('.cm-cell-item')).toHaveLength(3);
     sidebar.render(s, 'J');
-    expect(sidebar.node.querySelector('.cm-cell-numbers')!.textContent).toContain('7200\u00a0J');
+    expect(sidebar.node.querySelector('.cm-cell-numbers')!.textContent).toContain('7200 J');
   });
 
   it('selects a cell on click and exports on the buttons', () => {

@@ -8,9 +8,9 @@ describe('totalsLines', () => {
     const lines = totalsLines(totals(), [], 'auto');
     expect(lines.map(l => l.name)).toEqual(['cells', 'idle', 'session']);
     expect(lines.map(l => nb(l.text))).toEqual([
-      'Cells: 4.00 Wh · 224 mg CO\u2082e (2 cells)',
-      'Idle: 100 mWh · 5.60 mg CO\u2082e',
-      'Session: 4.10 Wh · 230 mg CO\u2082e'
+      'Cells: 4 Wh · 224 mg CO\u2082e (2 cells)',
+      'Idle: 360 J · 5.6 mg CO\u2082e',
+      'Session: 4.1 Wh · 230 mg CO\u2082e'
     ]);
     expect(lines[1].title).toContain('between measured cells');
     expect(lines[2].title).toContain('since the extension loaded');
@@ -25,7 +25,7 @@ describe('totalsLines', () => {
 
   it('without kernel totals, counts the cells the notebook stores and leaves idle and session open', () => {
     const lines = totalsLines(null, [record(), record({ energy_j: 3600, emissions_g: 1 })], 'Wh');
-    expect(nb(lines[0].text)).toBe('Cells: 3.00 Wh · 1.11 g CO\u2082e (2 cells stored in this notebook)');
+    expect(nb(lines[0].text)).toBe('Cells: 3 Wh · 1.11 g CO\u2082e (2 cells stored in this notebook)');
     expect(lines[1].text).toBe('Idle: \u2013');
     expect(lines[2].text).toBe('Session: \u2013');
     expect(lines[2].title).toContain('%load_ext carbon_magic');

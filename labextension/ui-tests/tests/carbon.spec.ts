@@ -77,13 +77,15 @@ test.describe('carbon_magic in JupyterLab', () => {
     await setCells(page, [
       '%load_ext carbon_magic',
       '%%carbon -o r\nimport time; time.sleep(1.5)',
-      'print(repr(r.energy_j), repr(r.emissions_g), r.cell_id, r.components[0].method, repr(r.uncertainty_j))'
+      'print(repr(r.energy_j), repr(r.emissions_g), r.cell_id, r.components[0].method, repr(r.uncertainty_j))',
+      'from carbon_magic.units import fmt_mass_g\nprint(r.energy_text()); print(fmt_mass_g(r.emissions_g) + " CO\u2082e"); print(r.intensity_label())'
     ]);
     await run(page, 0);
     await run(page, 1);
     await run(page, 2);
+    await run(page, 3);
 
-    const [energyJ, emissionsG, cellId, method, uncertainty] = (await output(page, 2))
+    const [energyJ, emissionsG, cellId, method] = (await output(page, 2))
       .trim()
       .split(/\s+/);
     expect(Number(energyJ)).toBeGreaterThan(0);
@@ -99,17 +101,14 @@ test.describe('carbon_magic in JupyterLab', () => {
     });
     expect(Number(await badge.getAttribute('data-energy-j'))).toBe(Number(energyJ));
     expect(Number(await badge.getAttribute('data-emissions-g'))).toBe(Number(emissionsG));
-    // ... and shows them: energy in mWh (J / 3.6) to three significant digits, and the record's
-    // uncertainty after '±' (the estimated RAM component is ±50 %, above the 3 % threshold).
-    const shown = (await badge.locator('.cm-badge-energy').textContent())!.replace(/\u00a0/g, ' ');
-    const match = /^([\d.]+) (mWh|Wh) \u00b1 ([\d.]+) (mWh|Wh)$/.exec(shown);
-    expect(match, `badge energy text: ${shown}`).not.toBeNull();
-    const toJ = (value: string, unit: string) => Number(value) * (unit === 'mWh' ? 3.6 : 3600);
-    const shownJ = toJ(match![1], match![2]);
-    expect(Math.abs(shownJ - Number(energyJ)) / Number(energyJ)).toBeLessThan(0.01);
-    const uncertaintyJ = Number(uncertainty);
-    expect(Math.abs(toJ(match![3], match![4]) - uncertaintyJ) / uncertaintyJ).toBeLessThan(0.01);
-    await expect(badge.locator('.cm-badge-emissions')).toContainText('CO\u2082e');
+    // ... and shows them as the kernel writes them: the summary line's energy (with the record's
+    // uncertainty after '±': the estimated RAM component is ±50 %), its CO2e and the intensity's
+    // provenance, character for character (one formatting contract).
+    const [energyText, co2Text, provenance] = (await output(page, 3)).trim().split('\n');
+    await expect(badge.locator('.cm-badge-energy')).toHaveText(energyText);
+    expect(energyText).toContain(' \u00b1 ');
+    await expect(badge.locator('.cm-badge-emissions')).toHaveText(co2Text);
+    expect(await badge.getAttribute('title')).toContain(`(${provenance})`);
     expect(method).toBe('counter'); // the fake RAPL zone is a real counter
     expect(await badge.getAttribute('title')).toContain('cpu:package-0 (cpu)');
     // The metadata holds the same record and a history entry.
@@ -139,13 +138,18 @@ test.describe('carbon_magic in JupyterLab', () => {
     await showSidebar(page);
     await expect(page.locator(SIDEBAR)).toHaveAttribute('data-record-count', '1');
 
-    // No carbon_magic in this kernel: export falls back to the records stored in the notebook.
-    const downloadPromise = page.waitForEvent('download', { timeout: 20000 });
-    await page.locator(`${SIDEBAR} .cm-export-button[data-format="json"]`).click();
-    const download = await downloadPromise;
-    expect(download.suggestedFilename()).toBe(name.replace('.ipynb', '-emissions.json'));
-    const exported = JSON.parse(require('fs').readFileSync(await download.path(), 'utf-8'));
-    expect(exported.map((r: any) => r.energy_j)).toEqual([Number(energyJ)]);
+    // No carbon_magic in this kernel: no file of another shape, but the command that writes the
+    // kernel's file from the records the notebook stores.
+    let downloads = 0;
+    page.on('download', () => downloads++);
+    await page.locator(`${SIDEBAR} .cm-export-button[data-format="csv"]`).click();
+    const note = page.locator(`${SIDEBAR} .cm-sidebar-export-note`);
+    await expect(note).toBeVisible();
+    await expect(note).toContainText(
+      `carbon-magic report ${tmpPath}/${name} -o ${name.replace('.ipynb', '-carbon.csv')}`
+    );
+    await page.waitForTimeout(1000);
+    expect(downloads).toBe(0);
 
     // "Clear stored emissions metadata" removes badges and metadata.
     await page.evaluate(() =>
@@ -199,7 +203,7 @@ test.describe('carbon_magic in JupyterLab', () => {
     const during = updates.filter(u => u.t >= started && u.t <= ended);
     expect(ended - started).toBeGreaterThanOrEqual(5000);
     expect(during.length).toBeGreaterThanOrEqual(3);
-    expect(during[during.length - 1].now).toMatch(/^Power: [\d.]+\u00a0W/);
+    expect(during[during.length - 1].now).toMatch(/^Power: [\d.]+ W/);
 
     // The chart has drawn a power line through the samples.
     const d = (await page.locator(`${SIDEBAR} .cm-chart-power`).getAttribute('d'))!;
@@ -251,10 +255,15 @@ test.describe('carbon_magic in JupyterLab', () => {
     const downloadPromise = page.waitForEvent('download', { timeout: 20000 });
     await page.locator(`${SIDEBAR} .cm-export-button[data-format="csv"]`).click();
     const download = await downloadPromise;
-    expect(download.suggestedFilename()).toMatch(/\.csv$/);
+    expect(download.suggestedFilename()).toMatch(/-carbon\.csv$/);
     const path = await download.path();
-    const text = require('fs').readFileSync(path, 'utf-8');
+    const text: string = require('fs').readFileSync(path, 'utf-8');
     expect(text).toContain('exported');
+    // The one shape: CodeCarbon's 38 columns first, then carbon_magic's (csv_export.COLUMNS).
+    const header = text.split('\n')[0].split(',');
+    expect(header.slice(0, 3)).toEqual(['timestamp', 'project_name', 'run_id']);
+    expect(header[37]).toBe('wue');
+    expect(header[38]).toBe('carbon_magic_version');
   });
 
   test('%carbon live renders a bqplot figure', async ({ page }) => {
@@ -268,6 +277,138 @@ test.describe('carbon_magic in JupyterLab', () => {
       timeout: 30000
     });
     await expect(out.locator('[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
+  });
+});
+
+/** WCAG contrast ratio of two CSS rgb()/rgba() colours (alpha ignored). */
+function contrast(a: string, b: string): number {
+  const lum = (c: string) => {
+    const [r, g, bl] = c.match(/[\d.]+/g)!.slice(0, 3).map(Number).map(v => {
+      const s = v / 255;
+      return s <= 0.03928 ? s / 12.92 : Math.pow((s + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** The first non-transparent background at or above `selector`. */
+async function colours(page: IJupyterLabPageFixture, selector: string): Promise<{ fg: string; bg: string }> {
+  return page.evaluate(sel => {
+    const node = document.querySelector(sel) as HTMLElement;
+    let bg = 'rgba(0, 0, 0, 0)';
+    for (let n: HTMLElement | null = node; n; n = n.parentElement) {
+      bg = getComputedStyle(n).backgroundColor;
+      if (!/rgba\(.*, 0\)$/.test(bg) && bg !== 'transparent') {
+        break;
+      }
+    }
+    return { fg: getComputedStyle(node).color, bg };
+  }, selector);
+}
+
+async function setTheme(page: IJupyterLabPageFixture, theme: 'JupyterLab Light' | 'JupyterLab Dark'): Promise<void> {
+  await page.evaluate(t => (window as any).jupyterapp.commands.execute('apputils:change-theme', { theme: t }), theme);
+  await expect.poll(() => page.evaluate(() => document.body.dataset.jpThemeName)).toBe(theme);
+  await page.waitForTimeout(500); // CSS variables applied, bqplot redrawn
+}
+
+/** A screenshot kept as an artefact: attached to the report and saved under test-results/. */
+async function keep(name: string, body: Buffer): Promise<void> {
+  require('fs').writeFileSync(test.info().outputPath(`${name}.png`), body);
+  await test.info().attach(name, { body, contentType: 'image/png' });
+}
+
+test.describe('carbon_magic views in light and dark themes', () => {
+  test.use({ viewport: { width: 1500, height: 1000 } });
+
+  test('live chart follows the running cell, the toggle shows the session; badge, sidebar and chart in both themes', async ({
+    page
+  }) => {
+    test.setTimeout(240000);
+    await newNotebook(page, 'views');
+    await page.sidebar.close('left');
+    await showSidebar(page);
+    await setCells(page, [
+      '%load_ext carbon_magic',
+      '%carbon live',
+      'import time; time.sleep(6)  # idle before the measured cell',
+      '%%carbon --label train\nimport time; time.sleep(10)'
+    ]);
+    await run(page, 0);
+    await run(page, 1);
+    await run(page, 2);
+    const live = (await page.notebook.getCellOutputLocator(1))!;
+    const cellPanel = live.locator('.cm-live-cell');
+    await expect(cellPanel.locator('.bqplot').first()).toBeVisible({ timeout: 30000 });
+
+    // Run the 10 s cell without waiting for it: the chart follows it while it runs.
+    await page.notebook.selectCells(3);
+    await page.evaluate(() => {
+      void (window as any).jupyterapp.commands.execute('notebook:run-cell');
+    });
+    await expect(cellPanel.locator('text', { hasText: 'train' })).toBeVisible({ timeout: 20000 });
+    await page.waitForTimeout(3000);
+    // The legend is outside the plot: above both of the panel's figures, overlapping neither.
+    const legend = await live.locator('.cm-live-legend').boundingBox();
+    const plot = await cellPanel.locator('.bqplot').first().boundingBox();
+    expect(legend!.y + legend!.height).toBeLessThanOrEqual(plot!.y + 1);
+    // Axes with units and the intensity's provenance; the cumulative CO2e panel under the chart.
+    await expect(cellPanel.locator('text', { hasText: 'power, W' })).toHaveCount(1);
+    await expect(cellPanel.locator('text', { hasText: 'g CO\u2082e/kWh \u00b7 FR, static' })).toHaveCount(1);
+    await expect(cellPanel.locator('text', { hasText: /^(mg|g|kg) CO\u2082e$/ })).toHaveCount(1);
+    await expect(live.locator('.cm-live-legend')).toContainText('CO\u2082e, cumulative');
+    await keep('live-chart-cell-light', await live.screenshot());
+
+    // While the kernel is still busy in the cell, the toggle switches to the whole session.
+    await live.locator('button', { hasText: 'session' }).click();
+    await expect(live.locator('.cm-live-session .bqplot').first()).toBeVisible({ timeout: 10000 });
+    await expect(live.locator('.cm-live-cell')).toHaveCount(0);
+    const busy = await page.evaluate(
+      () => (window as any).jupyterapp.shell.currentWidget.sessionContext.session.kernel.status
+    );
+    expect(busy).toBe('busy');
+    await page.waitForTimeout(1500);
+    await keep('live-chart-session-light', await live.screenshot());
+    await live.locator('button', { hasText: 'cell' }).click();
+    await expect(cellPanel.locator('.bqplot').first()).toBeVisible();
+
+    // Wait for the cell's record: badge and sidebar.
+    const badge = (await page.notebook.getCellLocator(3))!.locator(BADGE);
+    await expect(badge).toHaveCount(1, { timeout: 30000 });
+    await expect(page.locator(`${SIDEBAR} .cm-chart-tick-power`)).toHaveCount(3);
+    await expect(page.locator(`${SIDEBAR} .cm-chart-tick-power`).last()).toHaveText(/^\d+ W$/);
+    await expect(page.locator(`${SIDEBAR} .cm-chart-tick-intensity`).last()).toHaveText(/^\d+ g\/kWh$/);
+    await page.waitForTimeout(1500);
+
+    const shots = async (theme: string) => {
+      await keep(`badge-${theme}`, await (await page.notebook.getCellLocator(3))!.screenshot());
+      await keep(`sidebar-${theme}`, await page.locator(SIDEBAR).screenshot());
+      await keep(`live-chart-${theme}`, await live.screenshot());
+      // Readable in this theme: the badge's text and the sidebar's axis labels on their backgrounds.
+      const b = await colours(page, '.jp-Cell .cm-badge .cm-badge-energy');
+      expect(contrast(b.fg, b.bg), `badge ${theme}: ${b.fg} on ${b.bg}`).toBeGreaterThanOrEqual(4.5);
+      const r = await colours(page, '.cm-live-readout');
+      expect(contrast(r.fg, r.bg), `live readout ${theme}: ${r.fg} on ${r.bg}`).toBeGreaterThanOrEqual(4.5);
+      const t = await colours(page, `${SIDEBAR} .cm-sidebar-totals`);
+      expect(contrast(t.fg, t.bg), `sidebar ${theme}: ${t.fg} on ${t.bg}`).toBeGreaterThanOrEqual(4.5);
+      const tick = await page.evaluate(sel => {
+        const node = document.querySelector(sel)!;
+        return getComputedStyle(node).fill;
+      }, `${SIDEBAR} .cm-chart-tick-power`);
+      const chartBg = await page.evaluate(sel => getComputedStyle(document.querySelector(sel)!).backgroundColor, `${SIDEBAR} .cm-chart`);
+      expect(contrast(tick, chartBg), `chart ticks ${theme}: ${tick} on ${chartBg}`).toBeGreaterThanOrEqual(3);
+    };
+    await setTheme(page, 'JupyterLab Light');
+    await shots('light');
+    await setTheme(page, 'JupyterLab Dark');
+    await shots('dark');
+    await live.locator('button', { hasText: 'session' }).click();
+    await expect(live.locator('.cm-live-session .bqplot').first()).toBeVisible();
+    await page.waitForTimeout(1000);
+    await keep('live-chart-session-dark', await live.screenshot());
+    await setTheme(page, 'JupyterLab Light');
   });
 });
 
