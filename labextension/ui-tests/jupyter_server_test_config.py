@@ -41,6 +41,9 @@ os.environ["CARBON_MAGIC_POWERCAP_ROOT"] = str(_powercap)
 os.environ["CARBON_MAGIC_DATA_DIR"] = tempfile.mkdtemp(prefix="carbon-data-")
 os.environ["CARBON_MAGIC_PROVIDER"] = "static"
 os.environ["CARBON_MAGIC_ZONE"] = "FR"
+# The fake package is the whole machine: bill it whole, whatever else loads the test machine
+# (`auto` would rightly bill this kernel only its share when other processes compute).
+os.environ["CARBON_MAGIC_SCOPE"] = "machine"
 
 FAKE_POWER_W = 20.0
 _TICK_S = 0.05
