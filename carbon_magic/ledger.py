@@ -64,7 +64,7 @@ class Ledger:
         _retry_locked(lambda: self._db.executescript(SCHEMA_SQL))
 
     @classmethod
-    def in_dir(cls, data_dir: str | Path) -> "Ledger":
+    def in_dir(cls, data_dir: str | Path) -> Ledger:
         return cls(Path(data_dir) / "ledger.sqlite3")
 
     def _write(self, sql: str, args) -> None:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from . import __version__
-from . import uncertainty as U
+from . import uncertainty as U  # noqa: N812 - U.SENSOR_ACCURACY reads as the uncertainty model's constant
 from .co2 import emissions_over, integrate
 from .config import Settings
 from .cuda_sync import synchronize_cuda
@@ -37,7 +37,7 @@ class Window:
     cell_id: str | None = None
     execution_count: int | None = None
     code_head: str | None = None
-    parent: "Window | None" = None  # the outermost window open when this one began (nesting)
+    parent: Window | None = None  # the outermost window open when this one began (nesting)
     units: dict | None = None  # `--per N UNIT`: {"count": N, "unit": UNIT}
 
 
@@ -76,7 +76,7 @@ class CarbonSession:
         self.pending_notices += self.sampler.warnings
         self.ledger = ledger or Ledger.in_dir(self.settings.data_dir)
         if intensity is None:
-            from .intensity import make_service  # noqa: PLC0415
+            from .intensity import make_service  # noqa: PLC0415 - the intensity service only when none is given
             intensity = make_service(self.settings, self.ledger)
         self.intensity = intensity
         self._intensity_for_zone = intensity_for_zone or getattr(intensity, "for_zone", None)
@@ -105,7 +105,7 @@ class CarbonSession:
 
     def _host_info(self) -> dict:
         """The parts of `describe()` that cannot change during a session, read once."""
-        import psutil  # noqa: PLC0415
+        import psutil  # noqa: PLC0415 - read once, on first describe()
         return {
             "carbon_magic_version": __version__,
             "python_version": platform.python_version(),
@@ -129,7 +129,7 @@ class CarbonSession:
         snap = self.sampler.snapshot()
         try:
             self.intensity_for(zone).prefetch(snap.wall)
-        except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
+        except Exception:  # prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
         window = Window(snap, label, zone, cell_id, execution_count, code_head, units=units,
                         parent=self._open[0] if self._open else None)
@@ -156,7 +156,7 @@ class CarbonSession:
         for fn in list(self.record_annotators):
             try:
                 fn(record)
-            except Exception:  # noqa: BLE001 - an annotation must not cost the record
+            except Exception:  # an annotation must not cost the record
                 log.debug("record annotator failed", exc_info=True)
         try:
             self.ledger.append(record)
@@ -168,7 +168,7 @@ class CarbonSession:
         for fn in list(self.record_listeners):
             try:
                 fn(record)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("record listener failed", exc_info=True)
         return record
 
@@ -198,14 +198,14 @@ class CarbonSession:
     def _disclose(self, record: CellRecord) -> None:
         """Water and embodied carbon of the record, estimated; left unset where they cannot be."""
         try:
-            from .report import embodied, water  # noqa: PLC0415
+            from .report import embodied, water  # noqa: PLC0415 - the report modules on the first record
 
             record.water_l, record.water = water.estimate(
                 record.energy_j, record.pue, self.settings.wue_l_per_kwh,
                 water.grid_water_l_per_kwh(record.intensity), (record.intensity or {}).get("provider"))
             record.embodied_g, record.embodied = embodied.estimate(
                 gpu_boards(self.sampler.sources), record.duration_s, self.settings.embodied_host)
-        except Exception:  # noqa: BLE001 - an estimate that fails must not cost the record
+        except Exception:  # an estimate that fails must not cost the record
             log.warning("water/embodied estimate failed", exc_info=True)
 
     def _safe_component(self, src, start: Snapshot, end: Snapshot, duration: float, points: list) -> Component:
@@ -310,7 +310,8 @@ class CarbonSession:
         cells_g = sum(r.emissions_g for r in records)
         session_j = max(self.cumulative_energy_j, cells_j)
         session_g = max(self.cumulative_emissions_g, cells_g)
-        return {"cells": len(records), "nested": len(every) - len(records), "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
+        return {"cells": len(records), "nested": len(every) - len(records),
+                "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
                 "idle_energy_j": session_j - cells_j, "idle_emissions_g": session_g - cells_g,
                 "session_energy_j": session_j, "session_emissions_g": session_g, "emissions_g": cells_g}
 
@@ -338,7 +339,7 @@ class CarbonSession:
         for fn in listeners:  # views detach from this session (e.g. the live widget's updater)
             try:
                 fn()
-            except Exception:  # noqa: BLE001 - closing must finish whatever a listener does
+            except Exception:  # closing must finish whatever a listener does
                 log.debug("close listener failed", exc_info=True)
         self.sampler.stop()
         try:

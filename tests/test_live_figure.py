@@ -3,7 +3,6 @@ comm messages one update sends (through a recording comm, no frontend)."""
 import numpy as np
 import pytest
 
-from carbon_magic.intensity import IntensityValue
 from carbon_magic.live.store import PlotStore
 from carbon_magic.live.updater import LiveUpdater, to_dates, updater_for
 from carbon_magic.units import fmt_mass_g

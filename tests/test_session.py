@@ -1,7 +1,6 @@
 import pytest
 
 from carbon_magic.config import Settings
-from carbon_magic.intensity import IntensityValue
 from carbon_magic.ledger import Ledger
 from carbon_magic.session import CarbonSession
 from carbon_magic.sources import Discovery, discover

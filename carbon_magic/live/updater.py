@@ -23,8 +23,10 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +35,9 @@ from .decimate import DEFAULT_MAX_POINTS, DEFAULT_RECENT_S, decimate_indices, st
 from .store import PlotStore
 from .text import final_readout_html, intensity_legend, is_measured, readout_html
 
+if TYPE_CHECKING:
+    from ..session import Window
+
 log = logging.getLogger("carbon_magic")
 
 UPDATE_PERIOD_S = 0.75  # with the default 0.5 s sampler interval: one update per second
@@ -40,10 +45,10 @@ MAX_CELLS = 100  # cell marks kept on the chart (older ones are still in the tab
 LABEL_Y = 0.97  # cell labels near the top of the plot (0..1 scale)
 STOPPED_NOTE = "<div style='padding:0 8px;opacity:.75'><i>stopped: carbon_magic was unloaded</i></div>"
 
-_UPDATERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # session -> LiveUpdater
+_UPDATERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # session -> LiveUpdater
 
 
-def updater_for(session) -> "LiveUpdater":
+def updater_for(session) -> LiveUpdater:
     """The session's one updater, attached on first use; detached when the session closes."""
     u = _UPDATERS.get(session)
     if u is None or not u.attached:
@@ -101,7 +106,7 @@ class LiveUpdater:
         self.period_s = period_s
         self.views: list = []
         self.last_message: dict | None = None
-        self.window_source = None  # fn() -> the open measurement Window (running cell) or None
+        self.window_source: Callable[[], Window | None] | None = None  # the running cell's open Window
         self.attached = False
         self.updates = 0
         self.skipped = 0  # ticks dropped because the main thread was updating
@@ -116,7 +121,7 @@ class LiveUpdater:
         self._close_listener = self.detach
 
     # -- wiring --------------------------------------------------------------------------
-    def attach(self) -> "LiveUpdater":
+    def attach(self) -> LiveUpdater:
         if self.attached or self.finished:
             return self
         for rec in (self.session.records if self.cell is None else ()):

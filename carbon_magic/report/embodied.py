@@ -98,7 +98,7 @@ def describe(record) -> str:
     """`0.45 mg CO₂e (time share of 1 × gpu-datacenter, host …; Chien et al. … (2023)), estimated`."""
     if getattr(record, "embodied_g", None) is None:
         return ""
-    from .sci import fmt_small  # noqa: PLC0415
+    from .sci import fmt_small  # noqa: PLC0415 - only the text form needs it
 
     e = record.embodied or {}
     rows = [str(i.get("row")) for i in e.get("items", [])]
