@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine:
 #   ./dev.sh lab    set everything up, open JupyterLab on the quick-start notebook
-#   ./dev.sh test   set everything up, run every test (Python, notebooks, extension unit and browser tests)
+#   ./dev.sh test   set everything up, lint, run every test (Python, notebooks, extension unit and browser tests)
+#   ./dev.sh lint   only lint: ruff and mypy (configured in pyproject.toml)
 #   ./dev.sh setup  only set up (.venv with the package and test tools, the JupyterLab extension built)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -44,6 +45,12 @@ setup() {
     setup_labextension
 }
 
+lint() {
+    log "lint: ruff check . and mypy (configured in pyproject.toml)"
+    python -m ruff check .
+    python -m mypy
+}
+
 case "${1:-}" in
     setup)
         setup
@@ -55,8 +62,13 @@ case "${1:-}" in
         [ "$(id -u)" = 0 ] && extra+=(--allow-root)
         exec jupyter lab "${extra[@]}" example_notebooks/01_quickstart.ipynb "${@:2}"
         ;;
+    lint)
+        setup_python
+        lint
+        ;;
     test)
         setup
+        lint
         log "Python tests (magics, sources, intensity, reports, widget, notebooks)"
         python -m pytest -q
         if [ -f labextension/package.json ] && command -v node >/dev/null; then
@@ -69,7 +81,7 @@ case "${1:-}" in
         fi
         ;;
     *)
-        echo "usage: ./dev.sh lab | test | setup" >&2
+        echo "usage: ./dev.sh lab | test | lint | setup" >&2
         exit 2
         ;;
 esac

@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ensure_repo_on_path, header, table  # noqa: E402
+from _common import ensure_repo_on_path, header, table
 
 ensure_repo_on_path()
 

@@ -31,7 +31,7 @@ from collections import namedtuple
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (REPO, ensure_repo_on_path, fmt_ms, fmt_pct, fmt_us, header, median, table,  # noqa: E402
+from _common import (REPO, ensure_repo_on_path, fmt_ms, fmt_pct, fmt_us, header, median, table,
                      thread_cpu_clock, verdict)
 
 ensure_repo_on_path()

@@ -26,16 +26,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import comm  # noqa: E402
-from comm.base_comm import BaseComm  # noqa: E402
+import comm
+from comm.base_comm import BaseComm
 
-from carbon_magic.config import Settings  # noqa: E402
-from carbon_magic.intensity import IntensityValue  # noqa: E402
-from carbon_magic.live.updater import LiveUpdater  # noqa: E402
-from carbon_magic.sampler import Snapshot  # noqa: E402
-from carbon_magic.session import CarbonSession  # noqa: E402
-from carbon_magic.sources import Discovery  # noqa: E402
-from carbon_magic.sources.base import Reading  # noqa: E402
+from carbon_magic.config import Settings
+from carbon_magic.intensity import IntensityValue
+from carbon_magic.live.updater import LiveUpdater
+from carbon_magic.sampler import Snapshot
+from carbon_magic.session import CarbonSession
+from carbon_magic.sources import Discovery
+from carbon_magic.sources.base import Reading
 
 DAY_S = 86_400.0
 
@@ -263,7 +263,8 @@ def bench_day(tmp, count: int) -> dict:
         "opened_after_median_ms": statistics.median(opened_after), "opened_after_p95_ms": _p95(opened_after),
         "full_store_ms": full[0], "compacting_ms": compacting[0],
         "after_compaction_median_ms": statistics.median(after_compaction),
-        "compact_every": st.cap - st.compact_to, "msgs_per_update": per_update_msgs, "kb_per_update": per_update_kb, "count": count,
+        "compact_every": st.cap - st.compact_to, "msgs_per_update": per_update_msgs, "kb_per_update": per_update_kb,
+        "count": count,
     }
 
 

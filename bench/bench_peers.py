@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH, REPO, fmt_ms, fmt_pct, fmt_us, header, table  # noqa: E402
+from _common import BENCH, REPO, fmt_ms, fmt_pct, fmt_us, header, table
 
 PEERS_DIR = BENCH / ".peers"
 PEERS = ("codecarbon", "zeus", "carbontracker", "eco2ai")

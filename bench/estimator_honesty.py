@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import header, table  # noqa: E402
-from bench_peers import PEERS_DIR, netns_prefix, run_tool, status_of  # noqa: E402
+from _common import header, table
+from bench_peers import PEERS_DIR, netns_prefix, run_tool, status_of
 
 TOOLS = ("codecarbon", "carbontracker", "eco2ai")
 

@@ -78,7 +78,7 @@ def summary_text(sources) -> str:
                      f"{s.runs} run{'s' if s.runs != 1 else ''}, {fmt_mass_g(s.runs_emissions_g)}"])
     out = [_table(header, rows, right_from=1)]
     if len(sources) == 1:
-        from .report.table import CellTable  # noqa: PLC0415
+        from .report.table import CellTable  # noqa: PLC0415 - only a one-source report has a table
 
         out += ["", printable(footprint_sentence(sources[0].report)), "", CellTable(sources[0].report).text()]
     else:
@@ -184,7 +184,7 @@ def report_main(args, out=None, err=None) -> int:
 
 
 def write_model_card(report: Report, args, out, err) -> int:
-    from .report.model_card import CardError, CardOptions, render  # noqa: PLC0415
+    from .report.model_card import CardError, CardOptions, render  # noqa: PLC0415 - only --model-card needs it
 
     options = CardOptions(cells=args.cells, inference=args.inference or [],
                           training_type=args.training_type or "pre-training")

@@ -11,8 +11,13 @@ hourly series keeps ~24 segments however many samples it has.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .record import iso_utc
 from .units import J_PER_KWH
+
+if TYPE_CHECKING:
+    from .intensity.provider import IntensityValue
 
 PROBE_S = 60.0  # longest stretch between two looks at the intensity (series change at most every 5 min)
 BOUNDARY_TOL_S = 1e-4  # how precisely a change of intensity is located (0.02 % of a 0.5 s interval)
@@ -23,7 +28,7 @@ def _same(a, b) -> bool:
 
 
 def intensity_pieces(t0: float, t1: float, intensity_at, probe_s: float = PROBE_S,
-                     tol_s: float = BOUNDARY_TOL_S) -> list[tuple[float, float, object]]:
+                     tol_s: float = BOUNDARY_TOL_S) -> list[tuple[float, float, IntensityValue]]:
     """[(start, end, IntensityValue)] covering [t0, t1), split wherever the intensity changes.
 
     Looks at least every `probe_s` (a change and change back within less than that is not seen;

@@ -49,7 +49,7 @@ class Settings:
     warnings: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         s = cls()
         s.zone = (env.get("CARBON_MAGIC_ZONE") or "").strip() or None

@@ -54,12 +54,12 @@ def _open_bridge(session: CarbonSession, create_comm=None):
     Every message that changes what the sidebar shows carries the kernel's `totals` (cells, idle,
     session: `CarbonSession.totals`), so the sidebar shows the numbers `%carbon status` shows."""
     try:
-        from .frontend import FrontendBridge  # noqa: PLC0415
+        from .frontend import FrontendBridge  # noqa: PLC0415 - no frontend bridge is fine
     except ImportError:
         return None
 
     def on_export(fmt: str):
-        from .report.commands import export_text  # noqa: PLC0415
+        from .report.commands import export_text  # noqa: PLC0415 - the report modules on the first export
 
         return export_text(session, fmt)
 
@@ -69,7 +69,7 @@ def _open_bridge(session: CarbonSession, create_comm=None):
         session.sampler.add_listener(lambda snap: bridge.send_sample(session.sample_message(snap)), 1.0)
         session.record_listeners.append(lambda rec: bridge.send_record(rec.to_dict(), session.totals()))
         return bridge
-    except Exception:  # noqa: BLE001 - no frontend comm is fine; measuring goes on
+    except Exception:  # no frontend comm is fine; measuring goes on
         log.debug("frontend comm unavailable", exc_info=True)
         return None
 

@@ -4,7 +4,8 @@ The kernel opens the comm (target ``carbon_magic``) with a ``hello`` message whe
 extension loads; the frontend registers that target on every kernel connection, so load order does
 not matter. Kernel -> frontend: ``hello``, ``sample`` (about 1 Hz), ``record`` (each cell end),
 ``export`` (reply). ``hello``, ``sample`` and ``record`` carry ``totals``: the session's cells,
-idle and session energy and CO₂e as `%carbon status` shows them (the frontend computes none). Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
+idle and session energy and CO₂e as `%carbon status` shows them (the frontend computes none).
+Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
 
 This module imports nothing else from the package: the core wires it in. Every public method is
 safe to call from any thread (the sampler thread sends samples) and never raises or prints; a lost
@@ -15,7 +16,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("carbon_magic.frontend")
 log.addHandler(logging.NullHandler())  # never print, even when used outside the extension
@@ -64,8 +66,8 @@ class FrontendBridge:
                 create = comm.create_comm
             new = create(target_name=TARGET_NAME, data=json_safe({**hello, "type": "hello"}))
             new.on_msg(self._on_msg)
-            new.on_close(lambda _msg, c=new: self._forget(c))
-        except Exception:  # noqa: BLE001 - no frontend comm is fine; measuring goes on
+            new.on_close(lambda _msg: self._forget(new))
+        except Exception:  # no frontend comm is fine; measuring goes on
             log.debug("could not open the carbon_magic comm", exc_info=True)
             return
         with self._lock:
@@ -98,7 +100,7 @@ class FrontendBridge:
                 return
             try:
                 c.send(payload)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("carbon_magic comm send failed", exc_info=True)
 
     def _forget(self, c: Any) -> None:
@@ -111,7 +113,7 @@ class FrontendBridge:
     def _close_comm(c: Any) -> None:
         try:
             c.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("carbon_magic comm close failed", exc_info=True)
 
     def _on_msg(self, msg: dict) -> None:
@@ -127,5 +129,5 @@ class FrontendBridge:
                 return
             filename, content = self._on_export_request(fmt)
             self._send({"type": "export", "format": fmt, "filename": str(filename), "content": str(content)})
-        except Exception:  # noqa: BLE001 - a failed export must not break the kernel's comm handling
+        except Exception:  # a failed export must not break the kernel's comm handling
             log.warning("carbon_magic export request failed", exc_info=True)

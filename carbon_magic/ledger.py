@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import json
+from typing import Any
 import logging
 import sqlite3
 import threading
@@ -82,7 +83,7 @@ class Ledger:
         self._in_flight: list[_Op] = []
         self._reads: list[_Read] = []
         self._db: sqlite3.Connection | None = None  # the writer thread's alone
-        self._inode = None
+        self._inode: tuple[int, int] | None = None
         self.mode = "opening"  # "file", "locked" (waits for another process) or "memory"
         self.reason: str | None = None  # why the file cannot be written now
         self.dropped = 0  # records dropped from a full queue
@@ -113,7 +114,7 @@ class Ledger:
             self._tried.set()
 
     @classmethod
-    def in_dir(cls, data_dir: str | Path, **kw) -> "Ledger":
+    def in_dir(cls, data_dir: str | Path, **kw) -> Ledger:
         return cls(Path(data_dir) / "ledger.sqlite3", **kw)
 
     def __repr__(self) -> str:
@@ -168,7 +169,7 @@ class Ledger:
 
     def sessions(self, timeout_s: float = READ_TIMEOUT_S) -> list[dict]:
         def read(db):
-            rows = {} if db is None else {s: (t, b) for s, t, b in db.execute(
+            rows: dict[str, Any] = {} if db is None else {s: (t, b) for s, t, b in db.execute(
                 "SELECT session_id, started_at, body FROM sessions").fetchall()}
             for op in self._waiting("session"):
                 rows[op.args[0]] = op.args[1:]
@@ -298,7 +299,7 @@ class Ledger:
                     self._attempt()
                 elif action == "idle":
                     self._close_db()
-        except BaseException as exc:  # noqa: BLE001 - a bug here must not leave readers waiting forever
+        except BaseException as exc:
             log.debug("ledger writer stopped", exc_info=True)
             with self._cv:
                 self.mode, self._fault = "memory", store.OTHER
@@ -378,6 +379,7 @@ class Ledger:
 
     def _write(self, batch: list[_Op]) -> None:
         db = self._db
+        assert db is not None  # called only with the file open
         db.execute("BEGIN IMMEDIATE")
         try:
             for op in batch:
@@ -418,6 +420,7 @@ class Ledger:
         return True
 
     def _load_cache(self) -> None:
+        assert self._db is not None  # called right after the file opened
         try:
             rows = self._db.execute("SELECT provider, zone, start_s, end_s, value_g_per_kwh, body FROM intensity_cache"
                                     " WHERE end_s > ?", (self._wall() - CACHE_KEEP_S,)).fetchall()

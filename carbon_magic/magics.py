@@ -24,6 +24,7 @@ import keyword
 import logging
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -35,6 +36,9 @@ from .attribution.scope import parse_scope, status_lines
 from .intensity import normalize_zone
 from .intensity.messages import Hint, say
 from .record import method_word
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 log = logging.getLogger("carbon_magic")
 
@@ -134,7 +138,7 @@ SENSOR_HEADER = ("name", "kind", "method", "shown as", "status")
 
 def sensor_rows(sources, sampler) -> list[tuple[str, ...]]:
     """The sensor table of `%carbon status`, header first: what each source is and how it is doing."""
-    rows = [SENSOR_HEADER]
+    rows: list[tuple[str, ...]] = [SENSOR_HEADER]
     for src in sources:
         notes = _sensor_note_list(src, sampler)
         rows.append((src.name, src.kind, src.method, method_word(src.method), "; ".join(notes) or "ok"))
@@ -187,6 +191,7 @@ class HeaderTransformer:
 
 @magics_class
 class CarbonMagics(Magics):
+    shell: InteractiveShell  # never None here: the extension registers these magics with its shell
     zone = Unicode(None, allow_none=True, help="Grid zone (overrides CARBON_MAGIC_ZONE)").tag(config=True)
     pue = Float(None, allow_none=True, help="Power usage effectiveness (overrides CARBON_MAGIC_PUE)").tag(config=True)
     cuda_sync = Bool(None, allow_none=True, help="Synchronise CUDA before the end snapshot").tag(config=True)
@@ -272,7 +277,7 @@ class CarbonMagics(Magics):
                 "quiet": args.quiet, "var": args.output, "sync": not args.no_sync, "units": None,
                 "scope": None}
         if args.per:
-            from .report.sci import PER_USAGE, parse_units  # noqa: PLC0415
+            from .report.sci import PER_USAGE, parse_units  # noqa: PLC0415 - only --per needs it (see the note above the subcommands)
 
             try:
                 opts["units"] = parse_units(*(_unquote(w) for w in args.per))
@@ -337,7 +342,7 @@ class CarbonMagics(Magics):
             if len(self._parsed) > 256:
                 self._parsed.clear()
             self._parsed[argline] = cached
-        return (dict(cached) if cached else None), True, body
+        return (dict(cached) if isinstance(cached, dict) else None), True, body
 
     def _strip_header(self, lines: list[str]) -> list[str]:
         """Input transformer: turn a valid top-level `%%carbon` line into a comment, so the body runs
@@ -461,7 +466,7 @@ class CarbonMagics(Magics):
               help="Bill what the devices drew (machine) or this kernel's share of them (process); "
                    "auto: process when other processes used the devices")
     @argument("-o", dest="output", default=None, metavar="VAR", help="Store the CellRecord in VAR")
-    @cell_magic("carbon")
+    @cell_magic("carbon")  # type: ignore[arg-type]  # IPython types cell_magic(name) as `_F | Callable[[_F], _F]`
     def carbon_cell(self, line, cell):
         """Measure the energy and CO₂e of this cell; a summary line follows its output.
 
@@ -493,7 +498,7 @@ class CarbonMagics(Magics):
         finally:
             self._depth -= 1
 
-    @line_magic("carbon")
+    @line_magic("carbon")  # type: ignore[arg-type]  # as cell_magic above
     def carbon_line(self, line):
         """%carbon [help] | auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast | wait
 

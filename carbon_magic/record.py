@@ -188,7 +188,7 @@ class CellRecord:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CellRecord":
+    def from_dict(cls, d: dict) -> CellRecord:
         if not isinstance(d, dict):
             raise ValueError(f"a record is an object, not {type(d).__name__}")
         if d.get("schema") not in SCHEMAS:
@@ -200,7 +200,7 @@ class CellRecord:
         return cls(**kw)
 
     @classmethod
-    def from_untrusted(cls, d) -> "CellRecord":
+    def from_untrusted(cls, d) -> CellRecord:
         """`from_dict` for a record read from outside this kernel (notebook metadata, a ledger
         file, an export): ValueError with a one-line reason unless `record_problem(d)` is None."""
         problem = record_problem(d)
@@ -258,7 +258,7 @@ class CellRecord:
                 f"{fmt_duration(self.duration_s)}{pue}{status}" + (f" · {scope}" if scope else "")
                 + self.deferral_text())
         if self.units:
-            from .report.sci import summary_line  # noqa: PLC0415
+            from .report.sci import summary_line  # noqa: PLC0415 - report.sci imports this module
 
             text += "\n" + summary_line(self)
         return text
@@ -451,7 +451,7 @@ def units_problem(units) -> str | None:
         return f"is not an object ({_short(units)})"
     count = units.get("count")
     problem = quantity_problem(count)
-    if problem or count <= 0:
+    if problem or count is None or count <= 0:
         return f"count {problem or f'is not positive ({_short(count)})'}"
     unit = units.get("unit")
     if not isinstance(unit, str) or not UNIT_RE.match(unit):

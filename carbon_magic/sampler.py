@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 import math
 from dataclasses import dataclass, field
 
@@ -62,7 +63,7 @@ class Health:
 
 @dataclass
 class _Listener:
-    fn: object
+    fn: Callable[[Snapshot], object]
     period_s: float
     last_t: float = float("-inf")
     errors: int = 0
@@ -193,7 +194,7 @@ class Sampler:
                 lst.last_t = snap.t
                 try:
                     lst.fn(snap)
-                except Exception:  # noqa: BLE001 - a listener must never stop sampling
+                except Exception:  # a listener must never stop sampling
                     lst.errors += 1
                     log.debug("listener %r failed", lst.fn, exc_info=True)
         return snap
@@ -242,7 +243,7 @@ class Sampler:
         while not self._stop.wait(self.interval_s):
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - never let the thread die on one bad read
+            except Exception:  # never let the thread die on one bad read
                 log.debug("sampler tick failed", exc_info=True)
 
     def stop(self) -> None:

@@ -16,7 +16,7 @@ def default_session() -> CarbonSession:
     global _default
     with _default_lock:
         if _default is None:
-            import atexit  # noqa: PLC0415
+            import atexit  # noqa: PLC0415 - only when the default session is made
 
             _default = CarbonSession()
             atexit.register(_default.close)
@@ -33,7 +33,7 @@ def active_session() -> CarbonSession | None:
         shell = ipython.get_ipython()
         if shell is None:
             return None
-        from .extension import session_for  # noqa: PLC0415
+        from .extension import session_for  # noqa: PLC0415 - the extension imports IPython: only inside a shell
 
         return session_for(shell)
     except Exception:  # noqa: BLE001 - no usable shell: measure on our own session

@@ -9,13 +9,14 @@ this kernel's share of shared devices where the scope says so.
 from __future__ import annotations
 
 import logging
+from typing import Any
 import platform
 import time
 import uuid
 from dataclasses import dataclass
 
 from . import __version__
-from . import uncertainty as U
+from . import uncertainty as U  # noqa: N812 - U.SENSOR_ACCURACY reads as the uncertainty model's constant
 from .attribution import Attributor, Decision, OtherConsumers, attribute, decide
 from .co2 import emissions_over, integrate
 from .config import Settings
@@ -43,10 +44,10 @@ class Window:
     cell_id: str | None = None
     execution_count: int | None = None
     code_head: str | None = None
-    attribution: object = None  # the attributor's Mark at the start (None where it failed)
+    attribution: Any = None  # the attributor's Mark at the start (None where it failed)
     scope: str | None = None  # this cell's scope setting (`%%carbon --scope`), else the session's
     scope_source: str = "%%carbon --scope"  # where this cell's scope setting came from
-    parent: "Window | None" = None  # the outermost window open when this one began (nesting)
+    parent: Window | None = None  # the outermost window open when this one began (nesting)
     units: dict | None = None  # `--per N UNIT`: {"count": N, "unit": UNIT}
 
 
@@ -73,11 +74,12 @@ def resource_shares(record: CellRecord) -> dict[str, float] | None:
     host_billed = host_device = 0.0
     host_shared = False
     for c in record.components:
-        shared = c.scope == "process" and c.share is not None
-        if c.kind == "gpu" and shared:
-            out[c.name] = c.share
+        share = c.share if c.scope == "process" else None
+        shared = share is not None
+        if c.kind == "gpu" and share is not None:
+            out[c.name] = share
         elif c.kind in ("cpu", "dram", "ram"):
-            host_billed += c.share * c.device_j if shared else c.device_j
+            host_billed += share * c.device_j if share is not None else c.device_j
             host_device += c.device_j
             host_shared = host_shared or shared
     if host_shared and host_device > 0:
@@ -110,7 +112,7 @@ class CarbonSession:
         # its notices (a damaged file moved aside) come with the load. A slow one is not waited for.
         self.ledger.wait_ready(LEDGER_OPEN_WAIT_S)
         if intensity is None:
-            from .intensity import make_service  # noqa: PLC0415
+            from .intensity import make_service  # noqa: PLC0415 - the intensity service only when none is given
             intensity = make_service(self.settings, self.ledger)
         self.intensity = intensity
         self._intensity_for_zone = intensity_for_zone or getattr(intensity, "for_zone", None)
@@ -146,7 +148,7 @@ class CarbonSession:
 
     def _host_info(self) -> dict:
         """The parts of `describe()` that cannot change during a session, read once."""
-        import psutil  # noqa: PLC0415
+        import psutil  # noqa: PLC0415 - read once, on first describe()
         return {
             "carbon_magic_version": __version__,
             "python_version": platform.python_version(),
@@ -172,7 +174,7 @@ class CarbonSession:
         mark = self._observe(snap)
         try:
             self.intensity_for(zone).prefetch(snap.wall)
-        except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
+        except Exception:  # prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
         parent = self._open[0] if self._open else None
         if scope is None and parent is not None and parent.scope is not None:
@@ -203,7 +205,7 @@ class CarbonSession:
         for fn in list(self.record_annotators):
             try:
                 fn(record)
-            except Exception:  # noqa: BLE001 - an annotation must not cost the record
+            except Exception:  # an annotation must not cost the record
                 log.debug("record annotator failed", exc_info=True)
         self.records.append(record)  # kept before anything else can go wrong (or be interrupted)
         try:
@@ -215,7 +217,7 @@ class CarbonSession:
         for fn in list(self.record_listeners):
             try:
                 fn(record)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("record listener failed", exc_info=True)
         return record
 
@@ -224,7 +226,7 @@ class CarbonSession:
         end_mark = self._observe(end) if end_mark is None else end_mark
         start = window.start
         duration = max(0.0, end.t - start.t)
-        points = [start, *self.sampler.window(start.t, end.t), end]
+        points: list[Any] = [start, *self.sampler.window(start.t, end.t), end]
         components = [self._safe_component(src, start, end, duration, points) for src in self.sampler.sources]
         components, scope, reason = self._scoped(components, window, end, end_mark)
         if scope == "process":  # weigh the billed energy over time by the kernel's own profile
@@ -253,7 +255,7 @@ class CarbonSession:
     def _disclose(self, record: CellRecord) -> None:
         """Water and embodied carbon of the record, estimated; left unset where they cannot be."""
         try:
-            from .report import embodied, water  # noqa: PLC0415
+            from .report import embodied, water  # noqa: PLC0415 - the report modules on the first record
 
             record.water_l, record.water = water.estimate(
                 record.energy_j, record.pue, self.settings.wue_l_per_kwh,
@@ -261,7 +263,7 @@ class CarbonSession:
             record.embodied_g, record.embodied = embodied.estimate(
                 gpu_boards(self.sampler.sources), record.duration_s, self.settings.embodied_host,
                 resource_shares(record))
-        except Exception:  # noqa: BLE001 - an estimate that fails must not cost the record
+        except Exception:  # an estimate that fails must not cost the record
             log.warning("water/embodied estimate failed", exc_info=True)
 
     # -- scope -----------------------------------------------------------------------------
@@ -415,7 +417,8 @@ class CarbonSession:
         cells_g = sum(r.emissions_g for r in records)
         session_j = max(self._running_j[scope], cells_j)
         session_g = max(self._running_g[scope], cells_g)
-        return {"cells": len(records), "nested": len(every) - len(records), "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
+        return {"cells": len(records), "nested": len(every) - len(records),
+                "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
                 "idle_energy_j": session_j - cells_j, "idle_emissions_g": session_g - cells_g,
                 "session_energy_j": session_j, "session_emissions_g": session_g, "emissions_g": cells_g,
                 "scope": scope}
@@ -445,7 +448,7 @@ class CarbonSession:
         for fn in listeners:  # views detach from this session (e.g. the live widget's updater)
             try:
                 fn()
-            except Exception:  # noqa: BLE001 - closing must finish whatever a listener does
+            except Exception:  # closing must finish whatever a listener does
                 log.debug("close listener failed", exc_info=True)
         self.sampler.stop()
         try:

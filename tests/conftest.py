@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakes import FakeClock, FakePowercap  # noqa: E402
+from fakes import FakeClock, FakePowercap
 
 
 @pytest.fixture

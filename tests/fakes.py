@@ -115,7 +115,7 @@ class FakeProc:
         if parent is not None:
             parent["ccpu"] += p["cpu"] + p["ccpu"]
             self._write_stat(p["ppid"])
-        import shutil  # noqa: PLC0415
+        import shutil
 
         shutil.rmtree(self.root / str(pid))
         self._write_children()
@@ -154,7 +154,7 @@ class LoadCounter:
     """
 
     def __init__(self, energy_file, idle_w: float = 20.0, w_per_cpu: float = 10.0, proc_stat: str = "/proc/stat"):
-        import time  # noqa: PLC0415
+        import time
 
         self._now = time.monotonic
         self.energy_file = os.path.realpath(energy_file)
@@ -172,7 +172,7 @@ class LoadCounter:
 
     def __call__(self, path, mode="r", *args, **kwargs):
         if os.path.realpath(path) == self.energy_file:
-            import io  # noqa: PLC0415
+            import io
 
             return io.BytesIO(f"{int(self.energy_j() * 1e6)}\n".encode())
         return open(path, mode, *args, **kwargs)

@@ -197,7 +197,7 @@ class FakeAPI:
             def log_message(self, *args):  # quiet
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 u = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(u.query).items()}
                 api.requests.append((u.path, query, dict(self.headers)))

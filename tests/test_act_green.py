@@ -4,7 +4,6 @@ No real waiting: the clock steps and the intensity comes from a recorded series 
 server on 127.0.0.1."""
 from __future__ import annotations
 
-import io
 import sys
 from types import SimpleNamespace
 
@@ -154,7 +153,7 @@ def test_green_in_a_measured_cell_records_the_pause_and_the_co2_avoided(uk_sessi
     uk_session.refetch()
     checkpoints = []
     window = session.begin()
-    for step in carbon_magic.green(range(40), above=350, within="+50%", session=session,
+    for _step in carbon_magic.green(range(40), above=350, within="+50%", session=session,
                                    clock=SteppedClock(clock, api, tick_s=60), say=lambda s: None,
                                    on_pause=lambda: checkpoints.append(clock.wall())):
         clock.advance(STEP_S)

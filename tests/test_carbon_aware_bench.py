@@ -151,7 +151,7 @@ class UKHistory:
             def log_message(self, *args):
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 api.paths.append(self.path)
                 _, kind, frm, to = self.path.split("/")
                 parse = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc)  # noqa: E731

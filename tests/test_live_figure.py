@@ -3,7 +3,6 @@ comm messages one update sends (through a recording comm, no frontend)."""
 import numpy as np
 import pytest
 
-from carbon_magic.intensity import IntensityValue
 from carbon_magic.live.store import PlotStore
 from carbon_magic.live.updater import (
     BEFORE_ANY_CELL_S,

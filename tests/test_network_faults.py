@@ -152,7 +152,7 @@ def test_a_huge_answer_is_cut_at_the_cap_without_filling_memory(api, bombs, case
         "gzip-bomb": raw_response(bombs["gzip"], headers={"Content-Encoding": "gzip"}),
         "deflate-bomb": raw_response(bombs["deflate"], headers={"Content-Encoding": "deflate"}),
         "gzip-bomb-chunked": lambda w, stop: chunked(bombs["gzip"], len(bombs["gzip"]))(
-            _with_header(w, b"Content-Encoding: gzip\r\n"), stop),
+            _WithHeader(w, b"Content-Encoding: gzip\r\n"), stop),
     }[case]
     api.fault("/big", respond=respond)
     h = Http(limits=Limits(timeout_s=5.0))
@@ -169,7 +169,7 @@ def test_a_huge_answer_is_cut_at_the_cap_without_filling_memory(api, bombs, case
     assert took < 3.0
 
 
-class _with_header:
+class _WithHeader:
     """A wfile that slips one more header into the status block the responder writes first."""
 
     def __init__(self, wfile, header: bytes):

@@ -1,7 +1,6 @@
 import time
 import tracemalloc
 
-import pytest
 
 from carbon_magic.sampler import Sampler
 from carbon_magic.sources.estimators import RamEstimator

@@ -1,7 +1,6 @@
 import pytest
 
 from carbon_magic.config import Settings
-from carbon_magic.intensity import IntensityValue
 from carbon_magic.ledger import Ledger
 from carbon_magic.session import CarbonSession
 from carbon_magic.sources import Discovery, discover
@@ -117,7 +116,8 @@ def test_cuda_sync_runs_before_the_end_snapshot_unless_opted_out(tmp_path, clock
     calls = []
     powercap.add_zone("intel-rapl:0", "package-0")
     d = discover(powercap.root, nvml=None)
-    s = CarbonSession(Settings.from_env({"CARBON_MAGIC_SCOPE": "machine"}), discovery=Discovery([z for z in d.sources if z.kind == "cpu"]),
+    s = CarbonSession(Settings.from_env({"CARBON_MAGIC_SCOPE": "machine"}),
+                      discovery=Discovery([z for z in d.sources if z.kind == "cpu"]),
                       ledger=Ledger(tmp_path / "l.db"), clock=clock, wall=clock.wall, start_thread=False,
                       cuda_sync=lambda: calls.append("sync") or powercap.advance("intel-rapl:0", 7))
     r = s.end(s.begin())

@@ -4,7 +4,6 @@ The terminal asks IPython's completeness check on every Enter; the header transf
 that check to treat `%%carbon` as the cell magic it is (more lines until a blank one). Tested
 through `check_complete` and through real `ipython` sessions on a pseudo-terminal (pexpect).
 """
-import os
 import re
 import sys
 from pathlib import Path

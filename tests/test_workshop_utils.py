@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example_notebooks"))
 
-import workshop_utils as w  # noqa: E402
+import workshop_utils as w
 
 DATA = {"rows": [{"name": "grid", "energy_j": 1234.56789, "emissions_g": 0.000123456789, "measured": False},
                  {"name": "random", "energy_j": 12.3456789, "emissions_g": 1.5e-07, "measured": True}],

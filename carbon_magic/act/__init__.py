@@ -18,7 +18,7 @@ _WHERE = {"wait_for_green": "wait", "skip_wait": "wait", "green": "green", "Paus
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib  # noqa: PLC0415
+    import importlib  # noqa: PLC0415 - only this lazy loader needs it
 
     value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     globals()[name] = value

@@ -16,7 +16,7 @@ the record of the measured cell that runs the training.
 """
 from __future__ import annotations
 
-from .green import note_report, parse_within, pauser_for_session
+from .green import Pauser, PauseReport, current_session, note_report, parse_within, pauser_for_session
 
 
 class _GreenLogic:
@@ -30,13 +30,11 @@ class _GreenLogic:
         self.above, self.within, self.zone = above, within, zone
         self.user_on_pause, self.on_resume = on_pause, on_resume
         self._session, self.clock, self.say, self.pauser_kw = session, clock, say, pauser_kw
-        self.pauser = None
-        self.report = None
-        self._began = None
+        self.pauser: Pauser | None = None
+        self.report: PauseReport | None = None
+        self._began: float | None = None
 
     def _start(self, total_steps, on_pause):
-        from .green import current_session  # noqa: PLC0415
-
         session = self._session or current_session()
         self._session = session
         total = int(total_steps) if total_steps and total_steps != float("inf") else None
@@ -119,10 +117,10 @@ class _HFLogic(_GreenLogic):
 
 def _lightning_base():
     try:
-        from lightning.pytorch import Callback  # noqa: PLC0415
+        from lightning.pytorch import Callback  # noqa: PLC0415 - optional: only GreenLightningCallback needs it
     except ImportError:
         try:
-            from pytorch_lightning import Callback  # noqa: PLC0415
+            from pytorch_lightning import Callback  # noqa: PLC0415 - the older package name
         except ImportError:
             raise ImportError("GreenLightningCallback needs PyTorch Lightning: pip install lightning") from None
     return Callback
@@ -130,7 +128,7 @@ def _lightning_base():
 
 def _hf_base():
     try:
-        from transformers import TrainerCallback  # noqa: PLC0415
+        from transformers import TrainerCallback  # noqa: PLC0415 - optional: only GreenHFCallback needs it
     except ImportError:
         raise ImportError("GreenHFCallback needs Hugging Face transformers: pip install transformers") from None
     return TrainerCallback
@@ -138,7 +136,8 @@ def _hf_base():
 
 _MADE = {"GreenLightningCallback": (_LightningLogic, _lightning_base),
          "GreenHFCallback": (_HFLogic, _hf_base)}
-__all__ = ["GreenLightningCallback", "GreenHFCallback"]
+# Both classes are made on first access by __getattr__ below (their base classes are optional imports).
+__all__ = ["GreenLightningCallback", "GreenHFCallback"]  # noqa: F822
 
 
 def __getattr__(name: str):

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..intensity.schedule import pieces_of
-from ..record import unix_from_iso
+from ..intensity.schedule import Series, pieces_of
+from ..record import CellRecord, unix_from_iso
 from .forecast import moved_saving_g, series_at
 
 log = logging.getLogger("carbon_magic")
@@ -34,17 +35,17 @@ class Deferral:
     # at once) to `start_s` (when the wait ended), in the times of `forecast` (a replay's times).
     began_s: float | None = None
     start_s: float | None = None
-    forecast: object = None  # a Series
+    forecast: Series | None = None
     settle: bool = True  # re-price with realised values later (not for a recorded forecast)
     avoided_g: float | None = None  # pause: priced by the pauser
     basis: str = "forecast"
-    resettle: object = None  # pause: fn() -> (grams, realised) with the service's current values
+    resettle: Callable[[], tuple[float | None, bool]] | None = None  # pause: (grams, realised) by the service's current values
 
 
 @dataclass
 class _Applied:
-    record: object
-    deferrals: list = field(default_factory=list)
+    record: CellRecord
+    deferrals: list[Deferral] = field(default_factory=list)
 
 
 class Book:
@@ -121,12 +122,12 @@ class Book:
             return d.avoided_g, d.basis == "actual"
         pieces = record_pieces(record)
         if not realised_only:
-            if d.forecast is None:
+            if d.forecast is None or d.began_s is None or d.start_s is None:
                 return None, False
             grams, _ = moved_saving_g(pieces, series_at(d.forecast), d.began_s, d.start_s)
             return grams, False
         session = self._session()
-        if not d.settle or session is None:
+        if not d.settle or session is None or d.began_s is None:
             return None, False
         feed = session.intensity.for_zone(d.zone)
         start = unix_from_iso(record.started_at)
@@ -139,7 +140,7 @@ def record_pieces(record) -> list[tuple[float, float, float]]:
     return [(p.start_s - t0, p.end_s - t0, p.energy_j) for p in pieces_of([record]) if p.energy_j > 0]
 
 
-_BOOKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_BOOKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def book_for(session) -> Book:

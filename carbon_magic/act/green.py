@@ -45,7 +45,7 @@ def parse_within(within) -> tuple[str, float]:
     m = _WITHIN.match(text)
     if m:
         return "relative", float(m.group(1)) / 100.0
-    from ..intensity.commands import parse_duration  # noqa: PLC0415
+    from ..intensity.commands import parse_duration  # noqa: PLC0415 - imports IPython: only a duration needs it
 
     try:
         seconds = parse_duration(text)
@@ -108,7 +108,7 @@ class Pauser:
         self.steps = 0
         self.t0: float | None = None
         self.pauses: list[tuple[float, float]] = []
-        self._spans: list[tuple[float, float, float, bool]] = []  # (start, end, energy_j, paused)
+        self._spans: list[tuple[float, float, float | None, bool]] = []  # (start, end, energy_j, paused)
         self._mark: tuple[float, float | None] | None = None  # (time, energy) where the current span began
         self._last_check = float("-inf")
         self._why_not: str | None = None
@@ -195,6 +195,7 @@ class Pauser:
 
     # -- arithmetic ----------------------------------------------------------------------
     def running_s(self, now: float) -> float:
+        assert self.t0 is not None, "start() first"
         return (now - self.t0) - sum(b - a for a, b in self.pauses)
 
     def room_s(self, now: float) -> float:
@@ -202,12 +203,13 @@ class Pauser:
         running = self.running_s(now)
         if self.total_steps and self.steps == 0:
             return 0.0  # the pace is not known yet: no pause before the first step
-        left_steps = None
+        left_steps, expected = None, running
         if self.total_steps and self.steps > 0:
             left_steps = max(0, self.total_steps - self.steps)
+            expected = running / self.steps * self.total_steps
         if self.mode == "relative":
-            expected = running / self.steps * self.total_steps if left_steps is not None else running
             return max(0.0, self.limit * expected - sum(b - a for a, b in self.pauses))
+        assert self.t0 is not None  # running_s() checked
         deadline = self.t0 + self.limit
         rest = running / self.steps * left_steps if left_steps is not None else 0.0
         return max(0.0, deadline - now - rest)
@@ -218,6 +220,7 @@ class Pauser:
         idle = [(a, b, e) for a, b, e, paused in self._spans if paused and e is not None]
         if not runs or len(runs) + len(idle) < len(self._spans):
             return None, False
+        assert self.t0 is not None  # spans begin at start()
         run_j = sum(e for _, _, e in runs)
         run_s = sum(b - a for a, b, _ in runs)
         counterfactual, r0 = span_mean(at, self.t0, self.t0 + run_s)
@@ -274,9 +277,9 @@ class Pauser:
 def current_session():
     """The loaded extension's session in this IPython, else the process's `measure()` session."""
     try:
-        from IPython import get_ipython  # noqa: PLC0415
+        from IPython import get_ipython  # noqa: PLC0415 - a plain script never imports IPython
 
-        from ..extension import session_for  # noqa: PLC0415
+        from ..extension import session_for  # noqa: PLC0415 - as above (the extension imports IPython)
 
         ip = get_ipython()
         s = session_for(ip) if ip is not None else None
@@ -284,7 +287,7 @@ def current_session():
             return s
     except ImportError:
         pass
-    from ..script import default_session  # noqa: PLC0415
+    from ..script import default_session  # noqa: PLC0415 - only outside the extension's session
 
     return default_session()
 
@@ -305,7 +308,7 @@ def pauser_for_session(session, above, within="+50%", *, zone=None, total_steps=
                   on_pause=on_pause, on_resume=on_resume, say=say, **kw)
 
 
-def note_report(session, pauser: Pauser, report: PauseReport, began_noted_s: float, zone=None) -> None:
+def note_report(session, pauser: Pauser, report: PauseReport, began_noted_s: float | None, zone=None) -> None:
     """Write the pauses into the record of the cell they ran in (deferral.py)."""
     if not report.pauses:
         return

@@ -63,7 +63,7 @@ class WidgetProgress:
         self.detail = w.HTML(f"expected: {saving} · {SKIP_HINT_KERNEL}")
         self.box = w.VBox([w.HBox([self.bar, self.countdown]), self.detail])
         if show:
-            from IPython.display import display  # noqa: PLC0415
+            from IPython.display import display  # noqa: PLC0415 - only a shown widget needs it
 
             display(self.box)
 
@@ -83,7 +83,7 @@ class WidgetProgress:
 def default_progress(total_s: float, until_s: float, saving: str):
     """A widget in a Jupyter kernel with ipywidgets, else the text line."""
     try:
-        from IPython import get_ipython  # noqa: PLC0415
+        from IPython import get_ipython  # noqa: PLC0415 - only the choice of display needs it
 
         ip = get_ipython()
         if ip is not None and getattr(ip, "kernel", None) is not None:

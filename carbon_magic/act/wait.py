@@ -109,7 +109,7 @@ def wait_for_green(within="8h", duration="1h", zone: str | None = None, *, sessi
     if not 0 < duration_s <= within_s <= MAX_WITHIN_S:
         raise ValueError("need 0 < duration <= within <= 7d")
     if session is None:
-        from .green import current_session  # noqa: PLC0415
+        from .green import current_session  # noqa: PLC0415 - only without a given session
 
         session = current_session()
     clock = clock or RealClock()
@@ -160,8 +160,8 @@ def wait_for_green(within="8h", duration="1h", zone: str | None = None, *, sessi
 def wait_command(magics, argline: str) -> None:
     """`%carbon wait [--within 8h] [--duration 1h] [--zone Z]`: prints what it did (the Python form,
     `wait_for_green()`, returns it as a WaitResult)."""
-    from ..cmdline import CommandParser, split_args  # noqa: PLC0415
-    from ..intensity import normalize_zone  # noqa: PLC0415
+    from ..cmdline import CommandParser, split_args  # noqa: PLC0415 - only the magic parses a command line
+    from ..intensity import normalize_zone  # noqa: PLC0415 - as above
 
     ap = CommandParser("%carbon wait")
     ap.add_argument("--within", "-w", default="8h")

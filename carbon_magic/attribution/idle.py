@@ -36,8 +36,9 @@ class IdleEstimate:
         pool = self._pool
         pool[0] += energy_j
         pool[1] += dt_s
-        known = utilisation is not None and math.isfinite(utilisation)
-        pool[2] += (utilisation if known else 0.0) * dt_s
+        u = utilisation if utilisation is not None and math.isfinite(utilisation) else None
+        known = u is not None
+        pool[2] += (u if u is not None else 0.0) * dt_s
         pool[3] = pool[3] and known
         if pool[1] < MIN_WINDOW_S:
             return

@@ -190,6 +190,8 @@ class ProcFS:
         out = {}
         for pid in self.all_pids():
             f = self._read_stat(pid)
+            if f is None:
+                continue
             try:
                 out[(pid, f[19])] = (int(f[11]) + int(f[12])) * self.tick_s
             except (TypeError, IndexError, ValueError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .. import uncertainty as U
+from .. import uncertainty as U  # noqa: N812 - the uncertainty model's constants, as in session.py
 from .tracker import CPU_KINDS, Mark, Usage
 
 SCOPES = ("auto", "machine", "process")

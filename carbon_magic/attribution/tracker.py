@@ -44,7 +44,7 @@ class Usage:
     elapsed_s: float = 0.0
     gpu_sm: dict = field(default_factory=dict)  # gpu name -> (Σ our smUtil, Σ every smUtil)
 
-    def minus(self, other: "Usage") -> "Usage":
+    def minus(self, other: Usage) -> Usage:
         names = set(self.gpu_sm) | set(other.gpu_sm)
         gpu = {n: tuple(a - b for a, b in zip(self.gpu_sm.get(n, (0.0, 0.0)), other.gpu_sm.get(n, (0.0, 0.0))))
                for n in names}
@@ -123,7 +123,8 @@ class Attributor:
         if device is None:
             return "this GPU source cannot be asked about its processes"
         try:
-            return GpuProcesses(*device, self.proc)
+            nvml, handle = device
+            return GpuProcesses(nvml, handle, self.proc)
         except Exception as exc:  # noqa: BLE001 - any NVML oddity: that GPU is billed whole, with the reason
             return f"NVML per-process queries failed ({type(exc).__name__}: {exc})"
 

@@ -22,6 +22,6 @@ def make_service(settings, ledger=None, **kwargs):
 
     kwargs (tests, benchmarks): wall (clock), timeout_s, http (a requests.Session).
     """
-    from .service import IntensityService  # noqa: PLC0415
+    from .service import IntensityService  # noqa: PLC0415 - the service (requests, a thread) on first use
 
     return IntensityService(settings, ledger, **kwargs)

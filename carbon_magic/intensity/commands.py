@@ -131,7 +131,7 @@ def _basis(used: list[dict]) -> str:
         label = "static annual average" + (f" ({', '.join(years)})" if years else "")
         return label + (f"; {p['flag']}" if p.get("flag") else "")
     names = sorted({provider_display(p) or "?" for p in used if p.get("kind") != "static"})
-    kinds = sorted({p.get("kind") for p in used if p.get("kind") != "static"})
+    kinds = sorted({p.get("kind") or "?" for p in used if p.get("kind") != "static"})
     marginal = any(p.get("signal") == "marginal" for p in used)
     partly = " + static" if any(p.get("kind") == "static" for p in used) else ""
     return f"{', '.join(names)} {'/'.join(kinds)}{partly}" + (" (marginal)" if marginal else "")

@@ -10,6 +10,7 @@ provider keeps serving latest + history and remembers not to ask again.
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 from . import validate
 from .provider import Interval, IntensityValue, ProviderError, get_json, iso_seconds
@@ -20,7 +21,7 @@ SOURCE = "Electricity Maps API v3 (electricitymaps.com)"
 
 
 class ElectricityMaps:
-    name = "electricitymaps"
+    name: ClassVar[str] = "electricitymaps"
     display = "Electricity Maps"
     source = SOURCE
     signal = "average"
@@ -44,7 +45,7 @@ class ElectricityMaps:
     def secrets(self) -> list[str]:
         return [self._token] if self._token else []
 
-    missing_credentials = "no_token"
+    missing_credentials: ClassVar[str] = "no_token"
 
     @staticmethod
     def supports(zone) -> bool:

@@ -6,6 +6,7 @@ redacts every secret before anything leaves it. Nothing here quotes a provider: 
 """
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 
 
@@ -16,8 +17,6 @@ class Hint(str):
 
 def say(notice: str) -> None:
     """Print a notice: a Hint as plain output, anything else (a fault, a fallback) on stderr."""
-    import sys  # noqa: PLC0415
-
     print(notice, file=sys.stdout if isinstance(notice, Hint) else sys.stderr)
 
 

@@ -40,7 +40,7 @@ class Series:
             return self.items[i]
         return None
 
-    def merged(self, new, keep_after_s: float, max_points: int | None = None) -> tuple["Series", list[Interval]]:
+    def merged(self, new, keep_after_s: float, max_points: int | None = None) -> tuple[Series, list[Interval]]:
         """(the series with `new` merged in, the intervals that changed); at most max_points, newest kept."""
         by_start = {i.start_s: i for i in self.items if i.end_s > keep_after_s}
         changed = {}

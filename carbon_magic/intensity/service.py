@@ -80,7 +80,7 @@ def choose_provider(settings, zone: Zone | None) -> tuple[str | None, str | None
 class Feed:
     """One zone's values. Also what `for_zone()` returns: it answers like the service."""
 
-    def __init__(self, service: "IntensityService", spec: Zone | None, provider, static: IntensityValue):
+    def __init__(self, service: IntensityService, spec: Zone | None, provider, static: IntensityValue):
         self._service = service
         self.spec = spec
         self.zone = spec.key if spec else None
@@ -122,7 +122,7 @@ class Feed:
                 return IntensityValue(last.value.value_g_per_kwh,
                                       {**last.value.provenance, "fallback_reason": reason or "stale"})
             return self.static_for(reason or ("pending" if self.last_ok_s is None else "no_data"))
-        except Exception:  # noqa: BLE001 - pricing must never break a cell; the static row is labelled
+        except Exception:  # pricing must never break a cell; the static row is labelled
             log.debug("intensity lookup failed", exc_info=True)
             return self.static_for("error")
 
@@ -178,11 +178,11 @@ class IntensityService:
         self._ledger = ledger
         self._wall = wall
         self.timeout_s = timeout_s
-        from .. import __version__  # noqa: PLC0415
+        from .. import __version__  # noqa: PLC0415 - the User-Agent's version
 
         limits = Limits(timeout_s=timeout_s)
         self._http = http if isinstance(http, Http) else Http(http, limits, user_agent=f"carbon_magic/{__version__}")
-        self._providers: dict[str, object] = {}
+        self._providers: dict[str, Provider] = {}
         self._disabled: dict[str, str] = {}  # provider name -> cause (rejected credentials)
         self._feeds: dict[str | None, Feed] = {}
         self._lock = threading.RLock()
@@ -314,11 +314,13 @@ class IntensityService:
     def _load_cache(self, feed: Feed) -> None:
         """(worker) The feed's cached values, re-checked like an answer; bad rows are skipped."""
         feed.cache_pending = False
+        if feed.zone is None:  # a feed has a provider (and a cache) only for a zone: `_feed_for`
+            return
         now = self._wall()
         try:
             rows = self._ledger.cached_intensity(feed.provider.cache_key, feed.zone, now - KEEP_S, now + AHEAD_S)
             cached = validate.from_cache(rows, feed.provider, feed.zone, now)
-        except Exception:  # noqa: BLE001 - an unreadable cache is an empty cache
+        except Exception:  # an unreadable cache is an empty cache
             log.debug("intensity cache unreadable", exc_info=True)
             return
         if cached:
@@ -411,7 +413,7 @@ class IntensityService:
         except ProviderError as exc:
             if not self._stop.is_set():  # cut by close(): nothing to say
                 self._failed(feed, exc, now)
-        except Exception as exc:  # noqa: BLE001 - a parser bug must not kill the thread; labelled
+        except Exception as exc:  # a parser bug must not kill the thread; labelled
             log.debug("intensity provider %s crashed", feed.provider.name, exc_info=True)
             self._failed(feed, ProviderError("malformed", type(exc).__name__), now)
         else:
@@ -428,7 +430,7 @@ class IntensityService:
         try:
             self._ledger.cache_intensity(feed.provider.cache_key, feed.zone, [
                 (i.start_s, i.end_s, i.value.value_g_per_kwh, i.value.provenance) for i in changed])
-        except Exception:  # noqa: BLE001 - the memory cache still has them
+        except Exception:  # the memory cache still has them
             log.debug("intensity cache write failed", exc_info=True)
 
     def _failed(self, feed: Feed, exc: ProviderError, now: float) -> None:

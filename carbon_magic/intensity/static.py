@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .provider import IntensityValue
@@ -38,7 +38,7 @@ class Tables:
     uk_regions: dict  # region id -> name
 
 
-@lru_cache(maxsize=None)
+@cache
 def tables() -> Tables:
     static, by_iso2 = {}, {}
     with open(DATA_DIR / "static_intensity.csv", newline="", encoding="utf-8") as f:

@@ -34,6 +34,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .provider import ProviderError, http_cause
 
@@ -143,7 +144,13 @@ def _shutdown_sock(sock) -> None:
         pass
 
 
-class _Watched:
+if TYPE_CHECKING:  # what _Watched is mixed into (urllib3 itself is imported at the first request)
+    from urllib3.connection import HTTPConnection as _Connection
+else:
+    _Connection = object
+
+
+class _Watched(_Connection):
     """Mixed into urllib3's connection classes: each connection joins the current request's watch
     as soon as its TCP socket exists (so a TLS handshake that drips is cut too)."""
 
@@ -165,10 +172,10 @@ def _attach(conn) -> None:
         watch.attach(conn)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pool_classes() -> dict:
-    from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: PLC0415
+    from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415 - on the first request: importing stays cheap
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: PLC0415 - as above
 
     class WatchedHTTPConnection(_Watched, HTTPConnection):
         pass
@@ -185,9 +192,9 @@ def _pool_classes() -> dict:
     return {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _adapter_class():
-    from requests.adapters import HTTPAdapter  # noqa: PLC0415
+    from requests.adapters import HTTPAdapter  # noqa: PLC0415 - on the first request: importing stays cheap
 
     class WatchedAdapter(HTTPAdapter):
         """requests' adapter with connections the watchdog can reach (direct and via HTTP proxies)."""
@@ -242,7 +249,7 @@ class Http:
         return parse_json(self.get_bytes(url, timeout_s=timeout_s, params=params, headers=headers, auth=auth))
 
     def get_bytes(self, url: str, *, timeout_s: float | None = None, params=None, headers=None, auth=None) -> bytes:
-        import requests  # noqa: PLC0415
+        import requests  # noqa: PLC0415 - on the first request: importing stays cheap
 
         total_s = self.limits.timeout_s if timeout_s is None else timeout_s
         deadline = Deadline(total_s)
@@ -372,7 +379,7 @@ def _retry_after_s(value) -> float | None:
 
 
 def _request_error(exc, total_s: float) -> ProviderError:
-    import requests  # noqa: PLC0415
+    import requests  # noqa: PLC0415 - on the first request: importing stays cheap
 
     if isinstance(exc, requests.exceptions.Timeout):
         return ProviderError("timeout", f"no answer within {total_s:g} s")

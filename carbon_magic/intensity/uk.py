@@ -10,6 +10,7 @@ forecasts only, so every regional value is labelled ``forecast``. The API's figu
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 from . import validate
 from .provider import Interval, IntensityValue, ProviderError, get_json, iso_minute, iso_seconds
@@ -19,7 +20,7 @@ HALF_HOUR_S = 1800
 
 
 class UKCarbonIntensity:
-    name = "uk"
+    name: ClassVar[str] = "uk"
     display = "UK Carbon Intensity API"
     refresh_s = 1800.0
     cache_key = "uk"
@@ -40,7 +41,7 @@ class UKCarbonIntensity:
     def secrets(self) -> list[str]:
         return []
 
-    missing_credentials = ""  # needs none
+    missing_credentials: ClassVar[str] = ""  # needs none
 
     @staticmethod
     def supports(zone) -> bool:

@@ -84,7 +84,7 @@ def factor(label) -> str:
     return "other"
 
 
-def provenance(provider, zone_key: str, kind: str, fetched_at: str | None, emission_factor=None,
+def provenance(provider, zone_key: str, kind: str | None, fetched_at: str | None, emission_factor=None,
                estimated: bool = False) -> dict:
     """A value's provenance, from our constants and configuration only."""
     if kind not in KINDS:

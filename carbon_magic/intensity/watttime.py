@@ -9,6 +9,7 @@ falls back to an average figure, saying that it is not comparable with marginal 
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 from . import validate
 from .provider import Interval, IntensityValue, ProviderError, get_json, iso_seconds
@@ -21,7 +22,7 @@ MAX_TOKEN_CHARS = 8192
 
 
 class WattTime:
-    name = "watttime"
+    name: ClassVar[str] = "watttime"
     display = "WattTime"
     refresh_s = 300.0  # 5-minute data
     cache_key = "watttime/co2_moer"
@@ -46,7 +47,7 @@ class WattTime:
     def secrets(self) -> list[str]:
         return [s for s in (*self._auth, self._token) if s]
 
-    missing_credentials = "no_credentials"
+    missing_credentials: ClassVar[str] = "no_credentials"
 
     @staticmethod
     def supports(zone) -> bool:
@@ -128,7 +129,8 @@ class WattTime:
     def _parse(self, body, zone, fetched: str, now: float, forecast: bool) -> list[Interval]:
         if not isinstance(body, dict):
             raise ProviderError("malformed", "expected {'data': [...], 'meta': {...}}")
-        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+        meta = body.get("meta")
+        meta = meta if isinstance(meta, dict) else {}
         if meta.get("units", "lbs_co2_per_mwh") != "lbs_co2_per_mwh":
             raise ProviderError("malformed", "unexpected units")
         step = meta.get("data_point_period_seconds")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from .static import tables
 
@@ -50,7 +50,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _uk_slugs() -> dict[str, int]:
     return {_slug(name): rid for rid, name in tables().uk_regions.items()}
 
@@ -122,7 +122,7 @@ def normalize_zone(zone: str) -> str:
     return parse_zone(zone).key
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plain_names() -> dict[str, tuple[str, str]]:
     """Lower-case spelling -> (canonical key, what to suggest): codes, zone keys, country names."""
     t = tables()

@@ -44,7 +44,7 @@ def live_cell_start(magics, window):
     if not widgets_can_render(magics.shell):
         print(text_summary(_latest_message(session)) + "  (widgets need a Jupyter frontend: a snapshot)")
         return None
-    from .updater import LiveUpdater  # noqa: PLC0415
+    from .updater import LiveUpdater  # noqa: PLC0415 - numpy and the chart only when one is shown
 
     updater = LiveUpdater(session, cell=window).attach()
     view = updater.view()
@@ -61,7 +61,7 @@ class CellView:
     def finish(self, record) -> None:
         """The cell ended: freeze the widgets on `record` (None: no record) and stop updating; the
         displayed text fallback (nbconvert, frontends without widgets) gets the final numbers too."""
-        from .text import final_text  # noqa: PLC0415
+        from .text import final_text  # noqa: PLC0415 - only at the end of a live cell
 
         self.updater.finish(record)
         if self.handle is not None:
@@ -73,7 +73,7 @@ def show(magics):
     if not widgets_can_render(magics.shell):
         print(text_summary(_latest_message(session)) + "  (widgets need a Jupyter frontend: a snapshot)")
         return None
-    from .updater import updater_for  # noqa: PLC0415
+    from .updater import updater_for  # noqa: PLC0415 - numpy and the chart only when one is shown
 
     updater = updater_for(session)
     updater.window_source = lambda: getattr(magics, "_window", None)  # the running cell's start mark

@@ -124,6 +124,7 @@ class LiveFigure:
                 options=list(VIEW_MODES), value="cell", style={"button_width": "70px"},
                 tooltips=["the running cell, or the last one, with a little context before it", "the whole session"],
                 layout=widgets.Layout(flex="0 0 auto"))
+            assert self.cell is not None  # made above when following
             self.stack = widgets.Stack([self.cell.box, self.session.box], selected_index=0,
                                        layout=widgets.Layout(width="100%"))
             # In the browser: switching works while the kernel is busy in the cell being followed.

@@ -28,8 +28,10 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +41,9 @@ from ..units import mass_unit
 from .palette import component_colors
 from .store import PlotStore
 from .text import co2_axis_label, final_readout_html, intensity_axis_label, is_measured, legend_html, readout_html
+
+if TYPE_CHECKING:
+    from ..session import Window
 
 log = logging.getLogger("carbon_magic")
 
@@ -54,10 +59,10 @@ NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 BEFORE_ANY_CELL_S = 60.0  # before the first cell, the `cell` panel shows the last minute
 STOPPED_NOTE = "<div style='padding:0 8px;opacity:.75'><i>stopped: carbon_magic was unloaded</i></div>"
 
-_UPDATERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # session -> LiveUpdater
+_UPDATERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # session -> LiveUpdater
 
 
-def updater_for(session) -> "LiveUpdater":
+def updater_for(session) -> LiveUpdater:
     """The session's one updater, attached on first use; detached when the session closes."""
     u = _UPDATERS.get(session)
     if u is None or not u.attached:
@@ -170,7 +175,7 @@ class LiveUpdater:
         self.period_s = period_s
         self.views: list = []
         self.last_message: dict | None = None
-        self.window_source = None  # fn() -> the open measurement Window (running cell) or None
+        self.window_source: Callable[[], Window | None] | None = None  # the running cell's open Window
         self.attached = False
         self.updates = 0
         self.skipped = 0  # ticks dropped because the main thread was updating
@@ -186,7 +191,7 @@ class LiveUpdater:
         self._close_listener = self.detach
 
     # -- wiring --------------------------------------------------------------------------
-    def attach(self) -> "LiveUpdater":
+    def attach(self) -> LiveUpdater:
         if self.attached or self.finished:
             return self
         for rec in (self.session.records if self.cell is None else ()):

@@ -49,7 +49,7 @@ def table_command(magics, argline: str) -> CellTable:
 def parse_export_args(argline: str, prog: str = "%carbon export"):
     """(path, CardOptions or None): a model card where `--model-card` is given or the file is
     named like one (`model-card.md`)."""
-    from .model_card import TRAINING_TYPES, CardOptions, is_model_card_path  # noqa: PLC0415
+    from .model_card import TRAINING_TYPES, CardOptions, is_model_card_path  # noqa: PLC0415 - model cards on first use
 
     ap = CommandParser(prog)
     ap.add_argument("path", nargs="*", metavar="PATH")
@@ -78,7 +78,7 @@ def export_command(magics, argline: str) -> None:
     report = Report.from_session(magics.session, project_name(magics.shell))
     renderer = None
     if card is not None:
-        from .model_card import CardError, render as render_card  # noqa: PLC0415
+        from .model_card import CardError, render as render_card  # noqa: PLC0415 - model cards on first use
 
         try:
             content = render_card(report, card)  # options checked before anything is written
@@ -101,7 +101,7 @@ def export_text(session, fmt: str) -> tuple[str, str]:
     if fmt not in TEXT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(TEXT_FORMATS)}")
     try:
-        from IPython import get_ipython  # noqa: PLC0415
+        from IPython import get_ipython  # noqa: PLC0415 - the project name, where a shell exists
 
         shell = get_ipython()
     except ImportError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 
 # DASH and fmt_intensity are the contract's (units.py); the table, receipt and CLI import them from here.
-from ..units import DASH, fmt_duration, fmt_energy, fmt_intensity, fmt_mass_g  # noqa: F401
+from ..units import DASH, fmt_duration, fmt_energy, fmt_intensity, fmt_mass_g
 from .equivalents import equivalents
 from .model import measured_share
 

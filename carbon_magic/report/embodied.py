@@ -17,6 +17,7 @@ counts as the whole board, as its energy does.
 from __future__ import annotations
 
 import csv
+from typing import Any
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -67,7 +68,7 @@ def host_row(host_kind: str) -> Row | None:
 
 def _item(row: Row, name: str, model: str | None, duration_s: float, resource_share: float | None = None) -> dict:
     share = duration_s / (row.lifetime_years * SECONDS_PER_YEAR)
-    item = {"name": name, "model": model, "row": row.key, "embodied_kg": row.embodied_kg,
+    item: dict[str, Any] = {"name": name, "model": model, "row": row.key, "embodied_kg": row.embodied_kg,
             "lifetime_years": row.lifetime_years, "time_share": share, "g": row.embodied_kg * 1000.0 * share,
             "uncertainty_fraction": row.uncertainty_fraction, "url": row.url, "year": row.year}
     if resource_share is not None:
@@ -111,7 +112,7 @@ def describe(record) -> str:
     """`0.45 mg CO₂e (time share of 1 × gpu-datacenter, host …; Chien et al. … (2023)), estimated`."""
     if getattr(record, "embodied_g", None) is None:
         return ""
-    from .sci import fmt_small  # noqa: PLC0415
+    from .sci import fmt_small  # noqa: PLC0415 - only the text form needs it
 
     e = record.embodied or {}
     rows = [str(i.get("row")) for i in e.get("items", [])]

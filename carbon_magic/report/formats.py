@@ -40,7 +40,7 @@ class ExportError(Exception):
 
 def _shown(path) -> str:
     """A path for a one-line message: control characters replaced, cut to a readable length."""
-    from .display import one_line  # noqa: PLC0415
+    from .display import one_line  # noqa: PLC0415 - only messages need it
 
     return one_line(str(path), 120)
 
@@ -100,7 +100,7 @@ def write(report: Report, path: str | Path, renderer=None) -> Path:
     the model card) and write it atomically."""
     target, suffix = check_path(path)
     content = renderer(report) if renderer else render(report, suffix)  # in full before the disk is touched
-    from .atomic import write_atomic  # noqa: PLC0415
+    from .atomic import write_atomic  # noqa: PLC0415 - only writing needs it
 
     try:
         return write_atomic(target, content)

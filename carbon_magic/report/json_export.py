@@ -45,7 +45,7 @@ def per_unit_rows(report: Report) -> list[dict]:
     rows = []
     for r in report.records:
         p = per_unit(r)
-        if p is None:
+        if p is None or r.units is None:  # per_unit is None without units
             continue
         rows.append({"cell": cell_name(r), "cell_id": r.cell_id, "started_at": r.started_at, "unit": r.units["unit"],
                      "count": r.units["count"], "energy_j_per_unit": p["energy_j"],

@@ -76,7 +76,7 @@ def kinds_present(records: list[CellRecord]) -> list[str]:
 def grouped(records: list[CellRecord]) -> list[tuple[CellRecord, list[CellRecord]]]:
     """(record, its nested records) for each top-level record, in the given order. A nested record
     whose parent is not among `records` is a group of its own (still nested: never summed)."""
-    tops = {(r.session_id, r.started_at): r for r in records if r.parent is None}
+    tops: dict[tuple[str, str | None], CellRecord] = {(r.session_id, r.started_at): r for r in records if r.parent is None}
     children: dict[int, list[CellRecord]] = {}
     for r in records:
         parent = tops.get((r.session_id, r.parent.get("started_at"))) if isinstance(r.parent, dict) else None
@@ -169,7 +169,7 @@ def host_info(info: dict | None) -> dict:
     """The whitelisted host fields; from a ledger file they are untrusted, so a field of the
     wrong shape is dropped (sensors and skipped: lists of objects; the rest: plain values)."""
     info = info if isinstance(info, dict) else {}
-    out = {}
+    out: dict = {}
     for k in HOST_KEYS:
         v = info.get(k)
         if k not in info:
@@ -207,7 +207,7 @@ class Report:
         return self.project_name
 
     @classmethod
-    def from_session(cls, session, project_name: str | None = None) -> "Report":
+    def from_session(cls, session, project_name: str | None = None) -> Report:
         records = list(session.records)
         t = session.totals()
         return cls(records, compute_totals(records, t["session_energy_j"], t["session_emissions_g"]),
@@ -216,7 +216,7 @@ class Report:
 
     @classmethod
     def from_records(cls, records: list[CellRecord], host: dict | None = None, session_id: str | None = None,
-                     project_name: str = "notebook", session_energy_j: float | None = None) -> "Report":
+                     project_name: str = "notebook", session_energy_j: float | None = None) -> Report:
         sid = session_id
         if sid is None:
             ids = sorted({r.session_id for r in records})

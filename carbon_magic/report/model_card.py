@@ -96,7 +96,7 @@ def emissions_uncertainty_g(records) -> float:
 
 
 def _zones(records) -> list[str]:
-    return list(dict.fromkeys((r.intensity or {}).get("zone") for r in records if (r.intensity or {}).get("zone")))
+    return list(dict.fromkeys(z for r in records if (z := (r.intensity or {}).get("zone"))))
 
 
 def location_text(records) -> str:

@@ -147,9 +147,10 @@ def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]
         except (ValueError, TypeError, RecursionError):
             host = {}
         host = host if isinstance(host, dict) else {}
-        nb = host.get("notebook") if isinstance(host.get("notebook"), str) else None
+        nb = host.get("notebook")
+        nb = nb if isinstance(nb, str) else None
         report = Report.from_records(recs, host, sid, notebook_stem(nb) or "notebook")
-        name = f"{Path(nb).name} (session {sid})" if notebook_stem(nb) else f"{path.name} session {sid}"
+        name = f"{Path(nb).name} (session {sid})" if nb and notebook_stem(nb) else f"{path.name} session {sid}"
         out.append(Source(name, report, report.totals["cells"],
                           report.totals["cells_energy_j"], report.totals["emissions_g"], notes.get(sid, [])))
     return out

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .base import Skipped
 from .estimators import CpuEstimator, RamEstimator
@@ -14,7 +16,7 @@ from .rapl import discover_rapl
 class Discovery:
     sources: list = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    _nvml: object = None
+    _nvml: Any = None  # the NVML module (pynvml, or a test's fake) to shut down
 
     def close(self) -> None:
         for s in self.sources:
@@ -27,7 +29,7 @@ class Discovery:
             self._nvml = None
 
 
-def discover(powercap_root: str = "/sys/class/powercap", nvml="auto", env: dict | None = None,
+def discover(powercap_root: str = "/sys/class/powercap", nvml="auto", env: Mapping[str, str] | None = None,
              cpu_tdp_w: float | None = None, psutil_module=None, rapl_opener=open,
              ram_w_per_gb: float | None = None) -> Discovery:
     """Sources in a stable order: GPUs, CPU packages, DRAM, then estimators for what is missing.
@@ -47,7 +49,9 @@ def discover(powercap_root: str = "/sys/class/powercap", nvml="auto", env: dict 
     d.sources += [z for z in zones if z.kind == "cpu"] + [z for z in zones if z.kind == "dram"]
     d.skipped += skipped
     if psutil_module is None:
-        import psutil as psutil_module  # noqa: PLC0415
+        import psutil  # noqa: PLC0415 - the default; tests inject their own
+
+        psutil_module = psutil
     if not any(z.kind == "cpu" for z in zones):
         d.sources.append(CpuEstimator(psutil_module.cpu_times, psutil_module.cpu_count() or 1, cpu_tdp_w))
     if not any(z.kind == "dram" for z in zones):

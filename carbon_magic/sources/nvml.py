@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 
 from .base import Reading, Skipped, SourceFailed
 
@@ -26,7 +27,7 @@ GPU_NOT_FOUND = 28
 # Where an NVIDIA driver shows itself (Linux, and WSL's GPU paravirtualisation device).
 DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg")
 
-_INIT_REASONS = {
+_INIT_REASONS: dict[int | None, tuple[str, str]] = {
     DRIVER_NOT_LOADED: ("NVIDIA driver not loaded (no GPU on this machine?)", ""),
     LIBRARY_NOT_FOUND: ("libnvidia-ml.so not found (no NVIDIA driver installed)", ""),
     LIB_RM_VERSION_MISMATCH: ("NVIDIA driver and library versions differ (driver upgraded without reboot)",
@@ -68,7 +69,7 @@ class NvmlGpu:
         self._lock = threading.Lock()
         self._total_j = 0.0
         self._uncertainty_j = 0.0
-        self._last_mj: int | None = None
+        self._last_mj = 0  # the counter's last reading (counter method; set below)
         self._last_t: float | None = None
         self._last_power_w: float | None = None
         self.resets = 0
@@ -169,7 +170,7 @@ def _mig_parent(nvml, entry: str, devices: list):
     return hits[0] if len(hits) == 1 else None
 
 
-def _visible(env: dict, devices: list[tuple[int, object, str, str]], nvml=None):
+def _visible(env: Mapping[str, str], devices: list[tuple[int, object, str, str]], nvml=None):
     """Select and name devices per CUDA_VISIBLE_DEVICES. devices: (nvml_index, handle, uuid, bus_id).
 
     Returns ([(name, handle, uuid, mig entry or None)], [invalid entries]).
@@ -201,7 +202,7 @@ def _visible(env: dict, devices: list[tuple[int, object, str, str]], nvml=None):
     return chosen, problems
 
 
-def discover_nvml(nvml=None, env: dict | None = None) -> tuple[list[NvmlGpu], list[Skipped]]:
+def discover_nvml(nvml=None, env: Mapping[str, str] | None = None) -> tuple[list[NvmlGpu], list[Skipped]]:
     env = os.environ if env is None else env
     if nvml is None:
         if not any(os.path.exists(p) for p in DRIVER_PATHS):
@@ -209,9 +210,10 @@ def discover_nvml(nvml=None, env: dict | None = None) -> tuple[list[NvmlGpu], li
             return [], [Skipped("gpu", "no NVIDIA driver on this machine (no /proc/driver/nvidia or /dev/nvidiactl)",
                                 "")]
         try:
-            import pynvml as nvml  # noqa: PLC0415 - optional at run time, loaded only here
+            import pynvml  # noqa: PLC0415 - optional at run time, loaded only here
         except ImportError:
             return [], [Skipped("gpu", "nvidia-ml-py is not installed", "pip install nvidia-ml-py")]
+        nvml = pynvml
     try:
         nvml.nvmlInit()
     except nvml.NVMLError as exc:

@@ -50,10 +50,10 @@ def _read_int(path: Path) -> int | None:
 
 def _ceiling_w(path: Path, kind: str) -> float:
     """Twice the largest power limit the zone accepts (constraint_*_max_power_uw), else a default."""
-    limits = [_read_int(f) for f in sorted(path.glob("constraint_*_max_power_uw"))]
-    limits = [v / 1e6 for v in limits if v]
-    if limits:
-        return max(MIN_CEILING_W, 2.0 * max(limits))
+    limits_uw = [_read_int(f) for f in sorted(path.glob("constraint_*_max_power_uw"))]
+    limits_w = [v / 1e6 for v in limits_uw if v]
+    if limits_w:
+        return max(MIN_CEILING_W, 2.0 * max(limits_w))
     return DEFAULT_CEILING_W.get(kind, 1000.0)
 
 
@@ -252,7 +252,7 @@ def discover_rapl(root: str | os.PathLike, opener=open) -> tuple[list[RaplZone],
             continue  # core/uncore are inside the package; psys overlaps it
         candidates.append((mmio, label, kind, d))
     # MSR zones first so that an MMIO copy of the same package is the one dropped.
-    for mmio, label, kind, d in sorted(candidates, key=lambda c: c[0]):
+    for _mmio, label, kind, d in sorted(candidates, key=lambda c: c[0]):
         if label in zones:
             continue
         try:
