@@ -31,6 +31,12 @@ def load(ip) -> None:
     ip.input_transformers_cleanup.append(magics.transform)
     state = {"magics": magics, "session": session, "bridge": None}
     _STATE[id(ip)] = state
+    try:  # Dask / Ray clusters: attaches when one is in use (imports neither until then)
+        from .cluster import ClusterHook  # noqa: PLC0415
+
+        ClusterHook.install(session)
+    except Exception:  # noqa: BLE001 - measuring this machine goes on without it
+        log.warning("cluster measuring unavailable", exc_info=True)
     if getattr(ip, "kernel", None) is not None:
         state["bridge"] = _open_bridge(session)
 
@@ -54,6 +60,7 @@ def _open_bridge(session: CarbonSession):
                      "sensors": d["sensors"], "skipped": d["skipped"], "zone": session.settings.zone})
         session.sampler.add_listener(lambda snap: bridge.send_sample(session.sample_message(snap)), 1.0)
         session.record_listeners.append(lambda rec: bridge.send_record(rec.to_dict()))
+        session.revision_listeners.append(lambda rec: bridge.send_record(rec.to_dict()))
         return bridge
     except Exception:  # noqa: BLE001 - no frontend comm is fine; measuring goes on
         log.debug("frontend comm unavailable", exc_info=True)

@@ -46,6 +46,7 @@ COMMANDS = {
     "table": "carbon_magic.report.commands:table_command",
     "export": "carbon_magic.report.commands:export_command",
     "live": "carbon_magic.live:live_command",
+    "cluster": "carbon_magic.cluster.commands:cluster_command",
 }
 LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
 BUILTIN = ("auto", "status")
@@ -355,7 +356,7 @@ class CarbonMagics(Magics):
 
     @line_magic("carbon")
     def carbon_line(self, line):
-        """%carbon auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast
+        """%carbon auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast | cluster
 
         auto on|off     measure every cell without %%carbon
         status          sensors found, sensors skipped (with the fix), zone, provider, interval, session energy
@@ -365,6 +366,7 @@ class CarbonMagics(Magics):
         zone ZONE       set the grid zone (country, Electricity Maps zone, UK region, cloud region)
         whatif ZONE…    what this session's energy would have emitted elsewhere
         forecast        the greenest start time for a job (--duration 2h --within 24h)
+        cluster on|off  bill Dask/Ray tasks to the cell that ran them (status: nodes and sensors)
         """
         sub, _, rest = line.strip().partition(" ")
         rest = rest.strip()
@@ -415,4 +417,6 @@ class CarbonMagics(Magics):
                      f"idle between cells {fmt_energy(t['idle_energy_j'])}), "
                      f"{fmt_mass_g(t['emissions_g'])} CO₂e in measured cells")
         lines.append(f"  ledger: {s.ledger.path}")
+        for hook in s.cell_hooks:  # e.g. the cluster: its nodes and their probe tables
+            lines += getattr(hook, "status_lines", list)()
         return "\n".join(lines)

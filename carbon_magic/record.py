@@ -38,6 +38,8 @@ STATUSES = ("ok", "error", "interrupted")
 MAX_QUANTITY = 1e15
 _QUANTITIES = ("duration_s", "energy_j", "emissions_g", "intensity_g_per_kwh")
 _OPTIONAL_TEXT = ("cell_id", "label", "code_head")
+_OMIT_IF_NONE = ("node", "revision", "cluster")  # cluster-only keys, absent from other records
+MAX_REVISION = 1_000_000
 _PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "source", "flag", "fallback_reason",
                     "fetched_at", "licence", "license")
 
@@ -71,6 +73,7 @@ class Component:
     uncertainty_cause: str = ""  # counter-resolution, sampling, model, counter-reset, ambiguous-gap,
     #                              sensor-failed; several joined with "+"
     mig: str | None = None  # the MIG slice this GPU stands for: energy_j is the whole board's
+    node: str | None = None  # the cluster node this component is on (its name is `<node>/<name>`)
 
     @property
     def measured(self) -> bool:
@@ -114,6 +117,12 @@ class CellRecord:
     code_head: str | None = None  # first line of the cell, for tables
     intensity_segments: list[dict] = field(default_factory=list)  # each value used, with its energy
     schema: str = SCHEMA
+    # Cluster work (carbon_magic.cluster): `revision` counts the versions of this record written
+    # to the ledger (0 first; readers keep the highest per cell identity), `cluster` says what the
+    # cell's tasks on cluster nodes cost and whether some still run (`pending`). None otherwise,
+    # and then left out of to_dict(), so records of cells without a cluster are unchanged.
+    revision: int | None = None
+    cluster: dict | None = None
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -122,8 +131,10 @@ class CellRecord:
         Built field by field: `dataclasses.asdict` (deep copies through every level, and it ran
         twice over the components) was the largest single cost of a measured cell.
         """
-        d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__}
-        d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__}
+        d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__
+             if name not in _OMIT_IF_NONE or getattr(self, name) is not None}
+        d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__
+                            if name not in _OMIT_IF_NONE or getattr(c, name) is not None}
                            for c in self.components]
         return d
 
@@ -153,6 +164,11 @@ class CellRecord:
     def measured(self) -> bool:
         """True when every component came from a hardware energy counter (sampled power is not)."""
         return bool(self.components) and all(c.measured for c in self.components)
+
+    @property
+    def cluster_energy_j(self) -> float:
+        """The part of `energy_j` (after PUE) spent on cluster nodes (components with a `node`)."""
+        return sum(c.energy_j for c in self.components if c.node) * self.pue
 
     @property
     def uncertainty_j(self) -> float:
@@ -190,20 +206,70 @@ class CellRecord:
 
     def summary(self) -> str:
         comps = " · ".join(
-            " ".join(filter(None, (c.name, fmt_energy(c.energy_j), c.how()))) + c.note() for c in self.components
-        )
+            " ".join(filter(None, (c.name, fmt_energy(c.energy_j), c.how()))) + c.note()
+            for c in self.components if not c.node
+        ) + _cluster_summary(self)
         pue = f" · PUE {self.pue:g}" if self.pue != 1.0 else ""
         status = "" if self.status == "ok" else f" · {self.status}"
         label = f"[{self.label}] " if self.label else ""
+        pending = ""
+        if isinstance(self.cluster, dict) and self.cluster.get("pending"):
+            pending = "\n  cluster: tasks still running or readings not yet in; this record updates until they end"
         return (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
                 f"  @ {self.intensity_g_per_kwh:.0f} g/kWh ({self.intensity_label()}) · "
-                f"{fmt_duration(self.duration_s)}{pue}{status}")
+                f"{fmt_duration(self.duration_s)}{pue}{status}{pending}")
 
     def __str__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+SUMMARY_NODES = 4  # cluster nodes named in the summary line; the rest are counted
+
+
+def _cluster_summary(record: "CellRecord") -> str:
+    """` · cluster node-a 20 J measured · node-b 41 J (gap)`: the cluster components by node."""
+    by_node: dict[str, list[Component]] = {}
+    for c in record.components:
+        if c.node:
+            by_node.setdefault(c.node, []).append(c)
+    if not by_node:
+        return ""
+    parts = []
+    for node, comps in list(by_node.items())[:SUMMARY_NODES]:
+        hows = {c.how() for c in comps if c.how()}
+        how = hows.pop() if len(hows) == 1 else ("mixed" if hows else "")
+        gap = " (gap: node lost)" if any(c.status == "failed" for c in comps) else ""
+        parts.append(" ".join(filter(None, (node, fmt_energy(sum(c.energy_j for c in comps)), how))) + gap)
+    more = len(by_node) - SUMMARY_NODES
+    lead = " · " if any(not c.node for c in record.components) else ""
+    return lead + "cluster " + " · ".join(parts) + (f" · {more} more nodes" if more > 0 else "")
+
+
+def record_identity(record: "CellRecord") -> tuple:
+    """What stays the same across the revisions of one cell's record."""
+    return (record.session_id, record.started_at, record.ended_at, record.execution_count, record.cell_id,
+            record.label)
+
+
+def latest_revisions(records: list["CellRecord"]) -> list["CellRecord"]:
+    """`records` with each revised record (its `revision` set) kept once: the highest revision,
+    in the place of its first version. Records without a revision are all kept."""
+    best: dict[tuple, int] = {}
+    out: list[CellRecord] = []
+    for r in records:
+        if r.revision is None:
+            out.append(r)
+            continue
+        key = record_identity(r)
+        if key not in best:
+            best[key] = len(out)
+            out.append(r)
+        elif (out[best[key]].revision or 0) <= r.revision:
+            out[best[key]] = r
+    return out
 
 
 def _short(value, limit: int = 40) -> str:
@@ -284,10 +350,10 @@ def record_problem(d) -> str | None:
                 problem = quantity_problem(c.get(key))
                 if problem:
                     return f"components[{i}].{key} {problem}"
-        for key in ("uncertainty_cause", "mig"):
+        for key in ("uncertainty_cause", "mig", "node"):
             if c.get(key) is not None and not isinstance(c[key], str):
                 return f"components[{i}].{key} is not text ({_short(c[key])})"
-    problem = _provenance_problem(d.get("intensity"), "intensity")
+    problem = _provenance_problem(d.get("intensity"), "intensity") or _cluster_problem(d)
     if problem:
         return problem
     segments = d.get("intensity_segments", [])
@@ -299,4 +365,42 @@ def record_problem(d) -> str | None:
         problem = _provenance_problem(seg.get("intensity"), f"intensity_segments[{i}].intensity")
         if problem:
             return problem
+    return None
+
+
+def _cluster_problem(d: dict) -> str | None:
+    """Why the cluster keys (`revision`, `cluster`) of record `d` are not usable, or None."""
+    rev = d.get("revision")
+    if rev is not None and (isinstance(rev, bool) or not isinstance(rev, int) or not 0 <= rev <= MAX_REVISION):
+        return f"revision is not a whole number from 0 to {MAX_REVISION} ({_short(rev)})"
+    cluster = d.get("cluster")
+    if cluster is None:
+        return None
+    if not isinstance(cluster, dict):
+        return f"cluster is not an object ({_short(cluster)})"
+    if not isinstance(cluster.get("pending", False), bool):
+        return f"cluster.pending is not true or false ({_short(cluster.get('pending'))})"
+    for key in ("engine", "attribution"):
+        if cluster.get(key) is not None and not isinstance(cluster[key], str):
+            return f"cluster.{key} is not text ({_short(cluster[key])})"
+    nodes = cluster.get("nodes", [])
+    if not isinstance(nodes, list):
+        return f"cluster.nodes is not a list ({_short(nodes)})"
+    for i, n in enumerate(nodes):
+        if not isinstance(n, dict):
+            return f"cluster.nodes[{i}] is not an object ({_short(n)})"
+        if not isinstance(n.get("node"), str):
+            return f"cluster.nodes[{i}].node is missing or not text ({_short(n.get('node'))})"
+        for key in ("energy_j", "emissions_g", "gap_s", "time_window_j"):
+            if n.get(key) is not None:
+                problem = quantity_problem(n[key])
+                if problem:
+                    return f"cluster.nodes[{i}].{key} {problem}"
+        for key in ("zone", "gap", "status"):
+            if n.get(key) is not None and not isinstance(n[key], str):
+                return f"cluster.nodes[{i}].{key} is not text ({_short(n[key])})"
+    for key in ("task_intervals", "running"):
+        v = cluster.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            return f"cluster.{key} is not a whole number ({_short(v)})"
     return None

@@ -10,7 +10,7 @@ import logging
 import platform
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import __version__
 from . import uncertainty as U
@@ -35,6 +35,7 @@ class Window:
     cell_id: str | None = None
     execution_count: int | None = None
     code_head: str | None = None
+    extras: dict = field(default_factory=dict)  # what cell hooks keep between begin and end
 
 
 class CarbonSession:
@@ -58,6 +59,10 @@ class CarbonSession:
         self.records: list[CellRecord] = []
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell
         self.close_listeners: list = []  # fn() called once by close(), before the sampler stops
+        # Objects with begin(window) and end(window, record), called at each cell's edges on the
+        # main thread (end before the record is written): carbon_magic.cluster adds its part so.
+        self.cell_hooks: list = []
+        self.revision_listeners: list = []  # fn(record) after revise(), from any thread
         self._host = self._host_info()
         self.started_at = iso_utc(self.sampler.first.wall)
         self.ledger.put_session(self.session_id, self.started_at, self.describe())
@@ -99,7 +104,13 @@ class CarbonSession:
             self.intensity_for(zone).prefetch(snap.wall)
         except Exception:  # noqa: BLE001 - prefetch is best effort and must not touch the cell
             log.debug("prefetch failed", exc_info=True)
-        return Window(snap, label, zone, cell_id, execution_count, code_head)
+        window = Window(snap, label, zone, cell_id, execution_count, code_head)
+        for hook in list(self.cell_hooks):
+            try:
+                hook.begin(window)
+            except Exception:  # noqa: BLE001 - a hook must never touch the cell
+                log.warning("cell hook %r failed at begin", hook, exc_info=True)
+        return window
 
     def intensity_for(self, zone: str | None):
         if zone and zone != getattr(self.intensity, "zone", None) and self._intensity_for_zone:
@@ -111,6 +122,11 @@ class CarbonSession:
             self._cuda_sync()
         end = self.sampler.snapshot()
         record = self.build_record(window, end, status)
+        for hook in list(self.cell_hooks):
+            try:
+                hook.end(window, record)
+            except Exception:  # noqa: BLE001 - the record is kept without the hook's part
+                log.warning("cell hook %r failed at end", hook, exc_info=True)
         try:
             self.ledger.append(record)
         except Exception as exc:  # noqa: BLE001 - the record is kept in memory and the user told
@@ -124,6 +140,21 @@ class CarbonSession:
             except Exception:  # noqa: BLE001
                 log.debug("record listener failed", exc_info=True)
         return record
+
+    def revise(self, record: CellRecord, revised: CellRecord) -> None:
+        """Replace `record` (one of this session's) by `revised`, its next revision: the same object
+        takes the new values (so `-o VAR` and the table see them), the ledger gets the new version,
+        and the revision listeners (the JupyterLab comm) are told. Safe from any thread."""
+        record.__dict__.update(revised.__dict__)  # one step under the GIL: readers see old or new
+        try:
+            self.ledger.append(record)
+        except Exception as exc:  # noqa: BLE001 - kept in memory; the next revision tries again
+            log.warning("ledger write of a revised record failed: %s", exc)
+        for fn in list(self.revision_listeners):
+            try:
+                fn(record)
+            except Exception:  # noqa: BLE001
+                log.debug("revision listener failed", exc_info=True)
 
     def build_record(self, window: Window, end: Snapshot, status: str) -> CellRecord:
         start = window.start
@@ -226,10 +257,11 @@ class CarbonSession:
         return max(0.0, now.total_j() - self.sampler.first.total_j()) * self.settings.pue
 
     def totals(self) -> dict:
-        cells_j = sum(r.energy_j for r in self.records)
+        cells_j = sum(r.energy_j - r.cluster_energy_j for r in self.records)  # this machine's part
         total_j = max(self.session_energy_j(), cells_j)
         return {"cells": len(self.records), "cells_energy_j": cells_j, "session_energy_j": total_j,
-                "idle_energy_j": total_j - cells_j, "emissions_g": sum(r.emissions_g for r in self.records)}
+                "idle_energy_j": total_j - cells_j, "emissions_g": sum(r.emissions_g for r in self.records),
+                "cluster_energy_j": sum(r.cluster_energy_j for r in self.records)}
 
     def drain_notices(self) -> list[str]:
         out = list(self.pending_notices)

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..record import CellRecord, quantity_problem
+from ..record import CellRecord, latest_revisions, quantity_problem
 from .model import Report
 
 METADATA_KEY = "carbon_magic"
@@ -114,6 +114,7 @@ def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]
         raise SourceError(f"no records of session {session_id!r}")
     out = []
     for sid, recs in grouped.items():
+        recs = latest_revisions(recs)  # a record revised after its cell (cluster tasks): its last version
         try:
             host = json.loads(sessions.get(sid) or "{}")
         except (ValueError, TypeError, RecursionError):

@@ -1,0 +1,559 @@
+"""The kernel side of cluster measuring, whatever the engine: nodes, their readings, the task
+intervals of each cell, and the records that follow them.
+
+Threads: an engine delivers messages from its own thread (Dask's client loop) with `post`; the
+monitor's poller thread asks the engine for what it must pull (Ray), takes in the posted
+messages and revises the records of the cells still pending; cell edges come from the main
+thread. One lock guards the state; nothing under it waits on the network.
+
+A cell's record is first written when the cell ends, with what has arrived by then (its
+`cluster.pending` true). The poller revises it (`CarbonSession.revise`: a new revision in the
+ledger, the badge updates) while its tasks run or their readings are not yet in, at most every
+`revise_every_s`, and once more when it settles. Cell edges never wait on the cluster.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from .. import uncertainty as U
+from ..co2 import intensity_pieces
+from ..record import CellRecord, Component, iso_utc
+from ..units import J_PER_KWH
+from .attribution import NodeSeries, attribute
+
+log = logging.getLogger("carbon_magic.cluster")
+
+SPAN_PREFIX = "carbon_magic:"
+SPAN = "span"  # attributed by the cell's Dask span
+TIME_WINDOW = "time-window"  # no cell tag (lost to graph optimisation): the cell running when it started
+CREATION = "task-creation"  # Ray: the cell during which the task (or its parent) was created
+UNPROBED_ROWS = 10_000  # readings held per meter until its probe arrives
+
+
+@dataclass
+class NodeState:
+    name: str
+    series: NodeSeries
+    probe: dict = field(default_factory=dict)
+    sensors: dict = field(default_factory=dict)  # name -> (kind, method)
+    failed: dict = field(default_factory=dict)  # sensor -> reason, as last reported
+    meter_source: str | None = None  # engine handle of the meter (worker address, actor)
+    last_heard: float = -math.inf  # kernel monotonic time of the last meter message
+    lost: str | None = None  # why its readings stopped (the node or its meter's worker went away)
+    lost_at: float | None = None  # node wall time from which nothing is known
+    # (cell key, how, t0, t1); running ones by the source that reported them
+    closed: list = field(default_factory=list)
+    running: dict = field(default_factory=dict)  # source -> [(key, how, t0)]
+    zone_error: str | None = None
+    unprobed: dict = field(default_factory=dict)  # meter -> readings that came before its probe
+
+
+@dataclass
+class CellState:
+    key: str
+    begin: float
+    end: float | None = None
+    record: CellRecord | None = None
+    base: dict | None = None  # the record without its cluster part, as a dict
+    revision: int = 0
+    pending: bool = True
+    fingerprint: tuple | None = None
+    written_at: float = -math.inf
+    ended_mono: float = math.inf
+    node_j: dict = field(default_factory=dict)  # node -> device J attributed (for cluster idle)
+
+
+class ClusterMonitor:
+    def __init__(self, session, engine, flush_s: float = 1.0, revise_every_s: float = 2.0,
+                 clock=time.monotonic, wall=time.time, start_thread: bool = True, max_cells: int = 10_000):
+        self.session = session
+        self.engine = engine
+        self.flush_s = flush_s
+        self.revise_every_s = revise_every_s
+        self._clock, self._wall = clock, wall
+        self._lock = threading.RLock()
+        self.inbox: deque = deque()
+        self.nodes: dict[str, NodeState] = {}
+        self.cells: dict[str, CellState] = {}
+        self._max_cells = max_cells
+        self._n = 0
+        self.started_mono = clock()
+        self.bytes_in = 0
+        self.messages_in = 0
+        self.notes: list[str] = []  # one-line notices for %carbon status (bounded)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.poll_errors = 0
+        if start_thread:
+            self.start()
+
+    # -- engine -> monitor (any thread) ----------------------------------------------------
+    def post(self, kind: str, payload, nbytes: int = 0) -> None:
+        """Queue a message for the poller: ("meter", msg) or ("tasks", (node, source, msg)) or
+        ("lost", (node, source, reason))."""
+        self.inbox.append((kind, payload))
+        self.bytes_in += nbytes
+        self.messages_in += 1
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            if text not in self.notes:
+                self.notes.append(text)
+                del self.notes[:-20]
+
+    # -- cell edges (main thread) ----------------------------------------------------------
+    def cell_begin(self, window) -> str:
+        with self._lock:
+            self._n += 1
+            key = f"{self.session.session_id[:8]}-{self._n}"
+            self.cells[key] = CellState(key, window.start.wall)
+            self._trim_cells()
+        window.extras["cluster_key"] = key
+        self.engine.cell_begin(key)
+        return key
+
+    def cell_end(self, window, record: CellRecord) -> None:
+        key = window.extras.get("cluster_key")
+        if key is None:
+            return
+        try:
+            self.engine.cell_end(key)
+        finally:
+            with self._lock:
+                cell = self.cells.get(key)
+                if cell is None:
+                    return
+                cell.end = self._wall()
+                cell.ended_mono = self._clock()
+                cell.record = record
+                cell.base = record.to_dict()
+                self._ingest()
+                revised, _ = self._compose(cell)
+                record.__dict__.update(revised.__dict__)  # the first version: written by the session
+                cell.fingerprint = _fingerprint(record)
+                cell.written_at = self._clock()
+
+    def cell_at(self, t: float) -> str | None:
+        """The measured cell that was running at wall time `t` (kernel clock), else None."""
+        with self._lock:
+            for cell in reversed(list(self.cells.values())):
+                if cell.begin <= t and (cell.end is None or t <= cell.end):
+                    return cell.key
+                if cell.end is not None and cell.end < t:
+                    return None
+        return None
+
+    def cell_window(self, key: str) -> tuple[float, float | None] | None:
+        cell = self.cells.get(key)
+        return None if cell is None else (cell.begin, cell.end)
+
+    # -- poller ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="carbon_magic-cluster", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(0.05, self.flush_s / 2)):
+            self.poll()
+
+    def poll(self) -> None:
+        """One round: the engine's pulls and checks, then the pending cells. Never raises."""
+        try:
+            self.engine.poll(self)
+        except Exception:  # noqa: BLE001 - a failed pull is retried next round
+            self.poll_errors += 1
+            log.debug("cluster engine poll failed", exc_info=True)
+        try:
+            self.update()
+        except Exception:  # noqa: BLE001
+            self.poll_errors += 1
+            log.warning("cluster update failed", exc_info=True)
+
+    def update(self) -> None:
+        """Take in posted messages and revise the pending cells' records."""
+        revisions = []
+        with self._lock:
+            self._ingest()
+            now = self._clock()
+            for cell in list(self.cells.values()):
+                if not cell.pending or cell.record is None:
+                    continue
+                revised, settled = self._compose(cell)
+                fp = _fingerprint(revised)
+                if settled or (fp != cell.fingerprint and now - cell.written_at >= self.revise_every_s):
+                    cell.pending = not settled
+                    if fp == cell.fingerprint and not settled:
+                        continue
+                    cell.revision += 1
+                    revised.revision = cell.revision
+                    cell.fingerprint = _fingerprint(revised)
+                    cell.written_at = now
+                    revisions.append((cell.record, revised))
+            self._prune()
+        for record, revised in revisions:  # outside the lock: the ledger and the comm may block
+            self.session.revise(record, revised)
+
+    def stop(self, finish: bool = True) -> None:
+        """Stop the poller; `finish`: write a last revision of the pending cells first (their
+        readings stop here, which their records say)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if finish:
+            self.poll()
+            with self._lock:
+                pending = [c for c in self.cells.values() if c.pending and c.record is not None]
+                finals = []
+                for cell in pending:
+                    revised, _ = self._compose(cell, detached=True)
+                    cell.pending = False
+                    cell.revision += 1
+                    revised.revision = cell.revision
+                    finals.append((cell.record, revised))
+            for record, revised in finals:
+                self.session.revise(record, revised)
+
+    # -- taking messages in ----------------------------------------------------------------
+    def _ingest(self) -> None:
+        while self.inbox:
+            kind, payload = self.inbox.popleft()
+            try:
+                if kind == "meter":
+                    self._take_meter(payload)
+                elif kind == "tasks":
+                    self._take_tasks(*payload)
+                elif kind == "lost":
+                    self._take_lost(*payload)
+            except Exception:  # noqa: BLE001 - one malformed message must not stop the others
+                log.debug("cluster message dropped: %r", payload, exc_info=True)
+
+    def node(self, name: str) -> NodeState:
+        n = self.nodes.get(name)
+        if n is None:
+            n = self.nodes[name] = NodeState(name, NodeSeries(name))
+        return n
+
+    def _take_meter(self, msg: dict, source: str | None = None) -> None:
+        node = self.node(str(msg["node"]))
+        probe = msg.get("probe")
+        if isinstance(probe, dict):
+            node.probe = probe
+            node.sensors = {s["name"]: (s.get("kind", "other"), s.get("method", "estimated"))
+                            for s in probe.get("sensors", []) if isinstance(s, dict) and "name" in s}
+            self._check_zone(node)
+        src = msg.get("source") or source
+        if src is not None:
+            node.meter_source = src
+        node.last_heard = self._clock()
+        node.failed = dict(msg.get("failed") or {})
+        meter = str(msg.get("meter"))
+        rows = list(msg.get("s") or [])
+        if node.probe.get("meter") != meter:
+            if rows:  # readings of a meter whose probe (the sensor names) has not arrived yet: kept
+                held = node.unprobed.setdefault(meter, [])
+                held += rows
+                del held[:-UNPROBED_ROWS]
+            return
+        rows = node.unprobed.pop(meter, []) + rows
+        node.unprobed.clear()
+        if rows:
+            names = [s["name"] for s in node.probe.get("sensors", [])]
+            if node.lost:
+                self.note(f"{node.name}: readings again after a gap ({node.lost})")
+            node.lost = None
+            node.lost_at = None
+            node.series.add(meter, names, rows)
+
+    def _check_zone(self, node: NodeState) -> None:
+        zone = node.probe.get("zone")
+        node.zone_error = None
+        if zone:
+            try:
+                self.session.intensity_for(zone).prefetch(self._wall())
+            except ValueError as exc:
+                node.zone_error = f"zone {zone!r} not usable ({exc}); priced at the kernel's zone"
+            except Exception:  # noqa: BLE001 - prefetch is best effort
+                log.debug("prefetch for %s failed", zone, exc_info=True)
+
+    def _take_tasks(self, node_name: str, source: str, msg: dict) -> None:
+        """`msg`: {"done": {tag: [[t0, t1], …]}, "run": {tag: [t0, …]}} (Dask: tags from spans) or
+        {"done_keys": [(key, how, t0, t1)], "run_keys": [(key, how, t0)]} (keys already resolved)."""
+        node = self.node(node_name)
+        for tag, ivs in (msg.get("done") or {}).items():
+            for t0, t1 in ivs:
+                key, how = self._resolve(tag, t0)
+                if key is not None:
+                    node.closed.append((key, how, float(t0), float(t1)))
+        for item in msg.get("done_keys") or []:
+            node.closed.append(tuple(item))
+        running = []
+        for tag, starts in (msg.get("run") or {}).items():
+            for t0 in starts:
+                key, how = self._resolve(tag, t0)
+                if key is not None:
+                    running.append((key, how, float(t0)))
+        running += [tuple(item) for item in msg.get("run_keys") or []]
+        if running:
+            node.running[source] = running
+        else:
+            node.running.pop(source, None)
+
+    def _resolve(self, tag: str, t0: float) -> tuple[str | None, str]:
+        if tag and tag.startswith(SPAN_PREFIX):
+            key = tag[len(SPAN_PREFIX):]
+            return (key if key in self.cells else None), SPAN
+        return self.cell_at(float(t0)), TIME_WINDOW
+
+    def _take_lost(self, node_name: str, source: str | None, reason: str) -> None:
+        """A meter (or a worker that reported tasks) went away: its readings stop here, and
+        its running tasks end at the moment the loss was seen."""
+        node = self.node(node_name)
+        now = self._wall()
+        for key, how, t0 in node.running.pop(source, []) if source is not None else []:
+            node.closed.append((key, how, t0, max(t0, now)))
+        if source is None or source == node.meter_source:
+            node.lost = reason
+            node.lost_at = node.series.horizon
+            node.meter_source = None
+            self.note(f"{node.name}: {reason}")
+
+    # -- composing a cell's record ---------------------------------------------------------
+    def _intervals(self, node: NodeState, until: float):
+        for key, how, t0, t1 in node.closed:
+            yield (key, how), t0, t1
+        for items in node.running.values():
+            for key, how, t0 in items:
+                yield (key, how), t0, None
+
+    def _compose(self, cell: CellState, detached: bool = False) -> tuple[CellRecord, bool]:
+        """The cell's record with its cluster part as known now, and whether it is settled."""
+        rec = CellRecord.from_dict(cell.base)
+        pue = rec.pue
+        comps: list[Component] = []
+        nodes_out = []
+        segments: list[dict] = []
+        cluster_j = 0.0
+        cluster_g = 0.0
+        time_window_j = 0.0
+        tasks = running = 0
+        settled = not detached
+        hows = set()
+        for node in self.nodes.values():
+            mine = [iv for iv in node.closed if iv[0] == cell.key]
+            mine_running = [iv for items in node.running.values() for iv in items if iv[0] == cell.key]
+            if not mine and not mine_running:
+                continue
+            tasks += len(mine) + len(mine_running)
+            running += len(mine_running)
+            hows |= {iv[1] for iv in mine} | {iv[1] for iv in mine_running}
+            horizon = node.series.horizon
+            until = max(horizon, max((iv[2] for iv in mine_running), default=-math.inf))
+            if node.lost and mine_running:
+                until = max(until, self._wall())
+            lo = min([iv[2] for iv in mine] + [iv[2] for iv in mine_running])
+            hi = max([iv[3] for iv in mine] + [until])
+            relevant = [iv for iv in self._intervals(node, until)
+                        if iv[1] < hi and (iv[2] is None or iv[2] > lo)]
+            shares, _ = attribute(node.series, relevant, until,
+                                  keys={(cell.key, SPAN), (cell.key, TIME_WINDOW), (cell.key, CREATION)})
+            node_comps, node_out, node_segments = self._node_part(cell, node, shares, pue, detached)
+            comps += node_comps
+            nodes_out.append(node_out)
+            segments += node_segments
+            cluster_j += node_out["energy_j"]
+            cluster_g += node_out["emissions_g"]
+            time_window_j += node_out.get("time_window_j", 0.0)
+            cell.node_j[node.name] = node_out["energy_j"]
+            if mine_running or node_out["status"] == "pending":
+                settled = False
+        if settled and not detached:
+            settled = self._engine_settled(cell)
+        pending = not settled and not detached
+        rec.components = rec.components + comps
+        local_j = rec.energy_j
+        rec.energy_j = local_j + cluster_j * pue
+        rec.emissions_g = rec.emissions_g + cluster_g
+        rec.intensity_segments = rec.intensity_segments + segments
+        if rec.energy_j > 0:
+            rec.intensity_g_per_kwh = rec.emissions_g / (rec.energy_j / J_PER_KWH)
+        if rec.intensity_segments:
+            main = max(rec.intensity_segments, key=lambda s: s.get("energy_j", 0.0))
+            rec.intensity = dict(main.get("intensity") or rec.intensity)
+        attribution = "+".join(h for h in (SPAN, CREATION, TIME_WINDOW) if h in hows) or None
+        rec.cluster = {"engine": self.engine.name, "pending": pending, "attribution": attribution,
+                       "task_intervals": tasks, "running": running, "nodes": nodes_out}
+        if time_window_j:
+            rec.cluster["time_window_j"] = time_window_j
+        if detached and not settled:
+            rec.cluster["detached"] = True
+        rec.revision = cell.revision
+        return rec, settled
+
+    def _node_part(self, cell: CellState, node: NodeState, shares: dict, pue: float, detached: bool):
+        energy: dict[str, float] = {}
+        unc: dict[str, float] = {}
+        busy = gap = pend = tw_j = 0.0
+        pieces = []
+        for (key, how), s in shares.items():
+            for name, v in s.energy_j.items():
+                energy[name] = energy.get(name, 0.0) + v
+            for name, v in s.uncertainty_j.items():
+                unc[name] = unc.get(name, 0.0) + v
+            busy += s.busy_s
+            pieces += s.pieces
+            if how == TIME_WINDOW:
+                tw_j += s.total_j
+            gap += s.gap_s
+            pend += s.pending_s
+        lost = node.lost is not None or detached
+        if lost:
+            gap, pend = gap + pend, 0.0
+        comps = []
+        total_j = sum(energy.values())
+        last_w = self._last_power_w(node)
+        for name in sorted(set(energy) | set(node.sensors), key=lambda n: list(node.sensors).index(n)
+                           if n in node.sensors else 1e9):
+            kind, method = node.sensors.get(name, ("other", "estimated"))
+            e = energy.get(name, 0.0)
+            terms = []
+            if method == "estimated":
+                terms.append(("model", U.MODEL_FRACTION * e))
+            if unc.get(name):
+                terms.append(("interpolation", unc[name]))
+            failed = gap > 0 or name in node.failed
+            if gap > 0:
+                terms.append(("node-lost", last_w.get(name, 0.0) * gap))
+            kept = [(c, u) for c, u in terms if u > 0]
+            comps.append(Component(f"{node.name}/{name}", kind, method, e, "failed" if failed else "ok",
+                                   uncertainty_j=sum(u for _, u in kept),
+                                   uncertainty_cause="+".join(c for c, _ in kept), node=node.name))
+        at = self._intensity_at(node)
+        emissions_g, segments = _price(pieces, pue, at, node.name)
+        status = "gap" if gap > 0 else ("pending" if pend > 0 else "ok")
+        out = {"node": node.name, "energy_j": total_j, "emissions_g": emissions_g, "busy_s": busy,
+               "zone": node.probe.get("zone") if not node.zone_error else None, "status": status}
+        if gap > 0:
+            since = iso_utc(node.lost_at) if node.lost_at and math.isfinite(node.lost_at) else "the cell's start"
+            out["gap_s"] = gap
+            out["gap"] = (f"no readings from {node.name} for {gap:.3g} s of this cell's tasks (after {since}: "
+                          f"{node.lost or 'readings missing'}); that energy is not counted")
+        if tw_j:
+            out["time_window_j"] = tw_j
+        if node.probe.get("unreadable"):
+            out["sensors"] = "unreadable: estimates only"
+        return comps, out, segments
+
+    def _last_power_w(self, node: NodeState) -> dict[str, float]:
+        for run in reversed(node.series.runs):
+            if len(run.t) > 1:
+                return dict(zip(run.names, run.power(len(run.t) - 2)))
+        return {}
+
+    def _intensity_at(self, node: NodeState):
+        zone = node.probe.get("zone")
+        if zone and not node.zone_error:
+            try:
+                return self.session.intensity_for(zone).at
+            except ValueError:
+                pass
+        return self.session.intensity.at
+
+    def _engine_settled(self, cell: CellState) -> bool:
+        if self._clock() - cell.ended_mono < 2 * self.flush_s:
+            return False  # intervals of tasks that ended with the cell may still be on their way
+        for node in self.nodes.values():
+            if node.lost is None and node.meter_source is not None and node.last_heard < cell.ended_mono:
+                return False  # a live meter has not reported since the cell ended
+        try:
+            return bool(self.engine.settled(cell.key))
+        except Exception:  # noqa: BLE001
+            log.debug("engine settle check failed", exc_info=True)
+            return False
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _trim_cells(self) -> None:
+        while len(self.cells) > self._max_cells:
+            oldest = next(iter(self.cells))
+            if self.cells[oldest].pending and self.cells[oldest].record is not None:
+                break
+            del self.cells[oldest]
+
+    def _prune(self) -> None:
+        """Forget intervals and readings no pending cell can need (bounded memory)."""
+        pending = [c for c in self.cells.values() if c.pending]
+        keep_from = min((c.begin for c in pending), default=self._wall()) - 60.0
+        settled = {c.key for c in self.cells.values() if not c.pending}
+        for node in self.nodes.values():
+            if len(node.closed) > 1000:
+                node.closed = [iv for iv in node.closed if iv[0] not in settled or iv[3] >= keep_from]
+            node.series.prune_before(keep_from - 3600.0)
+
+    # -- views -----------------------------------------------------------------------------
+    def idle_j(self) -> dict[str, float]:
+        """Device J of each node not attributed to any measured cell (cluster idle), so far."""
+        with self._lock:
+            out = {}
+            for node in self.nodes.values():
+                total = sum(node.series.total().values())
+                cells = sum(c.node_j.get(node.name, 0.0) for c in self.cells.values())
+                out[node.name] = max(0.0, total - cells)
+            return out
+
+    def awaiting_probe(self) -> bool:
+        """Some meter's readings came without its probe (a message lost before subscribing)."""
+        return any(n.unprobed for n in self.nodes.values())
+
+    def probe_tables(self) -> list[dict]:
+        with self._lock:
+            out = []
+            for node in self.nodes.values():
+                out.append({"node": node.name, "probe": dict(node.probe), "failed": dict(node.failed),
+                            "lost": node.lost, "zone_error": node.zone_error,
+                            "heard_s_ago": (self._clock() - node.last_heard) if math.isfinite(node.last_heard)
+                            else None})
+            return out
+
+
+def _price(pieces, pue: float, intensity_at, node: str) -> tuple[float, list[dict]]:
+    """Grams CO₂e of the node's attributed energy (× PUE), priced at the node's intensity over
+    time, and the intensity segments (merged by value) for the record."""
+    grams = 0.0
+    segs: list[dict] = []
+    for t0, t1, e in pieces:
+        e = e * pue
+        span = t1 - t0
+        for p0, p1, iv in intensity_pieces(t0, t1, intensity_at):
+            part = e * ((p1 - p0) / span if span > 0 else 1.0)
+            g = part / J_PER_KWH * iv.value_g_per_kwh
+            grams += g
+            last = segs[-1] if segs else None
+            if last and last["intensity_g_per_kwh"] == iv.value_g_per_kwh and last["_prov"] == iv.provenance:
+                last["end"] = max(last["end"], p1)
+                last["energy_j"] += part
+                last["emissions_g"] += g
+            else:
+                segs.append({"start": p0, "end": p1, "energy_j": part, "emissions_g": g,
+                             "intensity_g_per_kwh": iv.value_g_per_kwh, "_prov": iv.provenance})
+    out = []
+    for s in segs:
+        prov = s.pop("_prov")
+        s["start"], s["end"] = iso_utc(s["start"]), iso_utc(s["end"])
+        s["intensity"] = dict(prov)
+        s["node"] = node
+        out.append(s)
+    return grams, out
+
+
+def _fingerprint(rec: CellRecord) -> tuple:
+    c = rec.cluster or {}
+    return (tuple((x.name, round(x.energy_j, 3), x.status) for x in rec.components if x.node),
+            bool(c.get("pending")), c.get("running"), c.get("task_intervals"),
+            tuple((n.get("node"), n.get("status")) for n in c.get("nodes", [])))
