@@ -31,14 +31,17 @@ def load(ip) -> None:
     ip.input_transformers_cleanup.append(magics.transform)
     state = {"magics": magics, "session": session, "bridge": None}
     _STATE[id(ip)] = state
+    hook = None
     try:  # Dask / Ray clusters: attaches when one is in use (imports neither until then)
         from .cluster import ClusterHook  # noqa: PLC0415
 
-        ClusterHook.install(session)
+        hook = ClusterHook.install(session)
     except Exception:  # noqa: BLE001 - measuring this machine goes on without it
         log.warning("cluster measuring unavailable", exc_info=True)
     if getattr(ip, "kernel", None) is not None:
         state["bridge"] = _open_bridge(session)
+        if state["bridge"] is not None and hook is not None:
+            hook.listeners.append(state["bridge"].send_cluster)
 
 
 def _open_bridge(session: CarbonSession):

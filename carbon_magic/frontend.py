@@ -2,8 +2,8 @@
 
 The kernel opens the comm (target ``carbon_magic``) with a ``hello`` message when the IPython
 extension loads; the frontend registers that target on every kernel connection, so load order does
-not matter. Kernel -> frontend: ``hello``, ``sample`` (about 1 Hz), ``record`` (each cell end),
-``export`` (reply). Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
+not matter. Kernel -> frontend: ``hello``, ``sample`` (about 1 Hz), ``record`` (each cell end,
+and again for each later revision), ``cluster`` (the measured cluster's nodes), ``export`` (reply). Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
 
 This module imports nothing else from the package: the core wires it in. Every public method is
 safe to call from any thread (the sampler thread sends samples) and never raises or prints; a lost
@@ -77,6 +77,10 @@ class FrontendBridge:
     def send_record(self, record: dict) -> None:
         """Send a finished cell's v1 record."""
         self._send({"type": "record", "record": record})
+
+    def send_cluster(self, cluster: dict) -> None:
+        """Send the measured cluster's nodes and probe tables (``type: "cluster"`` added)."""
+        self._send({**cluster, "type": "cluster"})
 
     def close(self) -> None:
         with self._lock:

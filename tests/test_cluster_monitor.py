@@ -245,3 +245,61 @@ def test_a_cell_without_cluster_work_settles_with_an_empty_cluster_part(rig, clo
                               "running": 0, "nodes": []}
     assert record.cluster_energy_j == 0.0
     assert CellRecord.from_untrusted(record.to_dict()).revision == 1
+
+
+def test_revisions_reach_the_revision_listeners_and_the_sidebar_gets_the_nodes(rig, clock):
+    from carbon_magic.cluster.hook import ClusterHook
+    from carbon_magic.frontend import FrontendBridge
+
+    session, monitor, _ = rig
+    sent = []
+
+    class Comm:  # the comm object ipykernel would create (the network boundary)
+        def send(self, data):
+            sent.append(data)
+
+        def on_msg(self, fn):
+            pass
+
+        def on_close(self, fn):
+            pass
+
+    bridge = FrontendBridge(create_comm=lambda **kw: Comm())
+    bridge.open({"version": "x"})
+    session.revision_listeners.append(lambda rec: bridge.send_record(rec.to_dict()))
+    hook = ClusterHook(session, env={})
+    hook.monitor = monitor
+    hook.listeners.append(bridge.send_cluster)
+    monitor.update_listeners.append(hook._maybe_send)
+    w0 = clock.wall()
+    monitor.post("meter", meter("node-a", readings(w0 - 1, w0 + 2, 10.0), zone="FR"))
+    monitor.post("meter", failed_meter("node-b", "PermissionError: energy_uj"))
+    window = session.begin()
+    monitor.post("tasks", ("node-a", "w", {"done": {"carbon_magic:" + window.extras["cluster_key"]: [[w0, w0 + 1]]}}))
+    clock.advance(1.0)
+    session.end(window)
+    clock.advance(2.0)
+    monitor.poll()
+    (cluster,) = [m for m in sent if m["type"] == "cluster"]
+    assert cluster["attached"] is True and cluster["engine"] == "stub"
+    nodes = {n["node"]: n for n in cluster["nodes"]}
+    assert nodes["node-a"]["zone"] == "FR" and nodes["node-a"]["sensors"][0]["name"] == "cpu:package-0"
+    assert nodes["node-b"]["unreadable"] is True and "PermissionError" in nodes["node-b"]["error"]
+    (revised,) = [m["record"] for m in sent if m["type"] == "record"]
+    assert revised["revision"] == 1 and revised["cluster"]["pending"] is False
+    monitor.poll()
+    assert len([m for m in sent if m["type"] == "cluster"]) == 1  # unchanged nodes: not sent again
+
+
+def test_readings_held_until_their_probe_arrives_are_then_used(rig, clock):
+    session, monitor, _ = rig
+    w0 = clock.wall()
+    rows = readings(w0 - 2, w0, 10.0)
+    monitor.post("meter", meter("late", rows[:3], probe=False))
+    monitor.update()
+    assert monitor.awaiting_probe()
+    monitor.post("meter", {**meter("late", [], probe=True), "s": []})  # the probe, replayed alone
+    monitor.post("meter", meter("late", rows[3:], probe=False))
+    monitor.update()
+    assert not monitor.awaiting_probe()
+    assert monitor.nodes["late"].series.total()["cpu:package-0"] == pytest.approx(20.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 from ..record import method_word
 from ..units import fmt_energy
@@ -22,6 +23,7 @@ FLUSH_ENV = "CARBON_MAGIC_CLUSTER_FLUSH_S"
 INTERVAL_ENV = "CARBON_MAGIC_CLUSTER_INTERVAL_S"
 MODES = ("auto", "off")
 ENGINES = ("dask", "ray")
+RESEND_S = 10.0
 
 
 class AttachError(Exception):
@@ -87,6 +89,9 @@ class ClusterHook:
         session.pending_notices += warnings
         self.monitor = None
         self._refused = None  # the client or engine an automatic attach failed on (not retried)
+        self.listeners: list = []  # fn(message) with `cluster_message()` when the nodes change
+        self._sent: tuple | None = None
+        self._sent_at = -float("inf")
 
     @classmethod
     def install(cls, session, env=None) -> "ClusterHook":
@@ -160,8 +165,10 @@ class ClusterHook:
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise AttachError(f"attaching to {engine} failed ({type(exc).__name__}: {reason}); is carbon_magic "
                               "installed on the workers (pip install carbon_magic)?") from None
+        monitor.update_listeners.append(self._maybe_send)
         monitor.start()
         self.monitor = monitor
+        self._maybe_send(force=True)
         return eng.describe()
 
     def detach(self, why: str | None = None) -> bool:
@@ -177,12 +184,47 @@ class ClusterHook:
                 log.debug("engine detach failed", exc_info=True)
         if why:
             self.session.pending_notices.append(f"carbon_magic: cluster measuring stopped: {why}")
+        self._maybe_send(force=True)
         return True
 
     def close(self) -> None:
         self.detach()
 
     # -- views -----------------------------------------------------------------------------
+    def cluster_message(self) -> dict:
+        """The nodes and their probe tables, for the JupyterLab sidebar (comm type `cluster`)."""
+        m = self.monitor
+        if m is None:
+            return {"attached": False, "engine": None, "nodes": [], "idle_j": 0.0}
+        idle = m.idle_j()
+        nodes = []
+        for t in m.probe_tables():
+            p = t["probe"]
+            nodes.append({"node": t["node"], "zone": p.get("zone"), "idle_j": idle.get(t["node"], 0.0),
+                          "sensors": [{"name": s.get("name", "?"), "kind": s.get("kind", ""),
+                                       "method": s.get("method", "")} for s in p.get("sensors", [])],
+                          "skipped": [str(x) for x in p.get("skipped", [])], "unreadable": bool(p.get("unreadable")),
+                          "error": p.get("error"), "lost": t.get("lost")})
+        return {"attached": True, "engine": m.engine.name, "nodes": nodes, "idle_j": sum(idle.values())}
+
+    def _maybe_send(self, force: bool = False) -> None:
+        """Tell the listeners when a node, its sensors or its state changed (and every
+        RESEND_S, for the idle figure)."""
+        if not self.listeners:
+            return
+        msg = self.cluster_message()
+        sig = tuple((n["node"], len(n["sensors"]), n["error"], n["lost"], n["unreadable"]) for n in msg["nodes"])
+        sig += (msg["attached"],)
+        now = time.monotonic()
+        if not force and sig == self._sent and now - self._sent_at < RESEND_S:
+            return
+        self._sent, self._sent_at = sig, now
+        for fn in list(self.listeners):
+            try:
+                fn(msg)
+            except Exception:  # noqa: BLE001
+                log.debug("cluster listener failed", exc_info=True)
+
     def status_lines(self) -> list[str]:
         m = self.monitor
         if m is None:

@@ -89,6 +89,7 @@ class ClusterMonitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.poll_errors = 0
+        self.update_listeners: list = []  # fn() after each poller round (views, e.g. the sidebar)
         if start_thread:
             self.start()
 
@@ -175,6 +176,11 @@ class ClusterMonitor:
         except Exception:  # noqa: BLE001
             self.poll_errors += 1
             log.warning("cluster update failed", exc_info=True)
+        for fn in list(self.update_listeners):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                log.debug("cluster update listener failed", exc_info=True)
 
     def update(self) -> None:
         """Take in posted messages and revise the pending cells' records."""

@@ -25,6 +25,7 @@ log = logging.getLogger("carbon_magic.cluster")
 
 # Ray's TaskStatus numbers (common.proto) and names (state API)
 _RUNNING, _FINISHED, _FAILED = 8, 11, 12
+_DRIVER_TASK = 3  # TaskType
 _DONE_NAMES = ("FINISHED", "FAILED")
 NODES_EVERY_S = 10.0
 TASK_EVENT_DELAY_S = 1.0  # RAY_task_events_report_interval_ms: task events reach the GCS this late
@@ -67,6 +68,7 @@ class TaskRow:
     start_s: float | None
     end_s: float | None
     done: bool
+    is_driver: bool = False
 
 
 def rows_from_state_api(tasks) -> list[TaskRow]:
@@ -77,7 +79,8 @@ def rows_from_state_api(tasks) -> list[TaskRow]:
         ms = lambda v: None if v in (None, 0) else float(v) / 1000.0  # noqa: E731
         out.append(TaskRow(str(g("task_id") or ""), str(g("parent_task_id") or ""), str(g("actor_id") or ""),
                            str(g("node_id") or ""), ms(g("creation_time_ms")), ms(g("start_time_ms")),
-                           ms(g("end_time_ms")), str(g("state") or "") in _DONE_NAMES))
+                           ms(g("end_time_ms")), str(g("state") or "") in _DONE_NAMES,
+                           str(g("type") or "") == "DRIVER_TASK"))
     return out
 
 
@@ -90,7 +93,7 @@ def rows_from_gcs(events) -> list[TaskRow]:
         row = TaskRow(e.task_id.hex(), info.parent_task_id.hex(), info.actor_id.hex(),
                       e.state_updates.node_id.hex() or info.node_id.hex(), min(ts.values()) if ts else None,
                       ts.get(_RUNNING), ts.get(_FINISHED) or ts.get(_FAILED),
-                      _FINISHED in ts or _FAILED in ts)
+                      _FINISHED in ts or _FAILED in ts, info.type == _DRIVER_TASK)
         by_task[row.task_id] = row
     return list(by_task.values())
 
@@ -101,10 +104,11 @@ def assign_cells(rows: list[TaskRow], driver_task_id: str, cell_at, known: dict)
     out of the events)."""
     out = dict(known)
     by_id = {r.task_id: r for r in rows}
+    drivers = {driver_task_id} | {r.task_id for r in rows if r.is_driver}
     for r in rows:
-        if r.task_id in out:
+        if r.task_id in out or r.is_driver:
             continue
-        if r.parent_id == driver_task_id and r.created_s is not None:
+        if r.parent_id in drivers and r.created_s is not None:
             key = cell_at(r.created_s)
             if key is not None:
                 out[r.task_id] = key
@@ -124,7 +128,9 @@ class RayEngine:
     def __init__(self, session_id: str, flush_s: float = 1.0, interval_s: float = 0.5, clock=time.monotonic):
         ctx = ray.get_runtime_context()
         self.job_id = ctx.get_job_id()
-        self.driver_task_id = ctx.get_task_id()
+        # The driver's own task (the kernel): get_task_id() answers only in workers; Ray builds
+        # it from the job id (TaskID.for_driver_task), and the DRIVER_TASK rows confirm it.
+        self.driver_task_id = "f" * 40 + self.job_id
         self.flush_s = flush_s
         self.interval_s = interval_s
         self._clock = clock
