@@ -303,3 +303,42 @@ def test_readings_held_until_their_probe_arrives_are_then_used(rig, clock):
     monitor.update()
     assert not monitor.awaiting_probe()
     assert monitor.nodes["late"].series.total()["cpu:package-0"] == pytest.approx(20.0)
+
+
+def test_on_a_large_cluster_the_cell_ends_without_composing_and_the_poller_does_it(rig, clock):
+    session, monitor, _ = rig
+    monitor.compose_at_end_max_nodes = 1
+    w0 = clock.wall()
+    for node in ("n1", "n2"):
+        monitor.post("meter", meter(node, readings(w0 - 1, w0 + 2, 10.0)))
+    monitor.update()
+    window = session.begin()
+    monitor.post("tasks", ("n1", "w", {"done": {"carbon_magic:" + window.extras["cluster_key"]: [[w0, w0 + 1]]}}))
+    clock.advance(1.0)
+    record = session.end(window)
+    assert record.cluster["pending"] is True and record.cluster["nodes"] == [] and record.cluster_energy_j == 0
+    clock.advance(2.0)
+    for node in ("n1", "n2"):  # the meters report after the cell's end
+        monitor.post("meter", meter(node, [[w0 + 3, 40.0]], probe=False))
+    monitor.update()
+    assert record.cluster["pending"] is False and record.cluster_energy_j == pytest.approx(10.0)
+
+
+def test_the_kernels_own_machine_as_a_node_is_not_counted_twice(rig, clock):
+    session, monitor, _ = rig
+    w0 = clock.wall()
+    monitor.post("meter", meter(monitor.local_node, readings(w0 - 1, w0 + 3, 50.0)))
+    monitor.post("meter", meter("remote", readings(w0 - 1, w0 + 3, 10.0)))
+    window = session.begin()
+    tag = "carbon_magic:" + window.extras["cluster_key"]
+    for node in (monitor.local_node, "remote"):
+        monitor.post("tasks", (node, "w-" + node, {"done": {tag: [[w0, w0 + 1]]}}))
+    clock.advance(1.0)
+    record = session.end(window)
+    clock.advance(2.0)
+    monitor.update()
+    nodes = {n["node"]: n for n in record.cluster["nodes"]}
+    assert nodes[monitor.local_node]["status"] == "local" and "not counted twice" in nodes[monitor.local_node]["note"]
+    assert {c.node for c in record.components if c.node} == {"remote"}
+    assert record.cluster_energy_j == pytest.approx(10.0)
+    assert monitor.local_node not in monitor.idle_j()

@@ -189,10 +189,11 @@ def attribute(series: NodeSeries, intervals, until: float, keys=None) -> tuple[d
     active: dict = {}
     n_active = 0
     prev = None
+    edges: dict = {}  # split uncertainty by instant: each edge closes one stretch and opens the next
     for t, delta, key in events:
         if prev is not None and t > prev:
             if n_active:
-                _split(series, prev, t, active, n_active, shares, keys)
+                _split(series, prev, t, active, n_active, shares, keys, edges)
             else:
                 e, _ = series.energy(prev, t)
                 idle_j += sum(e.values())
@@ -204,12 +205,17 @@ def attribute(series: NodeSeries, intervals, until: float, keys=None) -> tuple[d
     return shares, idle_j
 
 
-def _split(series: NodeSeries, a: float, b: float, active: dict, n_active: int, shares: dict, keys) -> None:
+def _split(series: NodeSeries, a: float, b: float, active: dict, n_active: int, shares: dict, keys,
+           edges: dict) -> None:
+    if keys is not None and not any(key in keys for key in active):
+        return
     energy, covered = series.energy(a, b)
     horizon = series.horizon
     total = sum(energy.values())
-    ua = series.split_uncertainty(a)
-    ub = series.split_uncertainty(b)
+    for t in (a, b):
+        if t not in edges:
+            edges[t] = series.split_uncertainty(t)
+    ua, ub = edges[a], edges[b]
     for key, n in active.items():
         if keys is not None and key not in keys:
             continue

@@ -248,6 +248,8 @@ def _probe_lines(t: dict, idle_j: float) -> list[str]:
     head = f"    node {t['node']}: zone {p.get('zone') or 'the kernel’s'}, idle {fmt_energy(idle_j)}"
     if t.get("heard_s_ago") is not None:
         head += f", last heard {t['heard_s_ago']:.1f} s ago"
+    if t.get("local"):
+        head += "; this kernel's machine: measured by the kernel's own sensors, not counted twice"
     if t.get("lost"):
         head += f"; LOST: {t['lost']}"
     out = [head]

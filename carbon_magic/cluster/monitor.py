@@ -13,6 +13,7 @@ ledger, the badge updates) while its tasks run or their readings are not yet in,
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import threading
@@ -33,6 +34,52 @@ SPAN = "span"  # attributed by the cell's Dask span
 TIME_WINDOW = "time-window"  # no cell tag (lost to graph optimisation): the cell running when it started
 CREATION = "task-creation"  # Ray: the cell during which the task (or its parent) was created
 UNPROBED_ROWS = 10_000  # readings held per meter until its probe arrives
+END_WAIT_S = 0.002  # a cell's end waits at most this for the poller (then the poller does the work)
+INGEST_AT_END = 200  # messages a cell's end takes in at most (the poller takes the rest)
+LOCAL_NOTE = "this kernel's machine: its energy is in the record's own components, not counted twice"
+
+
+class ClosedIntervals:
+    """The finished task intervals of one node, (cell key, how, t0, t1): by cell, and sorted by
+    start, so that a cell's intervals and those overlapping them are found without a scan."""
+
+    def __init__(self):
+        self.starts: list[float] = []
+        self.items: list[tuple] = []
+        self.by_cell: dict[str, list[tuple]] = {}
+        self.longest_s = 0.0
+
+    def add(self, key: str, how: str, t0: float, t1: float) -> None:
+        item = (key, how, t0, t1)
+        i = bisect.bisect_right(self.starts, t0)
+        self.starts.insert(i, t0)
+        self.items.insert(i, item)
+        self.by_cell.setdefault(key, []).append(item)
+        self.longest_s = max(self.longest_s, t1 - t0)
+
+    def of(self, key: str) -> list[tuple]:
+        return self.by_cell.get(key, [])
+
+    def overlapping(self, lo: float, hi: float) -> list[tuple]:
+        i = bisect.bisect_left(self.starts, lo - self.longest_s)
+        j = bisect.bisect_left(self.starts, hi)
+        return [it for it in self.items[i:j] if it[3] > lo]
+
+    def drop(self, keys: set, before: float) -> None:
+        """Forget the intervals of `keys` that ended before `before`."""
+        kept = [it for it in self.items if it[0] not in keys or it[3] >= before]
+        if len(kept) != len(self.items):
+            self.items = kept
+            self.starts = [it[2] for it in kept]
+            self.by_cell = {}
+            for it in kept:
+                self.by_cell.setdefault(it[0], []).append(it)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
 
 
 @dataclass
@@ -46,9 +93,8 @@ class NodeState:
     last_heard: float = -math.inf  # kernel monotonic time of the last meter message
     lost: str | None = None  # why its readings stopped (the node or its meter's worker went away)
     lost_at: float | None = None  # node wall time from which nothing is known
-    # (cell key, how, t0, t1); running ones by the source that reported them
-    closed: list = field(default_factory=list)
-    running: dict = field(default_factory=dict)  # source -> [(key, how, t0)]
+    closed: ClosedIntervals = field(default_factory=ClosedIntervals)
+    running: dict = field(default_factory=dict)  # source -> [(key, how, t0)], as last reported
     zone_error: str | None = None
     unprobed: dict = field(default_factory=dict)  # meter -> readings that came before its probe
 
@@ -66,6 +112,8 @@ class CellState:
     written_at: float = -math.inf
     ended_mono: float = math.inf
     node_j: dict = field(default_factory=dict)  # node -> device J attributed (for cluster idle)
+    gen: int = -1  # the monitor's message count when this cell was last composed
+    quiet: bool = False  # at that time: nothing of it running or missing
 
 
 class ClusterMonitor:
@@ -81,8 +129,18 @@ class ClusterMonitor:
         self.nodes: dict[str, NodeState] = {}
         self.cells: dict[str, CellState] = {}
         self._max_cells = max_cells
+        # Up to this many nodes a cell's first record already holds what has arrived (about 30 µs
+        # per node); beyond, the cell ends without waiting and the poller's first revision does.
+        self.compose_at_end_max_nodes = 64
         self._n = 0
+        self._gen = 0  # messages taken in so far
         self.started_mono = clock()
+        # The kernel's own machine as a node (a LocalCluster): its energy is already in the
+        # record's own components, so it is not billed again (work that outlives the cell there
+        # is not counted: the kernel's sampler measures the machine only within cells).
+        from .node import host_id  # noqa: PLC0415
+
+        self.local_node = host_id()
         self.bytes_in = 0
         self.messages_in = 0
         self.notes: list[str] = []  # one-line notices for %carbon status (bounded)
@@ -109,11 +167,16 @@ class ClusterMonitor:
 
     # -- cell edges (main thread) ----------------------------------------------------------
     def cell_begin(self, window) -> str:
-        with self._lock:
-            self._n += 1
-            key = f"{self.session.session_id[:8]}-{self._n}"
-            self.cells[key] = CellState(key, window.start.wall)
-            self._trim_cells()
+        # No lock: the main thread alone adds cells (one dict store), and waiting here for the
+        # poller would delay the cell.
+        self._n += 1
+        key = f"{self.session.session_id[:8]}-{self._n}"
+        self.cells[key] = CellState(key, window.start.wall)
+        if len(self.cells) > self._max_cells and self._lock.acquire(blocking=False):
+            try:
+                self._trim_cells()
+            finally:
+                self._lock.release()
         window.extras["cluster_key"] = key
         self.engine.cell_begin(key)
         return key
@@ -125,19 +188,33 @@ class ClusterMonitor:
         try:
             self.engine.cell_end(key)
         finally:
-            with self._lock:
-                cell = self.cells.get(key)
-                if cell is None:
-                    return
-                cell.end = self._wall()
-                cell.ended_mono = self._clock()
-                cell.record = record
-                cell.base = record.to_dict()
-                self._ingest()
+            cell = self.cells.get(key)
+            if cell is not None:
+                self._first_version(cell, record)
+
+    def _first_version(self, cell: CellState, record: CellRecord) -> None:
+        """The record as the cell ends: with what has arrived, if that is quick to get (few
+        nodes, and the poller not holding the state); else pending, for the poller to fill in."""
+        cell.base = record.to_dict()
+        quick = (len(self.nodes) <= self.compose_at_end_max_nodes
+                 and self._lock.acquire(timeout=END_WAIT_S))
+        if quick:
+            try:
+                self._ingest(limit=INGEST_AT_END)
                 revised, _ = self._compose(cell)
                 record.__dict__.update(revised.__dict__)  # the first version: written by the session
-                cell.fingerprint = _fingerprint(record)
-                cell.written_at = self._clock()
+            finally:
+                self._lock.release()
+        else:
+            record.revision = 0
+            record.cluster = {"engine": self.engine.name, "pending": True, "attribution": None,
+                              "task_intervals": 0, "running": 0, "nodes": []}
+        cell.fingerprint = _fingerprint(record)
+        cell.written_at = self._clock()
+        # last: from here on the poller revises this cell
+        cell.end = self._wall()
+        cell.ended_mono = self._clock()
+        cell.record = record
 
     def cell_at(self, t: float) -> str | None:
         """The measured cell that was running at wall time `t` (kernel clock), else None."""
@@ -183,15 +260,30 @@ class ClusterMonitor:
                 log.debug("cluster update listener failed", exc_info=True)
 
     def update(self) -> None:
-        """Take in posted messages and revise the pending cells' records."""
+        """Take in posted messages and revise the pending cells' records. The lock is taken
+        for one cell at a time, so a cell's end never waits for a whole round."""
         revisions = []
-        with self._lock:
-            self._ingest()
-            now = self._clock()
-            for cell in list(self.cells.values()):
-                if not cell.pending or cell.record is None:
-                    continue
-                revised, settled = self._compose(cell)
+        while self.inbox:
+            with self._lock:
+                self._ingest(limit=INGEST_AT_END)
+        for cell in list(self.cells.values()):
+            if not cell.pending or cell.record is None:
+                continue
+            # The engine is asked outside the lock (it may ask the scheduler over the network).
+            unchanged = cell.gen == self._gen
+            if unchanged and not cell.quiet:
+                continue  # nothing arrived since it was last composed, and something of it runs
+            engine_says = self._engine_settled(cell) if unchanged else None
+            if unchanged and not engine_says:
+                continue
+            with self._lock:
+                cell.gen = self._gen
+                revised, quiet = self._compose(cell)
+                cell.quiet = quiet
+            settled = quiet and (engine_says if engine_says is not None else self._engine_settled(cell))
+            revised.cluster["pending"] = not settled
+            with self._lock:
+                now = self._clock()
                 fp = _fingerprint(revised)
                 if settled or (fp != cell.fingerprint and now - cell.written_at >= self.revise_every_s):
                     cell.pending = not settled
@@ -202,6 +294,7 @@ class ClusterMonitor:
                     cell.fingerprint = _fingerprint(revised)
                     cell.written_at = now
                     revisions.append((cell.record, revised))
+        with self._lock:
             self._prune()
         for record, revised in revisions:  # outside the lock: the ledger and the comm may block
             self.session.revise(record, revised)
@@ -228,8 +321,11 @@ class ClusterMonitor:
                 self.session.revise(record, revised)
 
     # -- taking messages in ----------------------------------------------------------------
-    def _ingest(self) -> None:
-        while self.inbox:
+    def _ingest(self, limit: int | None = None) -> None:
+        n = 0
+        while self.inbox and (limit is None or n < limit):
+            n += 1
+            self._gen += 1
             kind, payload = self.inbox.popleft()
             try:
                 if kind == "meter":
@@ -297,9 +393,9 @@ class ClusterMonitor:
             for t0, t1 in ivs:
                 key, how = self._resolve(tag, t0)
                 if key is not None:
-                    node.closed.append((key, how, float(t0), float(t1)))
-        for item in msg.get("done_keys") or []:
-            node.closed.append(tuple(item))
+                    node.closed.add(key, how, float(t0), float(t1))
+        for key, how, t0, t1 in msg.get("done_keys") or []:
+            node.closed.add(key, how, float(t0), float(t1))
         running = []
         for tag, starts in (msg.get("run") or {}).items():
             for t0 in starts:
@@ -324,7 +420,7 @@ class ClusterMonitor:
         node = self.node(node_name)
         now = self._wall()
         for key, how, t0 in node.running.pop(source, []) if source is not None else []:
-            node.closed.append((key, how, t0, max(t0, now)))
+            node.closed.add(key, how, t0, max(t0, now))
         if source is None or source == node.meter_source:
             node.lost = reason
             node.lost_at = node.series.horizon
@@ -332,15 +428,19 @@ class ClusterMonitor:
             self.note(f"{node.name}: {reason}")
 
     # -- composing a cell's record ---------------------------------------------------------
-    def _intervals(self, node: NodeState, until: float):
-        for key, how, t0, t1 in node.closed:
+    @staticmethod
+    def _intervals(node: NodeState, lo: float, hi: float):
+        """(cell key, how), t0, t1 of the node's intervals that overlap [lo, hi] (running: t1 None)."""
+        for key, how, t0, t1 in node.closed.overlapping(lo, hi):
             yield (key, how), t0, t1
         for items in node.running.values():
             for key, how, t0 in items:
-                yield (key, how), t0, None
+                if t0 < hi:
+                    yield (key, how), t0, None
 
     def _compose(self, cell: CellState, detached: bool = False) -> tuple[CellRecord, bool]:
-        """The cell's record with its cluster part as known now, and whether it is settled."""
+        """The cell's record with its cluster part as known now, and whether nothing of it is
+        known to be running or missing (then the engine is asked whether it is settled)."""
         rec = CellRecord.from_dict(cell.base)
         pue = rec.pue
         comps: list[Component] = []
@@ -350,24 +450,27 @@ class ClusterMonitor:
         cluster_g = 0.0
         time_window_j = 0.0
         tasks = running = 0
-        settled = not detached
+        quiet = True
         hows = set()
         for node in self.nodes.values():
-            mine = [iv for iv in node.closed if iv[0] == cell.key]
+            mine = node.closed.of(cell.key)
             mine_running = [iv for items in node.running.values() for iv in items if iv[0] == cell.key]
             if not mine and not mine_running:
                 continue
             tasks += len(mine) + len(mine_running)
             running += len(mine_running)
             hows |= {iv[1] for iv in mine} | {iv[1] for iv in mine_running}
+            if node.name == self.local_node:
+                nodes_out.append({"node": node.name, "energy_j": 0.0, "emissions_g": 0.0, "status": "local",
+                                  "note": LOCAL_NOTE})
+                continue
             horizon = node.series.horizon
             until = max(horizon, max((iv[2] for iv in mine_running), default=-math.inf))
             if node.lost and mine_running:
                 until = max(until, self._wall())
             lo = min([iv[2] for iv in mine] + [iv[2] for iv in mine_running])
-            hi = max([iv[3] for iv in mine] + [until])
-            relevant = [iv for iv in self._intervals(node, until)
-                        if iv[1] < hi and (iv[2] is None or iv[2] > lo)]
+            hi = max([iv[3] for iv in mine] + ([until] if mine_running else []))
+            relevant = list(self._intervals(node, lo, hi))
             shares, _ = attribute(node.series, relevant, until,
                                   keys={(cell.key, SPAN), (cell.key, TIME_WINDOW), (cell.key, CREATION)})
             node_comps, node_out, node_segments = self._node_part(cell, node, shares, pue, detached)
@@ -379,10 +482,8 @@ class ClusterMonitor:
             time_window_j += node_out.get("time_window_j", 0.0)
             cell.node_j[node.name] = node_out["energy_j"]
             if mine_running or node_out["status"] == "pending":
-                settled = False
-        if settled and not detached:
-            settled = self._engine_settled(cell)
-        pending = not settled and not detached
+                quiet = False
+        pending = not detached
         rec.components = rec.components + comps
         local_j = rec.energy_j
         rec.energy_j = local_j + cluster_j * pue
@@ -398,10 +499,10 @@ class ClusterMonitor:
                        "task_intervals": tasks, "running": running, "nodes": nodes_out}
         if time_window_j:
             rec.cluster["time_window_j"] = time_window_j
-        if detached and not settled:
+        if detached and not quiet:
             rec.cluster["detached"] = True
         rec.revision = cell.revision
-        return rec, settled
+        return rec, quiet
 
     def _node_part(self, cell: CellState, node: NodeState, shares: dict, pue: float, detached: bool):
         energy: dict[str, float] = {}
@@ -499,7 +600,7 @@ class ClusterMonitor:
         settled = {c.key for c in self.cells.values() if not c.pending}
         for node in self.nodes.values():
             if len(node.closed) > 1000:
-                node.closed = [iv for iv in node.closed if iv[0] not in settled or iv[3] >= keep_from]
+                node.closed.drop(settled, keep_from)
             node.series.prune_before(keep_from - 3600.0)
 
     # -- views -----------------------------------------------------------------------------
@@ -508,6 +609,8 @@ class ClusterMonitor:
         with self._lock:
             out = {}
             for node in self.nodes.values():
+                if node.name == self.local_node:
+                    continue
                 total = sum(node.series.total().values())
                 cells = sum(c.node_j.get(node.name, 0.0) for c in self.cells.values())
                 out[node.name] = max(0.0, total - cells)
@@ -522,6 +625,7 @@ class ClusterMonitor:
             out = []
             for node in self.nodes.values():
                 out.append({"node": node.name, "probe": dict(node.probe), "failed": dict(node.failed),
+                            "local": node.name == self.local_node,
                             "lost": node.lost, "zone_error": node.zone_error,
                             "heard_s_ago": (self._clock() - node.last_heard) if math.isfinite(node.last_heard)
                             else None})
