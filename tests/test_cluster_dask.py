@@ -69,8 +69,8 @@ def ledger_versions(path, session_id):
 
 def test_a_cell_running_tasks_on_two_nodes_is_billed_each_nodes_known_energy(cluster, kernel):
     res = kernel.run_cell("%%carbon -o r\n"
-                          "spans = client.gather([client.submit(busy, 1.2, workers=[A], pure=False),\n"
-                          "                       client.submit(busy, 1.2, workers=[B], pure=False)])")
+                          "spans = client.gather([client.submit(busy, 2.0, workers=[A], pure=False),\n"
+                          "                       client.submit(busy, 2.0, workers=[B], pure=False)])")
     assert res.error_in_exec is None
     r = kernel.user_ns["r"]
     assert r.revision == 0 and r.cluster["engine"] == "dask"
@@ -104,7 +104,7 @@ def test_work_that_outlives_its_cell_stays_its_own_and_the_next_cell_shares_none
     r1 = kernel.user_ns["r1"]
     assert r1.cluster["pending"] is True  # its task is still running
     # the same function: the scheduler puts this task on cell 1's span (one span per TaskGroup)
-    kernel.run_cell("%%carbon -o r2\nspan2 = client.submit(busy, 0.8, workers=[B], pure=False).result()")
+    kernel.run_cell("%%carbon -o r2\nspan2 = client.submit(busy, 1.5, workers=[B], pure=False).result()")
     r2 = kernel.user_ns["r2"]
     span1 = kernel.user_ns["f1"].result()
     wait_settled(r1)
@@ -146,7 +146,7 @@ def test_a_worker_killed_mid_cell_leaves_a_labelled_gap_not_a_crash(cluster, ker
     """Last in this module: node-c's only worker is killed."""
     kernel.user_ns["kill_c"] = lambda: cluster.procs.kill("node-c")
     res = kernel.run_cell("%%carbon -o r\nimport time\n"
-                          "fa = client.submit(busy, 1.5, workers=[A], pure=False)\n"
+                          "fa = client.submit(busy, 2.0, workers=[A], pure=False)\n"
                           "fc = client.submit(busy, 3.0, workers=[C], pure=False)\n"
                           "time.sleep(0.7)\nkill_c()\nfc.cancel()\nout = fa.result()\n'done'")
     assert res.error_in_exec is None and res.result == "done"  # the cell's own result is unchanged
@@ -158,3 +158,39 @@ def test_a_worker_killed_mid_cell_leaves_a_labelled_gap_not_a_crash(cluster, ker
     assert all(c.status == "failed" for c in r.components if c.node == "node-c")
     assert node_energy_j(r, "node-a") == pytest.approx(known_j(cluster, "node-a", kernel.user_ns["out"]), rel=0.01)
     assert "gap: node lost" in r.summary()
+
+
+def test_workers_without_carbon_magic_leave_cells_alone_with_one_notice(tmp_path, env, monkeypatch, capsys):
+    """A worker whose carbon_magic is older (no carbon_magic.cluster): the plugin cannot load there."""
+    old = tmp_path / "old-install"
+    (old / "carbon_magic").mkdir(parents=True)
+    (old / "carbon_magic" / "__init__.py").write_text("")
+    trees = PowerTrees(tmp_path / "trees", {"node-x": (10.0, 1.0)})
+    monkeypatch.chdir(tmp_path)  # the worker's cwd: not this checkout
+    procs = DaskProcesses(tmp_path, trees, {"node-x": {"PYTHONPATH": str(old)}})
+    client = None
+    monkeypatch.setenv("CARBON_MAGIC_HOST_ID", "kernel")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    try:
+        client = distributed.Client(scheduler_file=str(procs.file), set_as_default=True)
+        client.wait_for_workers(1, timeout=60)
+        ip.run_line_magic("load_ext", "carbon_magic")
+        ip.user_ns["client"] = client
+        res = ip.run_cell("%%carbon -o r\nclient.submit(sum, [1, 2]).result()")
+        assert res.error_in_exec is None and res.result == 3
+        assert ip.user_ns["r"].cluster is None  # measured as a plain cell
+        err = capsys.readouterr().err
+        assert err.count("cluster not measured: attaching to dask failed") == 1
+        assert "No module named 'carbon_magic.cluster'" in err and "carbon_magic[dask]" in err
+        ip.run_cell("%%carbon\nx = 1")  # not retried on every cell
+        assert "attaching to dask failed" not in capsys.readouterr().err
+        with pytest.raises(Exception, match="attaching to dask failed"):
+            ip.run_line_magic("carbon", "cluster on")
+    finally:
+        ip.run_line_magic("unload_ext", "carbon_magic")
+        if client is not None:
+            client.close()
+        procs.stop()
+        trees.stop()

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from carbon_magic.record import unix_from_iso
 from cluster_helpers import PowerTrees, REPO, node_energy_j, wait_settled
 
 ray = pytest.importorskip("ray")
@@ -79,7 +80,7 @@ def known_j(cluster, node, interval):
 
 
 def test_ray_cells_are_billed_each_nodes_known_energy_and_children_follow_their_parent(cluster, kernel, capsys):
-    res = kernel.run_cell("%%carbon -o r\nspans = ray.get([on_head.remote(1.2), on_second.remote(1.2)])")
+    res = kernel.run_cell("%%carbon -o r\nspans = ray.get([on_head.remote(2.0), on_second.remote(2.0)])")
     assert res.error_in_exec is None
     r = kernel.user_ns["r"]
     assert r.cluster["engine"] == "ray"
@@ -92,14 +93,14 @@ def test_ray_cells_are_billed_each_nodes_known_energy_and_children_follow_their_
         "ray-head/cpu:package-0", "ray-head/dram:package-0", "ray-second/cpu:package-0", "ray-second/dram:package-0"}
 
     # A task created by a task belongs to its parent's cell, even when created during the next cell.
-    kernel.run_cell("%%carbon -o ra\np = parent.remote(0.8, 1.0)")
+    kernel.run_cell("%%carbon -o ra\np = parent.remote(0.8, 1.5)")
     kernel.run_cell("%%carbon -o rb\ntime.sleep(1.2)")
     kernel.run_cell("child_span = ray.get(ray.get(p)[0])")
     ra, rb = kernel.user_ns["ra"], kernel.user_ns["rb"]
     wait_settled(ra, timeout_s=30)
     wait_settled(rb, timeout_s=30)
     child = kernel.user_ns["child_span"]
-    assert child[0] > ra.duration_s  # sanity: the child started well after cell A's start…
+    assert child[0] > unix_from_iso(ra.ended_at)  # the child was created and ran after cell A had ended
     assert node_energy_j(ra, "ray-second") == pytest.approx(known_j(cluster, "ray-second", child), rel=0.01)
     assert node_energy_j(rb, "ray-second") == 0.0 and node_energy_j(rb, "ray-head") == 0.0
     assert ra.revision >= 1

@@ -158,13 +158,17 @@ class ClusterHook:
             else:
                 raise AttachError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
             monitor = ClusterMonitor(self.session, eng, self.flush_s, start_thread=False)
-            eng.attach(monitor)
+            try:
+                eng.attach(monitor)
+            except BaseException:
+                eng.detach()  # what was registered before the failure (the plugin, the topic)
+                raise
         except AttachError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. workers without carbon_magic installed
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise AttachError(f"attaching to {engine} failed ({type(exc).__name__}: {reason}); is carbon_magic "
-                              "installed on the workers (pip install carbon_magic)?") from None
+                              f"installed on the workers (pip install 'carbon_magic[{engine}]' there)?") from None
         monitor.update_listeners.append(self._maybe_send)
         monitor.start()
         self.monitor = monitor
