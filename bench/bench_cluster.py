@@ -31,7 +31,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ms, fmt_pct, fmt_us, header, median, table, thread_cpu_clock, verdict, ensure_repo_on_path  # noqa: E402
+from _common import (  # noqa: E402
+    ensure_repo_on_path,
+    fmt_ms,
+    fmt_pct,
+    fmt_us,
+    header,
+    median,
+    table,
+    thread_cpu_clock,
+    verdict,
+)
 
 ensure_repo_on_path()
 
@@ -216,9 +226,9 @@ def cell_latency(tmp: Path, node_counts, n_cells: int, warmup: int, deferred=())
 def bytes_per_node(seconds: float = 60.0):
     """Simulated time: a NodeMeter ticking every INTERVAL_S and drained every FLUSH_S, a TaskLog."""
     import msgpack  # noqa: PLC0415
+    from fakes import FakeClock  # noqa: PLC0415
 
     from carbon_magic.cluster.node import NodeMeter, TaskLog  # noqa: PLC0415
-    from fakes import FakeClock  # noqa: PLC0415
 
     scenarios = {
         "idle node (readings only)": None,
@@ -269,10 +279,10 @@ def bytes_per_node(seconds: float = 60.0):
 def real_dask(tmp: Path, n_cells: int):
     """A scheduler and 2 worker processes: per-cell latency attached vs off, real bytes received."""
     import distributed  # noqa: PLC0415
+    from cluster_helpers import DaskProcesses, PowerTrees  # noqa: PLC0415
 
     from carbon_magic.cluster.hook import hook_of  # noqa: PLC0415
     from carbon_magic.extension import session_for  # noqa: PLC0415
-    from cluster_helpers import DaskProcesses, PowerTrees  # noqa: PLC0415
 
     trees = PowerTrees(tmp / "trees", {"node-a": (40.0, 4.0), "node-b": (80.0, 8.0)})
     procs = DaskProcesses(tmp, trees, {"node-a": {"CARBON_MAGIC_INTERVAL_S": ""},

@@ -3,7 +3,8 @@
 The kernel opens the comm (target ``carbon_magic``) with a ``hello`` message when the IPython
 extension loads; the frontend registers that target on every kernel connection, so load order does
 not matter. Kernel -> frontend: ``hello``, ``sample`` (about 1 Hz), ``record`` (each cell end,
-and again for each later revision), ``cluster`` (the measured cluster's nodes), ``export`` (reply). Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
+and again for each later revision), ``cluster`` (the measured cluster's nodes), ``export`` (reply).
+Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
 
 This module imports nothing else from the package: the core wires it in. Every public method is
 safe to call from any thread (the sampler thread sends samples) and never raises or prints; a lost

@@ -8,7 +8,6 @@ import time
 from types import SimpleNamespace
 
 import pytest
-
 from cluster_helpers import DaskProcesses, PowerTrees, node_energy_j, wait_settled
 
 distributed = pytest.importorskip("distributed")

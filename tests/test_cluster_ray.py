@@ -5,9 +5,9 @@ The kernel is a real IPython shell. Run apart with `-m cluster`; about 25 s (Ray
 from types import SimpleNamespace
 
 import pytest
+from cluster_helpers import REPO, PowerTrees, node_energy_j, wait_settled
 
 from carbon_magic.record import unix_from_iso
-from cluster_helpers import PowerTrees, REPO, node_energy_j, wait_settled
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.cluster

@@ -126,11 +126,11 @@ def test_a_bad_cluster_mode_warns_once_and_uses_auto(env, monkeypatch, capsys):
 
 
 def test_json_export_carries_the_cluster_part(tmp_path):
-    from carbon_magic.report.model import Report
     from carbon_magic.report.formats import write
+    from carbon_magic.report.model import Report
 
     r = CellRecord.from_dict(base())
     path = write(Report.from_records([r]), str(tmp_path / "out.json"))
-    data = json.loads(open(path).read())
+    data = json.loads(path.read_text())
     assert data["records"][0]["cluster"]["nodes"][0]["node"] == "node-a"
     assert data["records"][0]["components"][1]["node"] == "node-a"
