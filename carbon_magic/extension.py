@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 from .config import Settings
 from .intensity.messages import say
@@ -35,10 +36,19 @@ def load(ip) -> None:
     ip.events.register("pre_run_cell", magics.pre_run_cell)
     ip.events.register("post_run_cell", magics.post_run_cell)
     ip.input_transformers_cleanup.append(magics.transform)
-    state = {"magics": magics, "session": session, "bridge": None}
+    state: dict[str, Any] = {"magics": magics, "session": session, "bridge": None}
     _STATE[id(ip)] = state
+    hook = None
+    try:  # Dask / Ray clusters: attaches when one is in use (imports neither until then)
+        from .cluster import ClusterHook  # noqa: PLC0415
+
+        hook = ClusterHook.install(session)
+    except Exception:
+        log.warning("cluster measuring unavailable", exc_info=True)
     if getattr(ip, "kernel", None) is not None:
         state["bridge"] = _open_bridge(session)
+        if state["bridge"] is not None and hook is not None:
+            hook.listeners.append(state["bridge"].send_cluster)
 
 
 def hello_message(session: CarbonSession) -> dict:
@@ -68,6 +78,7 @@ def _open_bridge(session: CarbonSession, create_comm=None):
         bridge.open(hello_message(session))
         session.sampler.add_listener(lambda snap: bridge.send_sample(session.sample_message(snap)), 1.0)
         session.record_listeners.append(lambda rec: bridge.send_record(rec.to_dict(), session.totals()))
+        session.revision_listeners.append(lambda rec: bridge.send_record(rec.to_dict(), session.totals()))
         return bridge
     except Exception:  # no frontend comm is fine; measuring goes on
         log.debug("frontend comm unavailable", exc_info=True)

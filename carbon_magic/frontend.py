@@ -2,7 +2,8 @@
 
 The kernel opens the comm (target ``carbon_magic``) with a ``hello`` message when the IPython
 extension loads; the frontend registers that target on every kernel connection, so load order does
-not matter. Kernel -> frontend: ``hello``, ``sample`` (about 1 Hz), ``record`` (each cell end),
+not matter. Kernel -> frontend: ``hello``, ``sample`` (about 1 Hz), ``record`` (each cell end,
+and again for each later revision), ``cluster`` (the measured cluster's nodes),
 ``export`` (reply). ``hello``, ``sample`` and ``record`` carry ``totals``: the session's cells,
 idle and session energy and CO₂e as `%carbon status` shows them (the frontend computes none).
 Frontend -> kernel: ``{"type": "export_request", "format": "csv"|"json"|"md"}``.
@@ -82,6 +83,10 @@ class FrontendBridge:
     def send_record(self, record: dict, totals: dict | None = None) -> None:
         """Send a finished cell's v1 record (with the session's totals after it, when given)."""
         self._send({"type": "record", "record": record, **({"totals": totals} if totals is not None else {})})
+
+    def send_cluster(self, cluster: dict) -> None:
+        """Send the measured cluster's nodes and probe tables (``type: "cluster"`` added)."""
+        self._send({**cluster, "type": "cluster"})
 
     def close(self) -> None:
         with self._lock:

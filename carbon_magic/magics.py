@@ -52,6 +52,7 @@ COMMANDS = {
     "table": "carbon_magic.report.commands:table_command",
     "export": "carbon_magic.report.commands:export_command",
     "live": "carbon_magic.live:live_command",
+    "cluster": "carbon_magic.cluster.commands:cluster_command",
 }
 LIVE_CELL_HOOK = "carbon_magic.live:live_cell_start"
 BUILTIN = ("auto", "status", "help")
@@ -501,6 +502,7 @@ class CarbonMagics(Magics):
     @line_magic("carbon")  # type: ignore[arg-type]  # as cell_magic above
     def carbon_line(self, line):
         """%carbon [help] | auto on|off | status | live | table | export PATH | zone ZONE | whatif ZONE… | forecast | wait
+        | cluster
 
         help            (or nothing) the short help
         auto on|off     measure every cell without %%carbon
@@ -518,6 +520,7 @@ class CarbonMagics(Magics):
         whatif ZONE…    what this session's energy would have emitted elsewhere
         forecast        the greenest start time for a job (--duration 2h --within 24h)
         wait            wait for the greenest window of the forecast (--within 8h --duration 2h)
+        cluster on|off  bill Dask/Ray tasks to the cell that ran them (status: nodes and sensors)
         """
         sub, _, rest = line.strip().partition(" ")
         rest = rest.strip()
@@ -574,4 +577,6 @@ class CarbonMagics(Magics):
                      else "  totals:")
         lines += _columns([("", "energy", "CO₂e", ""), *totals_lines(totals)])
         lines.append(f"  ledger: {s.ledger.describe()}")
+        for hook in s.cell_hooks:  # e.g. the cluster: its nodes and their probe tables
+            lines += getattr(hook, "status_lines", list)()
         return "\n".join(lines)

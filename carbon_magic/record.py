@@ -67,6 +67,8 @@ DEFERRAL_KEYS = ("deferred_s", "avoided_g", "avoided_basis")
 AVOIDED_BASES = ("forecast", "actual")
 # Record keys added after v1 (DESIGN.md "Record additions"): absent when not set.
 OPTIONAL_KEYS = ("units", "water_l", "water", "embodied_g", "embodied", "scope_reason")
+_OMIT_IF_NONE = ("node", "revision", "cluster")  # cluster-only keys, absent from other records
+MAX_REVISION = 1_000_000
 _PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "source", "flag", "fallback_reason",
                     "fetched_at", "licence", "license")
 
@@ -105,6 +107,7 @@ class Component:
     share: float | None = None  # this kernel's part of the device energy, None where it cannot be told
     attribution: str | None = None  # how the share was found: attributed:cpu-time | attributed:sm-util |
     #                                 attributed:sole-user | none
+    node: str | None = None  # the cluster node this component is on (its name is `<node>/<name>`)
 
     @property
     def measured(self) -> bool:
@@ -173,6 +176,12 @@ class CellRecord:
     deferred_s: float | None = None  # see DEFERRAL_KEYS
     avoided_g: float | None = None
     avoided_basis: str | None = None
+    # Cluster work (carbon_magic.cluster): `revision` counts the versions of this record written
+    # to the ledger (0 first; readers keep the highest per cell identity), `cluster` says what the
+    # cell's tasks on cluster nodes cost and whether some still run (`pending`). None otherwise,
+    # and then left out of to_dict(), so records of cells without a cluster are unchanged.
+    revision: int | None = None
+    cluster: dict | None = None
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -182,8 +191,9 @@ class CellRecord:
         twice over the components) was the largest single cost of a measured cell.
         """
         d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__
-             if name not in DEFERRAL_KEYS + OPTIONAL_KEYS or getattr(self, name) is not None}
-        d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__}
+             if name not in DEFERRAL_KEYS + OPTIONAL_KEYS + _OMIT_IF_NONE or getattr(self, name) is not None}
+        d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__
+                            if name not in _OMIT_IF_NONE or getattr(c, name) is not None}
                            for c in self.components]
         return d
 
@@ -220,6 +230,11 @@ class CellRecord:
         return bool(self.components) and all(c.measured for c in self.components)
 
     @property
+    def cluster_energy_j(self) -> float:
+        """The part of `energy_j` (after PUE) spent on cluster nodes (components with a `node`)."""
+        return sum(c.energy_j for c in self.components if c.node) * self.pue
+
+    @property
     def uncertainty_j(self) -> float:
         """Uncertainty of `energy_j` (after PUE): the components' uncertainties added (conservative)."""
         return sum(float(c.uncertainty_j or 0.0) for c in self.components) * self.pue
@@ -248,15 +263,19 @@ class CellRecord:
         return f"{word} ({self.scope_reason})" if self.scope_reason else word
 
     def summary(self) -> str:
-        comps = " · ".join(f"{c.name} {c.energy_words()}" + c.note() for c in self.components)
+        comps = " · ".join(f"{c.name} {c.energy_words()}" + c.note()
+                           for c in self.components if not c.node) + _cluster_summary(self)
         pue = f" · PUE {self.pue:g}" if self.pue != 1.0 else ""
         status = "" if self.status == "ok" else f" · {self.status}"
         label = f"[{self.label}] " if self.label else ""
         scope = self.scope_text()
+        pending = ""
+        if isinstance(self.cluster, dict) and self.cluster.get("pending"):
+            pending = "\n  cluster: tasks still running or readings not yet in; this record updates until they end"
         text = (f"⚡ {label}{self.energy_text()} ({comps}) · {fmt_mass_g(self.emissions_g)} CO₂e\n"
                 f"  @ {fmt_intensity(self.intensity_g_per_kwh)} ({self.intensity_label()}) · "
                 f"{fmt_duration(self.duration_s)}{pue}{status}" + (f" · {scope}" if scope else "")
-                + self.deferral_text())
+                + pending + self.deferral_text())
         if self.units:
             from .report.sci import summary_line  # noqa: PLC0415 - report.sci imports this module
 
@@ -283,6 +302,52 @@ class CellRecord:
 def top_level(records) -> list[CellRecord]:
     """The records that totals add up: those not nested in another (nested energy is the parent's)."""
     return [r for r in records if r.parent is None]
+
+
+SUMMARY_NODES = 4  # cluster nodes named in the summary line; the rest are counted
+
+
+def _cluster_summary(record: CellRecord) -> str:
+    """` · cluster node-a 20 J measured · node-b 41 J (gap)`: the cluster components by node."""
+    by_node: dict[str, list[Component]] = {}
+    for c in record.components:
+        if c.node:
+            by_node.setdefault(c.node, []).append(c)
+    if not by_node:
+        return ""
+    parts = []
+    for node, comps in list(by_node.items())[:SUMMARY_NODES]:
+        hows = {c.how() for c in comps if c.how()}
+        how = hows.pop() if len(hows) == 1 else ("mixed" if hows else "")
+        gap = " (gap: node lost)" if any(c.status == "failed" for c in comps) else ""
+        parts.append(" ".join(filter(None, (node, fmt_energy(sum(c.energy_j for c in comps)), how))) + gap)
+    more = len(by_node) - SUMMARY_NODES
+    lead = " · " if any(not c.node for c in record.components) else ""
+    return lead + "cluster " + " · ".join(parts) + (f" · {more} more nodes" if more > 0 else "")
+
+
+def record_identity(record: CellRecord) -> tuple:
+    """What stays the same across the revisions of one cell's record."""
+    return (record.session_id, record.started_at, record.ended_at, record.execution_count, record.cell_id,
+            record.label)
+
+
+def latest_revisions(records: list[CellRecord]) -> list[CellRecord]:
+    """`records` with each revised record (its `revision` set) kept once: the highest revision,
+    in the place of its first version. Records without a revision are all kept."""
+    best: dict[tuple, int] = {}
+    out: list[CellRecord] = []
+    for r in records:
+        if r.revision is None:
+            out.append(r)
+            continue
+        key = record_identity(r)
+        if key not in best:
+            best[key] = len(out)
+            out.append(r)
+        elif (out[best[key]].revision or 0) <= r.revision:
+            out[best[key]] = r
+    return out
 
 
 def _short(value, limit: int = 40) -> str:
@@ -393,7 +458,7 @@ def record_problem(d) -> str | None:
                 problem = quantity_problem(c.get(key))
                 if problem:
                     return f"components[{i}].{key} {problem}"
-        for key in ("uncertainty_cause", "mig", "attribution"):
+        for key in ("uncertainty_cause", "mig", "attribution", "node"):
             if c.get(key) is not None and not isinstance(c[key], str):
                 return f"components[{i}].{key} is not text ({_short(c[key])})"
         problem = _scope_problem(c, f"components[{i}]")
@@ -407,7 +472,7 @@ def record_problem(d) -> str | None:
     if d.get("scope_reason") is not None and not isinstance(d["scope_reason"], str):
         return f"scope_reason is not text ({_short(d['scope_reason'])})"
     problem = (_provenance_problem(d.get("intensity"), "intensity") or _parent_problem(d.get("parent"))
-               or _deferral_problem(d))
+               or _deferral_problem(d) or _cluster_problem(d))
     if problem:
         return problem
     problem = additions_problem(d)
@@ -502,4 +567,42 @@ def additions_problem(d: dict) -> str | None:
             problem = _flat_problem(item, f"embodied.items[{i}]")
             if problem:
                 return problem
+    return None
+
+
+def _cluster_problem(d: dict) -> str | None:
+    """Why the cluster keys (`revision`, `cluster`) of record `d` are not usable, or None."""
+    rev = d.get("revision")
+    if rev is not None and (isinstance(rev, bool) or not isinstance(rev, int) or not 0 <= rev <= MAX_REVISION):
+        return f"revision is not a whole number from 0 to {MAX_REVISION} ({_short(rev)})"
+    cluster = d.get("cluster")
+    if cluster is None:
+        return None
+    if not isinstance(cluster, dict):
+        return f"cluster is not an object ({_short(cluster)})"
+    if not isinstance(cluster.get("pending", False), bool):
+        return f"cluster.pending is not true or false ({_short(cluster.get('pending'))})"
+    for key in ("engine", "attribution"):
+        if cluster.get(key) is not None and not isinstance(cluster[key], str):
+            return f"cluster.{key} is not text ({_short(cluster[key])})"
+    nodes = cluster.get("nodes", [])
+    if not isinstance(nodes, list):
+        return f"cluster.nodes is not a list ({_short(nodes)})"
+    for i, n in enumerate(nodes):
+        if not isinstance(n, dict):
+            return f"cluster.nodes[{i}] is not an object ({_short(n)})"
+        if not isinstance(n.get("node"), str):
+            return f"cluster.nodes[{i}].node is missing or not text ({_short(n.get('node'))})"
+        for key in ("energy_j", "emissions_g", "gap_s", "time_window_j"):
+            if n.get(key) is not None:
+                problem = quantity_problem(n[key])
+                if problem:
+                    return f"cluster.nodes[{i}].{key} {problem}"
+        for key in ("zone", "gap", "status"):
+            if n.get(key) is not None and not isinstance(n[key], str):
+                return f"cluster.nodes[{i}].{key} is not text ({_short(n[key])})"
+    for key in ("task_intervals", "running"):
+        v = cluster.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            return f"cluster.{key} is not a whole number ({_short(v)})"
     return None

@@ -13,7 +13,7 @@ from typing import Any
 import platform
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import __version__
 from . import uncertainty as U  # noqa: N812 - U.SENSOR_ACCURACY reads as the uncertainty model's constant
@@ -49,6 +49,14 @@ class Window:
     scope_source: str = "%%carbon --scope"  # where this cell's scope setting came from
     parent: Window | None = None  # the outermost window open when this one began (nesting)
     units: dict | None = None  # `--per N UNIT`: {"count": N, "unit": UNIT}
+    extras: dict = field(default_factory=dict)  # what cell hooks keep between begin and end
+
+
+def _local_fraction(record: CellRecord) -> float:
+    """The part of a record's energy drawn on this machine (not on cluster nodes)."""
+    if record.energy_j <= 0:
+        return 1.0
+    return max(0.0, 1.0 - record.cluster_energy_j / record.energy_j)
 
 
 def gpu_boards(sources) -> list[tuple[str, str | None]]:
@@ -122,6 +130,10 @@ class CarbonSession:
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell
         self.record_annotators: list = []  # fn(record) that may add to a record before it is kept (act)
         self.close_listeners: list = []  # fn() called once by close(), before the sampler stops
+        # Objects with begin(window) and end(window, record), called at each cell's edges on the
+        # main thread (end before the record is written): carbon_magic.cluster adds its part so.
+        self.cell_hooks: list = []
+        self.revision_listeners: list = []  # fn(record) after revise(), from any thread
         self._host = self._host_info()
         self.started_at = iso_utc(self.sampler.first.wall)
         self.ledger.put_session(self.session_id, self.started_at, self.describe())
@@ -183,6 +195,11 @@ class CarbonSession:
         window = Window(snap, label, zone, cell_id, execution_count, code_head, attribution=mark, scope=scope,
                         scope_source=scope_source, units=units, parent=parent)
         self._open.append(window)
+        for hook in list(self.cell_hooks):
+            try:
+                hook.begin(window)
+            except Exception:
+                log.warning("cell hook %r failed at begin", hook, exc_info=True)
         return window
 
     def _close_window(self, window: Window) -> None:
@@ -202,6 +219,11 @@ class CarbonSession:
         end = self.sampler.snapshot()
         self._close_window(window)
         record = self.build_record(window, end, status, self._observe(end))
+        for hook in list(self.cell_hooks):
+            try:
+                hook.end(window, record)
+            except Exception:
+                log.warning("cell hook %r failed at end", hook, exc_info=True)
         for fn in list(self.record_annotators):
             try:
                 fn(record)
@@ -220,6 +242,21 @@ class CarbonSession:
             except Exception:
                 log.debug("record listener failed", exc_info=True)
         return record
+
+    def revise(self, record: CellRecord, revised: CellRecord) -> None:
+        """Replace `record` (one of this session's) by `revised`, its next revision: the same object
+        takes the new values (so `-o VAR` and the table see them), the ledger gets the new version,
+        and the revision listeners (the JupyterLab comm) are told. Safe from any thread."""
+        record.__dict__.update(revised.__dict__)  # one step under the GIL: readers see old or new
+        try:
+            self.ledger.append(record)
+        except Exception as exc:  # noqa: BLE001 - kept in memory; the next revision tries again
+            log.warning("ledger write of a revised record failed: %s", exc)
+        for fn in list(self.revision_listeners):
+            try:
+                fn(record)
+            except Exception:
+                log.debug("revision listener failed", exc_info=True)
 
     def build_record(self, window: Window, end: Snapshot, status: str, end_mark=None) -> CellRecord:
         """The record of `window` ending at `end`; `end_mark` is the attributor's mark there (taken if None)."""
@@ -413,15 +450,18 @@ class CarbonSession:
         every = list(self.records)
         records = top_level(every)
         scope = self.applied_scope()
-        cells_j = sum(r.energy_j for r in records)
-        cells_g = sum(r.emissions_g for r in records)
+        # Cluster nodes' energy is in the records but not in this machine's sampler: the cells'
+        # figure here is this machine's part, and the cluster's is reported apart.
+        cells_j = sum(r.energy_j - r.cluster_energy_j for r in records)
+        cells_g = sum(r.emissions_g * _local_fraction(r) for r in records)
         session_j = max(self._running_j[scope], cells_j)
         session_g = max(self._running_g[scope], cells_g)
         return {"cells": len(records), "nested": len(every) - len(records),
                 "cells_energy_j": cells_j, "cells_emissions_g": cells_g,
                 "idle_energy_j": session_j - cells_j, "idle_emissions_g": session_g - cells_g,
-                "session_energy_j": session_j, "session_emissions_g": session_g, "emissions_g": cells_g,
-                "scope": scope}
+                "session_energy_j": session_j, "session_emissions_g": session_g,
+                "emissions_g": sum(r.emissions_g for r in records),
+                "scope": scope, "cluster_energy_j": sum(r.cluster_energy_j for r in records)}
 
     def drain_load_notices(self) -> list[str]:
         """What setting up found (a bad zone, a shortened interval): to say at load, once."""

@@ -1,4 +1,4 @@
-"""Generate the workshop notebooks (01…06) from this script, so they can be reviewed as Python.
+"""Generate the workshop notebooks (01…07) from this script, so they can be reviewed as Python.
 
     python example_notebooks/build_notebooks.py          # (re)write the .ipynb files, without outputs
     python example_notebooks/build_notebooks.py --check  # exit 1 if a notebook's cells differ from this script
@@ -618,6 +618,104 @@ result = w.display_result("disclose", {
 '''),
 ]
 
+# -- 07 ---------------------------------------------------------------------------------------
+CLUSTER = [
+    md("""
+# 07 · A Dask cluster: the energy of each node, billed to the cell that ran the work
+
+When a notebook drives a cluster, the energy is spent on the workers, not in the kernel. With a
+`distributed.Client` in the kernel, `carbon_magic` attaches to it by itself (`%carbon cluster on` / `off` by
+hand; `CARBON_MAGIC_CLUSTER=off` to never attach):
+
+* a **worker plugin** runs carbon_magic's own sampler on **one worker per machine** (elected, so a node with many
+  workers is counted once) and logs when each task starts and ends;
+* each measured cell runs inside its own **Dask span**, so every task it submits carries the cell;
+* each node's energy, over the time the cell's tasks ran there, is billed to the cell: components named
+  `<node>/<sensor>`, each node priced at **its own zone** (`CARBON_MAGIC_ZONE` on that node);
+* work that **outlives the cell** keeps being billed to it: the record is revised (a new version in the ledger,
+  the badge updates) until its tasks end; energy while no measured cell's task runs is **cluster idle**.
+
+carbon_magic must be installed on the workers (`pip install carbon_magic[dask]` there, as for any worker plugin).
+
+Here, on one machine, two worker processes **play two nodes**: each gets its own `CARBON_MAGIC_HOST_ID` (the
+override for a node's identity; by default it is the host name plus the boot id). Both read this machine's
+sensors, so their figures overlap each other and this kernel's own line; on a real cluster each node is its
+own machine.
+"""),
+    code('''
+%load_ext carbon_magic
+from distributed import Client, Nanny, Scheduler, SpecCluster
+import workshop_utils as w
+
+nodes = {name: {"cls": Nanny, "options": {"nthreads": 1, "env": {"CARBON_MAGIC_HOST_ID": name}}}
+         for name in ("node-a", "node-b")}
+cluster = SpecCluster(workers=nodes, scheduler={"cls": Scheduler, "options": {"dashboard": False}},
+                      silence_logs="error")
+client = Client(cluster)
+client.wait_for_workers(2)
+'''),
+    md("""
+## One computation, measured on both nodes
+
+The summary line names the cluster nodes apart from this machine's sensors. It is written when the cell
+ends, with the readings that have arrived by then (`cluster: … this record updates`): the nodes report every
+second, and the record is revised until every task of the cell has ended and been read.
+"""),
+    code('''
+%%carbon --label dask-matmul -o rec
+import dask.array as da
+x = da.random.random((1500, 1500), chunks=(500, 500))
+float((x @ x.T).mean().compute())
+'''),
+    code('''
+w.wait_settled(rec)
+print(rec)
+per_node = w.display_result("per_node", {
+    "rows": [{"node": n["node"], "energy_J": round(n["energy_j"], 3), "CO2e_mg": round(n["emissions_g"] * 1e3, 4),
+              "busy_s": round(n["busy_s"], 3), "zone": n["zone"] or "the kernel's"} for n in rec.cluster["nodes"]],
+    "cluster_energy_j": rec.cluster_energy_j,
+    "revision": rec.revision,
+    "attribution": rec.cluster["attribution"],
+})
+'''),
+    md("""
+`%carbon status` shows each node's **probe table**: the sensors its meter reads (or why it cannot: a node whose
+sensors are unreadable says so, with the fix), its zone, and its **cluster idle** energy. The JupyterLab
+sidebar lists the same.
+"""),
+    code("%carbon status"),
+    md("""
+## Work that outlives its cell
+
+`client.submit` returns at once; the task runs on after the cell has ended. The record written at the end
+of the cell says it is pending; it is revised while the task runs and once more when it ends.
+"""),
+    code('''
+def slow(seconds):
+    import time
+    t0 = time.time()
+    time.sleep(seconds)
+    return time.time() - t0
+'''),
+    code('''
+%%carbon --label outlives -o late
+future = client.submit(slow, 2.0, pure=False)
+'''),
+    code('''
+print("when the cell ended: pending", late.cluster["pending"], "· revision", late.revision)
+task_s = future.result()
+w.wait_settled(late)
+print("after the task ended: pending", late.cluster["pending"], "· revision", late.revision)
+print(late)
+outlives = w.display_result("outlives", {"task_s": task_s, "revision": late.revision,
+                                         "cluster_energy_j": late.cluster_energy_j})
+'''),
+    code('''
+client.close()
+cluster.close()
+'''),
+]
+
 NOTEBOOKS = {
     "01_quickstart": QUICKSTART,
     "02_live_training": LIVE,
@@ -625,6 +723,7 @@ NOTEBOOKS = {
     "04_search_strategies": SEARCH,
     "05_where_and_when": WHERE,
     "06_reporting": REPORTING,
+    "07_cluster": CLUSTER,
 }
 
 

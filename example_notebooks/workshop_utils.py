@@ -238,3 +238,16 @@ def write_participant_notebook(path, title: str, records) -> None:
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                             "language": "python"}})
     nbformat.write(nb, str(path))
+
+
+# -- cluster (07) ----------------------------------------------------------------------------
+def wait_settled(record, timeout_s: float = 60.0):
+    """Wait until a record's cluster part is no longer pending (its tasks ended and were read).
+
+    carbon_magic revises the record in place (the same object), so this only watches it."""
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout_s
+    while (record.cluster or {}).get("pending") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return record

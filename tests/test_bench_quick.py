@@ -107,3 +107,16 @@ def test_attribution_quick():
 def test_scripts_document_their_command(script):
     text = (REPO / "bench" / script).read_text()
     assert f"python bench/{script}" in text and "--quick" in text
+
+
+@pytest.mark.cluster
+def test_bench_cluster_quick():
+    pytest.importorskip("distributed")
+    rc, out = run_quick("bench_cluster.py")
+    assert rc == 0, out
+    assert out.startswith("# carbon_magic cluster measuring cost") and "command: `python bench/bench_cluster.py --quick`" in out
+    (cells,) = tables_with(out, "simulated nodes")
+    assert [r["simulated nodes"] for r in cells] == ["2", "8"]
+    assert all(r["cluster hook itself (median)"].endswith("µs") for r in cells)
+    (net,) = tables_with(out, "per node per minute")
+    assert len(net) == 4 and all(r["per node per minute"].endswith("kB") for r in net)

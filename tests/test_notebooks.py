@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow  # notebooks run in a real kernel
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "example_notebooks"
 NOTEBOOKS = ["01_quickstart", "02_live_training", "03_mixed_precision", "04_search_strategies",
-             "05_where_and_when", "06_reporting"]
+             "05_where_and_when", "06_reporting", "07_cluster"]
 LIMIT_S = 180  # per notebook, on the CI machine (2 cores, no GPU)
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -208,7 +208,7 @@ def test_01_quickstart(workshop):
     squares = run.by_label("squares")
     result = run.result("quickstart")
     assert result["rec"]["energy_j"] == pytest.approx(squares.energy_j)
-    assert result["rec"]["components"] == [c.__dict__ for c in squares.components]
+    assert result["rec"]["components"] == squares.to_dict()["components"]
     assert "energy:" in run.text("print(f\"energy: {rec.energy_j")
     assert result["cells"] == len(records)
     assert result["total_energy_j"] == pytest.approx(sum(r.energy_j for r in records))
@@ -409,3 +409,33 @@ def test_06_reporting(workshop):
     assert "per sample" in run.text("%%carbon --label participant_B")
     assert result["csv_rows"] == len(rows)
     assert result["highest_over_lowest"] == pytest.approx(recs[expected[-1]].emissions_g / recs[expected[0]].emissions_g)
+
+
+# -- 07 ------------------------------------------------------------------------------------------
+def test_07_cluster(workshop):
+    pytest.importorskip("distributed")
+    from carbon_magic.record import latest_revisions
+
+    run = workshop("07_cluster")
+    records = latest_revisions(run.records())  # the ledger holds every revision; the last counts
+    (matmul,) = [r for r in records if r.label == "dask-matmul"]
+    assert matmul.cluster["pending"] is False and matmul.cluster["engine"] == "dask"
+    nodes = {n["node"]: n for n in matmul.cluster["nodes"]}
+    assert set(nodes) <= {"node-a", "node-b"} and nodes, matmul.cluster
+    assert matmul.cluster_energy_j > 0
+    for c in matmul.components:
+        if c.node:
+            assert c.name.startswith(c.node + "/")
+    shown = run.result("per_node")
+    assert {r["node"] for r in shown["rows"]} == set(nodes)
+    assert shown["cluster_energy_j"] == pytest.approx(matmul.cluster_energy_j)
+    assert shown["revision"] == matmul.revision >= 1
+
+    (late,) = [r for r in records if r.label == "outlives"]
+    out = run.result("outlives")
+    assert late.revision == out["revision"] >= 1 and late.cluster["pending"] is False
+    assert late.cluster_energy_j > 0 and out["task_s"] >= 2.0
+    assert "when the cell ended: pending True" in run.text("print(\"when the cell ended")
+
+    status = run.text("%carbon status")
+    assert "node node-a: zone" in status and "node node-b: zone" in status

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from .. import ledger_store as store
 from ..notebook import notebook_stem
-from ..record import CellRecord, quantity_problem
+from ..record import CellRecord, latest_revisions, quantity_problem
 from .model import Report
 
 METADATA_KEY = "carbon_magic"
@@ -142,6 +142,7 @@ def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]
         raise SourceError(f"no records of session {session_id!r}")
     out = []
     for sid, recs in grouped.items():
+        recs = latest_revisions(recs)  # a record revised after its cell (cluster tasks): its last version
         try:
             host = json.loads(sessions.get(sid) or "{}")
         except (ValueError, TypeError, RecursionError):

@@ -2,7 +2,7 @@
  * What the extension stores in the notebook: per cell, the last record plus a
  * short history; per notebook, a summary. Pure functions over JSON values.
  */
-import { asRecord, ICarbonRecord } from './protocol';
+import { asRecord, ICarbonRecord, isRevision, sameRun } from './protocol';
 
 export const SUMMARY_SCHEMA = 'carbon_magic.summary/1';
 export const DEFAULT_HISTORY_LENGTH = 5;
@@ -91,7 +91,10 @@ export function appendRecord(
   historyLength: number
 ): ICellCarbon {
   const previous = readCellCarbon(stored);
-  const history = [...(previous?.history ?? []), toEntry(record)];
+  const past = previous?.history ?? [];
+  // A revision of the last run (its cluster tasks ended later) replaces it: still one run.
+  const revised = previous !== null && isRevision(record) && sameRun(previous.last, record);
+  const history = [...(revised ? past.slice(0, -1) : past), toEntry(record)];
   return { last: record, history: history.slice(-clampHistoryLength(historyLength)) };
 }
 

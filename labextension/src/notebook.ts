@@ -213,6 +213,9 @@ export class NotebookCarbon {
         this.session.addRecord(message.record, message.totals);
         this._store(message.record);
         break;
+      case 'cluster':
+        this.session.setCluster(message);
+        break;
       case 'export':
         clearTimeout(this._exportTimer);
         downloadText(message.filename, message.content, EXPORT_MIME[message.format]);

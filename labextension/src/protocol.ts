@@ -36,6 +36,8 @@ export interface IComponent {
   share?: number | null;
   /** How the share was found: attributed:cpu-time, attributed:sm-util, attributed:sole-user, none. */
   attribution?: string | null;
+  /** The cluster node this component is on (its name is `<node>/<sensor>`). */
+  node?: string | null;
 }
 
 export interface IIntensityProvenance {
@@ -139,11 +141,37 @@ export interface IExportMessage {
   content: string;
 }
 
+/** One cluster node as the kernel sees it: its probe table and what is unattributed. */
+export interface IClusterNode {
+  node: string;
+  zone: string | null;
+  sensors: ISensor[];
+  /** One line per sensor looked for and not used, with its fix. */
+  skipped: string[];
+  /** No hardware sensor readable on that node (estimates only), or its meter failed. */
+  unreadable: boolean;
+  error: string | null;
+  /** Why its readings stopped, when they did. */
+  lost: string | null;
+  /** Energy of the node while no measured cell's task ran (J). */
+  idle_j: number;
+}
+
+/** The cluster the kernel measures (Dask or Ray), sent when its nodes change. */
+export interface IClusterMessage {
+  type: 'cluster';
+  attached: boolean;
+  engine: string | null;
+  nodes: IClusterNode[];
+  idle_j: number;
+}
+
 export type CarbonMessage =
   | IHelloMessage
   | ISampleMessage
   | IRecordMessage
-  | IExportMessage;
+  | IExportMessage
+  | IClusterMessage;
 
 export const EXPORT_FORMATS: ReadonlyArray<ExportFormat> = ['csv', 'json', 'md'];
 
@@ -309,6 +337,32 @@ function sampleProblem(v: Obj): string | null {
   return ok ? null : 'bad sample fields';
 }
 
+function clusterNodeOk(n: unknown): boolean {
+  return (
+    isObj(n) &&
+    isStr(n.node) &&
+    isOptStr(n.zone) &&
+    Array.isArray(n.sensors) &&
+    n.sensors.every(s => isObj(s) && isStr(s.name) && isStr(s.kind) && isStr(s.method)) &&
+    Array.isArray(n.skipped) &&
+    n.skipped.every(isStr) &&
+    typeof n.unreadable === 'boolean' &&
+    isOptStr(n.error) &&
+    isOptStr(n.lost) &&
+    isNum(n.idle_j)
+  );
+}
+
+function clusterProblem(v: Obj): string | null {
+  const ok =
+    typeof v.attached === 'boolean' &&
+    isOptStr(v.engine) &&
+    Array.isArray(v.nodes) &&
+    v.nodes.every(clusterNodeOk) &&
+    isNum(v.idle_j);
+  return ok ? null : 'bad cluster fields';
+}
+
 function exportProblem(v: Obj): string | null {
   const ok =
     EXPORT_FORMATS.includes(v.format as ExportFormat) &&
@@ -341,6 +395,9 @@ export function validateMessage(
       break;
     case 'export':
       problem = exportProblem(data);
+      break;
+    case 'cluster':
+      problem = clusterProblem(data);
       break;
     default:
       problem = `unknown message type ${JSON.stringify(data.type)}`;
@@ -454,3 +511,19 @@ export function scopeText(record: ICarbonRecord): string {
 
 /** Show ± where the relative uncertainty exceeds this (the kernel's SHOW_UNCERTAINTY_ABOVE). */
 export const SHOW_UNCERTAINTY_ABOVE = 0.03;
+
+/** The same cell run (a record and its later revisions share these; see `revision`). */
+export function sameRun(a: ICarbonRecord, b: ICarbonRecord): boolean {
+  return (
+    a.session_id === b.session_id &&
+    a.started_at === b.started_at &&
+    a.ended_at === b.ended_at &&
+    a.execution_count === b.execution_count &&
+    a.cell_id === b.cell_id
+  );
+}
+
+/** A later version of a record (cluster tasks that outlived the cell) replaces it. */
+export function isRevision(record: ICarbonRecord): boolean {
+  return typeof record.revision === 'number' && record.revision > 0;
+}

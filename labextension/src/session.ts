@@ -3,7 +3,15 @@
  * comm messages. Bounded: old samples and records are dropped.
  */
 import { IChartPoint, toPoint } from './chart';
-import { ICarbonRecord, IHelloMessage, ISampleMessage, isNested } from './protocol';
+import {
+  ICarbonRecord,
+  IClusterMessage,
+  IHelloMessage,
+  ISampleMessage,
+  isNested,
+  isRevision,
+  sameRun
+} from './protocol';
 import { ISessionTotals } from './totals';
 
 /** A top-level record with the records nested in it (`measure()` inside the cell). */
@@ -62,6 +70,14 @@ export class CarbonSession {
   reattached = false;
   /** Samples received so far (not bounded; shown to tests as data-sample-count). */
   sampleCount = 0;
+  /** Records replaced by a later revision (cluster tasks that outlived their cell). */
+  revisions = 0;
+  /** The cluster the kernel measures, if any (its nodes' probe tables). */
+  cluster: IClusterMessage | null = null;
+
+  setCluster(cluster: IClusterMessage): void {
+    this.cluster = cluster;
+  }
 
   setHello(hello: IHelloMessage): void {
     if (this.hello && this.hello.session_id !== hello.session_id) {
@@ -85,8 +101,16 @@ export class CarbonSession {
   }
 
   addRecord(record: ICarbonRecord, totals: ISessionTotals | null = null): void {
-    this.records.push(record);
     this.totals = totals ?? this.totals;
+    if (isRevision(record)) {
+      const i = this.records.findIndex(r => sameRun(r, record));
+      if (i >= 0) {
+        this.records[i] = record;
+        this.revisions += 1;
+        return;
+      }
+    }
+    this.records.push(record);
     if (this.records.length > MAX_RECORDS) {
       this.records.splice(0, this.records.length - MAX_RECORDS);
     }

@@ -13,7 +13,8 @@ import {
   formatEmissions,
   formatEnergy,
   formatIntensity,
-  formatPower
+  formatPower,
+  plural
 } from './format';
 import { PALETTE } from './palette';
 import {
@@ -77,6 +78,7 @@ export class CarbonSidebar extends Widget {
 
     this.node.appendChild(el('h2', 'cm-sidebar-title', 'Energy & CO\u2082e'));
     this._status = this.node.appendChild(el('div', 'cm-sidebar-status'));
+    this._cluster = this.node.appendChild(el('div', 'cm-sidebar-cluster'));
     this._now = this.node.appendChild(el('div', 'cm-sidebar-now'));
     this._chart = this._buildChart();
     this._totals = this.node.appendChild(el('div', 'cm-sidebar-totals'));
@@ -120,6 +122,7 @@ export class CarbonSidebar extends Widget {
     this.node.dataset.sampleCount = String(session?.sampleCount ?? 0);
     this.node.dataset.recordCount = String(session?.records.length ?? 0);
     this._renderStatus(session);
+    this._renderCluster(session, unit);
     this._renderNow(session);
     this._renderChart(session);
     this._renderTotals(session, unit);
@@ -175,6 +178,41 @@ export class CarbonSidebar extends Widget {
     this._status.title = hello.skipped
       .map(s => `${s.name} skipped: ${s.reason}${s.fix ? ` Fix: ${s.fix}` : ''}`)
       .join('\n');
+  }
+
+  /** The cluster's nodes, each with its probe table (as `%carbon status` lists them). */
+  private _renderCluster(session: CarbonSession | null, unit: EnergyUnit): void {
+    const c = session?.cluster;
+    if (!c || !c.attached) {
+      this._cluster.replaceChildren();
+      return;
+    }
+    const head = el(
+      'div',
+      'cm-cluster-head',
+      `Cluster (${c.engine ?? 'unknown'}): ${plural(c.nodes.length, 'node')} · idle ${formatEnergy(c.idle_j, unit)}`
+    );
+    const list = el('ul', 'cm-cluster-nodes');
+    for (const n of c.nodes) {
+      let text: string;
+      if (n.error) {
+        text = `${n.node}: sensors unreadable (${n.error})`;
+      } else if (n.sensors.length === 0) {
+        text = `${n.node}: no probe table yet`;
+      } else {
+        const sensors = n.sensors.map(s => `${s.name} (${s.method})`).join(', ');
+        text = `${n.node}: ${sensors}${n.unreadable ? ' \u2013 no hardware sensor readable, estimates only' : ''}`;
+      }
+      text += ` · zone ${n.zone ?? 'the kernel\u2019s'}`;
+      if (n.lost) {
+        text += ` · lost: ${n.lost}`;
+      }
+      const li = el('li', n.lost || n.unreadable || n.error ? 'cm-cluster-node cm-mod-warn' : 'cm-cluster-node', text);
+      li.dataset.node = n.node;
+      li.title = n.skipped.join('\n');
+      list.appendChild(li);
+    }
+    this._cluster.replaceChildren(head, list);
   }
 
   private _renderNow(session: CarbonSession | null): void {
@@ -247,9 +285,15 @@ export class CarbonSidebar extends Widget {
 
   private _renderCells(session: CarbonSession | null, unit: EnergyUnit): void {
     // Samples arrive every second; rebuild the list only when it changed.
-    const key = { session, unit, count: session?.records.length ?? 0 };
+    const key = { session, unit, count: session?.records.length ?? 0, revisions: session?.revisions ?? 0 };
     const last = this._cellsKey;
-    if (last && last.session === key.session && last.unit === key.unit && last.count === key.count) {
+    if (
+      last &&
+      last.session === key.session &&
+      last.unit === key.unit &&
+      last.count === key.count &&
+      last.revisions === key.revisions
+    ) {
       return;
     }
     this._cellsKey = key;
@@ -307,10 +351,15 @@ export class CarbonSidebar extends Widget {
     session: null,
     unit: 'auto'
   };
-  private _cellsKey: { session: CarbonSession | null; unit: EnergyUnit; count: number } | null =
-    null;
+  private _cellsKey: {
+    session: CarbonSession | null;
+    unit: EnergyUnit;
+    count: number;
+    revisions: number;
+  } | null = null;
   private _actions: ISidebarActions;
   private _status: HTMLElement;
+  private _cluster: HTMLElement;
   private _now: HTMLElement;
   private _chart: SVGElement;
   private _legendPower!: HTMLElement;

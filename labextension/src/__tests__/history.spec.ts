@@ -79,3 +79,19 @@ describe('summarise', () => {
     });
   });
 });
+
+describe('appendRecord with revisions (cluster tasks that outlived their cell)', () => {
+  it('replaces the last run by its later revision instead of adding a run', () => {
+    const first = record({ energy_j: 100, revision: 0 });
+    const v = appendRecord(appendRecord(undefined, record({ started_at: '2026-11-23T18:00:00Z' }), 5), first, 5);
+    const revised = appendRecord(v, record({ energy_j: 250, revision: 2 }), 5);
+    expect(revised.history.map(e => e.energy_j)).toEqual([7200, 250]);
+    expect(revised.last.energy_j).toBe(250);
+  });
+
+  it('adds a run when the revision belongs to another run', () => {
+    const v = appendRecord(undefined, record({ energy_j: 100, revision: 0 }), 5);
+    const other = appendRecord(v, record({ energy_j: 5, revision: 1, started_at: '2026-11-23T19:00:00Z' }), 5);
+    expect(other.history.map(e => e.energy_j)).toEqual([100, 5]);
+  });
+});
