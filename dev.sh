@@ -72,6 +72,8 @@ case "${1:-}" in
         log "Python tests (magics, sources, intensity, reports, widget, notebooks)"
         python -m pytest -q
         if [ -f labextension/package.json ] && command -v node >/dev/null; then
+            log "extension lint: stylelint, prettier, eslint (the extension template's configuration)"
+            (cd labextension && jlpm lint:check)
             log "extension unit tests (jest)"
             (cd labextension && jlpm test)
             log "extension browser tests (Galata, headless Chromium: CHROMIUM_PATH, else apt-get as root)"

@@ -40,9 +40,14 @@ export function badgeTooltip(cell: ICellCarbon, unit: EnergyUnit): string {
       c.status && c.status !== 'ok' ? `sensor ${c.status}` : '',
       c.mig ? 'whole board, MIG slice' : ''
     ].filter(Boolean);
-    const u = typeof c.uncertainty_j === 'number' && c.uncertainty_j > 0 ? c.uncertainty_j : 0;
+    const u =
+      typeof c.uncertainty_j === 'number' && c.uncertainty_j > 0
+        ? c.uncertainty_j
+        : 0;
     const share =
-      c.scope === 'process' && typeof c.share === 'number' && typeof c.device_energy_j === 'number'
+      c.scope === 'process' &&
+      typeof c.share === 'number' &&
+      typeof c.device_energy_j === 'number'
         ? ` = ${Math.round(c.share * 100)} % of ${formatEnergy(c.device_energy_j, unit)}`
         : '';
     lines.push(
@@ -60,8 +65,11 @@ export function badgeTooltip(cell: ICellCarbon, unit: EnergyUnit): string {
   }
   const p = r.intensity;
   const label = provenanceLabel(p);
-  const provenance = label + (p?.fetched_at ? `, fetched ${formatTimestamp(p.fetched_at)}` : '');
-  lines.push(`Intensity: ${formatIntensity(r.intensity_g_per_kwh)} (${provenance})`);
+  const provenance =
+    label + (p?.fetched_at ? `, fetched ${formatTimestamp(p.fetched_at)}` : '');
+  lines.push(
+    `Intensity: ${formatIntensity(r.intensity_g_per_kwh)} (${provenance})`
+  );
   if (p && typeof p.flag === 'string' && p.flag && !label.includes(p.flag)) {
     lines.push(`  Note: ${p.flag}`);
   }
@@ -95,7 +103,8 @@ export function createBadge(cell: ICellCarbon, unit: EnergyUnit): HTMLElement {
   const mark = recordMark(r);
   const uncertainty = recordUncertaintyJ(r);
   const showU =
-    uncertainty > 0 && (r.energy_j <= 0 || uncertainty > SHOW_UNCERTAINTY_ABOVE * r.energy_j);
+    uncertainty > 0 &&
+    (r.energy_j <= 0 || uncertainty > SHOW_UNCERTAINTY_ABOVE * r.energy_j);
   const node = document.createElement('div');
   node.className = BADGE_CLASS;
   node.dataset.energyJ = String(r.energy_j);
@@ -107,7 +116,8 @@ export function createBadge(cell: ICellCarbon, unit: EnergyUnit): HTMLElement {
   node.appendChild(
     span(
       'cm-badge-energy',
-      formatEnergy(r.energy_j, unit) + (showU ? ` \u00b1 ${formatEnergy(uncertainty, unit)}` : '')
+      formatEnergy(r.energy_j, unit) +
+        (showU ? ` \u00b1 ${formatEnergy(uncertainty, unit)}` : '')
     )
   );
   node.appendChild(span('cm-badge-sep', '\u00b7'));
@@ -123,7 +133,10 @@ export function createBadge(cell: ICellCarbon, unit: EnergyUnit): HTMLElement {
   const troubled = r.components.filter(c => c.status && c.status !== 'ok');
   if (troubled.length) {
     node.appendChild(
-      span('cm-badge-sensor', troubled.map(c => `${c.name} ${c.status}`).join(', '))
+      span(
+        'cm-badge-sensor',
+        troubled.map(c => `${c.name} ${c.status}`).join(', ')
+      )
     );
   }
   const prev = previousEntry(cell);
@@ -144,7 +157,11 @@ export function createBadge(cell: ICellCarbon, unit: EnergyUnit): HTMLElement {
  * Put the badge for `cell` into `host` (replacing any previous one), or remove
  * it when `cell` is null.
  */
-export function renderBadge(host: HTMLElement, cell: ICellCarbon | null, unit: EnergyUnit): void {
+export function renderBadge(
+  host: HTMLElement,
+  cell: ICellCarbon | null,
+  unit: EnergyUnit
+): void {
   const old = host.querySelector(`:scope > .${BADGE_CLASS}`);
   if (cell === null) {
     old?.remove();

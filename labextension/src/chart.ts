@@ -27,7 +27,14 @@ export interface IChartBox {
   bottom: number;
 }
 
-export const CHART_BOX: IChartBox = { width: 300, height: 130, left: 42, right: 54, top: 8, bottom: 16 };
+export const CHART_BOX: IChartBox = {
+  width: 300,
+  height: 130,
+  left: 42,
+  right: 54,
+  top: 8,
+  bottom: 16
+};
 
 export interface ITick {
   /** x for the time axis, y for the value axes, in viewBox units. */
@@ -89,23 +96,37 @@ function path(xy: Array<[number, number]>): string {
  * Paths and ticks for `points` (oldest first) in `box`: x spans the points' time range, each
  * series has its own y scale from 0 to a nice top; ticks at 0, half and the top.
  */
-export function chartGeometry(points: ReadonlyArray<IChartPoint>, box: IChartBox = CHART_BOX): IChartGeometry {
-  const plot = { x0: box.left, y0: box.top, x1: box.width - box.right, y1: box.height - box.bottom };
+export function chartGeometry(
+  points: ReadonlyArray<IChartPoint>,
+  box: IChartBox = CHART_BOX
+): IChartGeometry {
+  const plot = {
+    x0: box.left,
+    y0: box.top,
+    x1: box.width - box.right,
+    y1: box.height - box.bottom
+  };
   const w = plot.x1 - plot.x0;
   const h = plot.y1 - plot.y0;
   const t0 = points.length ? points[0].t : 0;
   const spanS = points.length ? points[points.length - 1].t - t0 : 0;
-  const x = (t: number) => plot.x0 + (spanS > 0 ? ((t - t0) / spanS) * w : w / 2);
+  const x = (t: number) =>
+    plot.x0 + (spanS > 0 ? ((t - t0) / spanS) * w : w / 2);
   const maxPowerW = axisMax(points.map(p => p.power_w));
   const withIntensity = points.filter(p => p.intensity_g_per_kwh !== null);
-  const maxIntensity = axisMax(withIntensity.map(p => p.intensity_g_per_kwh as number));
+  const maxIntensity = axisMax(
+    withIntensity.map(p => p.intensity_g_per_kwh as number)
+  );
   const y = (v: number, max: number) => plot.y1 - (v / max) * h;
   const ticks = (max: number, fmt: (v: number) => string) =>
     [0, max / 2, max].map(v => ({ pos: y(v, max), label: fmt(v) }));
   return {
     powerPath: path(points.map(p => [x(p.t), y(p.power_w, maxPowerW)])),
     intensityPath: path(
-      withIntensity.map(p => [x(p.t), y(p.intensity_g_per_kwh as number, maxIntensity)])
+      withIntensity.map(p => [
+        x(p.t),
+        y(p.intensity_g_per_kwh as number, maxIntensity)
+      ])
     ),
     maxPowerW,
     maxIntensity,
@@ -115,7 +136,10 @@ export function chartGeometry(points: ReadonlyArray<IChartPoint>, box: IChartBox
     intensityTicks: ticks(maxIntensity, formatIntensity),
     timeTicks: points.length
       ? [
-          { pos: plot.x0, label: spanS > 0 ? `\u2212${formatDuration(spanS)}` : 'now' },
+          {
+            pos: plot.x0,
+            label: spanS > 0 ? `\u2212${formatDuration(spanS)}` : 'now'
+          },
           ...(spanS > 0 ? [{ pos: plot.x1, label: 'now' }] : [])
         ]
       : []

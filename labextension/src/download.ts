@@ -13,7 +13,11 @@ export const EXPORT_MIME: Record<ExportFormat, string> = {
   md: 'text/markdown'
 };
 
-export function downloadText(filename: string, content: string, mime: string): void {
+export function downloadText(
+  filename: string,
+  content: string,
+  mime: string
+): void {
   const url = URL.createObjectURL(new Blob([content], { type: mime }));
   const a = document.createElement('a');
   a.href = url;
@@ -26,7 +30,10 @@ export function downloadText(filename: string, content: string, mime: string): v
 }
 
 /** The kernel's file name for an export of this notebook (report/commands.py `export_text`). */
-export function exportFilename(notebookPath: string, format: ExportFormat): string {
+export function exportFilename(
+  notebookPath: string,
+  format: ExportFormat
+): string {
   const name = notebookPath.split('/').pop() ?? '';
   const stem = name
     .replace(/\.ipynb$/i, '')
@@ -37,11 +44,16 @@ export function exportFilename(notebookPath: string, format: ExportFormat): stri
 
 /** A shell word: quoted unless it is plainly safe. */
 function shellWord(text: string): string {
-  return /^[A-Za-z0-9._/@%+=:,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9._/@%+=:,-]+$/.test(text)
+    ? text
+    : `'${text.replace(/'/g, "'\\''")}'`;
 }
 
 /** What the sidebar says when an export is asked for and no kernel has carbon_magic loaded. */
-export function noKernelExportNote(notebookPath: string, format: ExportFormat): string {
+export function noKernelExportNote(
+  notebookPath: string,
+  format: ExportFormat
+): string {
   return (
     'The export comes from the kernel: run %load_ext carbon_magic in this notebook, or write ' +
     'the same file from the records this notebook stores (save it first), in a terminal: ' +

@@ -4,7 +4,12 @@
 
 export type EnergyUnit = 'auto' | 'Wh' | 'kWh' | 'J';
 
-export const ENERGY_UNITS: ReadonlyArray<EnergyUnit> = ['auto', 'Wh', 'kWh', 'J'];
+export const ENERGY_UNITS: ReadonlyArray<EnergyUnit> = [
+  'auto',
+  'Wh',
+  'kWh',
+  'J'
+];
 
 /*
  * The formatting contract is the kernel's (carbon_magic/units.py, whose docstring states the
@@ -49,7 +54,9 @@ export function formatNumber(x: number): string {
   }
   const digits = mantissa.replace('.', '');
   const text =
-    e >= 0 ? `${digits.slice(0, e + 1)}.${digits.slice(e + 1)}` : `0.${'0'.repeat(-e - 1)}${digits}`;
+    e >= 0
+      ? `${digits.slice(0, e + 1)}.${digits.slice(e + 1)}`
+      : `0.${'0'.repeat(-e - 1)}${digits}`;
   return sign + text.replace(/0+$/, '').replace(/\.$/, '');
 }
 
@@ -61,7 +68,9 @@ function scaled(x: number, units: Ladder): string {
     return DASH;
   }
   const a = Math.abs(x);
-  const [factor, name] = units.find(([f, , below]) => round3(a / f) < below) ?? units[units.length - 1];
+  const [factor, name] =
+    units.find(([f, , below]) => round3(a / f) < below) ??
+    units[units.length - 1];
   return `${formatNumber(x / factor)} ${name}`;
 }
 
@@ -83,7 +92,10 @@ const POWER: Ladder = [
 ];
 
 /** Energy in joules: `auto` as the kernel writes it (mJ, J, Wh or kWh), else in the fixed unit. */
-export function formatEnergy(joules: number, unit: EnergyUnit = 'auto'): string {
+export function formatEnergy(
+  joules: number,
+  unit: EnergyUnit = 'auto'
+): string {
   switch (unit) {
     case 'J':
       return `${formatNumber(joules)} J`;
@@ -95,7 +107,10 @@ export function formatEnergy(joules: number, unit: EnergyUnit = 'auto'): string 
       if (joules === 0) {
         return '0 J';
       }
-      return scaled(joules, round3(Math.abs(joules)) < 1 ? ENERGY : ENERGY.slice(1));
+      return scaled(
+        joules,
+        round3(Math.abs(joules)) < 1 ? ENERGY : ENERGY.slice(1)
+      );
   }
 }
 
@@ -152,7 +167,10 @@ export function formatIntensity(gPerKwh: number | null | undefined): string {
  * Relative change of `current` against `previous`, e.g. "−38 % vs last run"
  * (real minus sign); null when there is no meaningful previous value.
  */
-export function formatChange(current: number, previous: number | null): string | null {
+export function formatChange(
+  current: number,
+  previous: number | null
+): string | null {
   if (previous === null || !Number.isFinite(previous) || previous <= 0) {
     return null;
   }
@@ -185,8 +203,9 @@ export interface IProvenanceLike {
 
 /** The provider's display name: `provider_name`, else the name its key stands for, else the key. */
 export function providerDisplay(p: IProvenanceLike | null | undefined): string {
-  const name = (typeof p?.provider_name === 'string' && p.provider_name) || p?.provider;
-  return name ? PROVIDER_NAMES[name] ?? name : '';
+  const name =
+    (typeof p?.provider_name === 'string' && p.provider_name) || p?.provider;
+  return name ? (PROVIDER_NAMES[name] ?? name) : '';
 }
 
 /**

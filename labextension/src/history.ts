@@ -93,18 +93,27 @@ export function appendRecord(
   const previous = readCellCarbon(stored);
   const past = previous?.history ?? [];
   // A revision of the last run (its cluster tasks ended later) replaces it: still one run.
-  const revised = previous !== null && isRevision(record) && sameRun(previous.last, record);
+  const revised =
+    previous !== null && isRevision(record) && sameRun(previous.last, record);
   const history = [...(revised ? past.slice(0, -1) : past), toEntry(record)];
-  return { last: record, history: history.slice(-clampHistoryLength(historyLength)) };
+  return {
+    last: record,
+    history: history.slice(-clampHistoryLength(historyLength))
+  };
 }
 
 /** The run before the last one, for "−38 % vs last run". */
 export function previousEntry(cell: ICellCarbon): IHistoryEntry | null {
-  return cell.history.length >= 2 ? cell.history[cell.history.length - 2] : null;
+  return cell.history.length >= 2
+    ? cell.history[cell.history.length - 2]
+    : null;
 }
 
 /** Notebook-level summary over the cells' stored values. */
-export function summarise(cells: ReadonlyArray<ICellCarbon>, now: Date): INotebookSummary {
+export function summarise(
+  cells: ReadonlyArray<ICellCarbon>,
+  now: Date
+): INotebookSummary {
   return {
     schema: SUMMARY_SCHEMA,
     energy_j: cells.reduce((sum, c) => sum + c.last.energy_j, 0),

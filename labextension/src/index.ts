@@ -2,7 +2,10 @@
  * carbon_magic JupyterLab extension: wiring only. Per-notebook logic is in
  * notebook.ts, rendering in badge.ts / sidebar.ts, formatting in format.ts.
  */
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -39,7 +42,9 @@ function activate(
   let settings = readSettings({});
   const controllers = new Map<NotebookPanel, NotebookCarbon>();
   const current = () =>
-    tracker.currentWidget ? controllers.get(tracker.currentWidget) ?? null : null;
+    tracker.currentWidget
+      ? (controllers.get(tracker.currentWidget) ?? null)
+      : null;
 
   // One export, the kernel's: without a kernel, the sidebar says how to get that same file.
   const exportSession = (format: ExportFormat) => {
@@ -60,7 +65,8 @@ function activate(
   });
   sidebar.title.icon = leafIcon;
   app.shell.add(sidebar, 'right', { rank: 900 });
-  const refresh = () => sidebar.render(current()?.session ?? null, settings.unit);
+  const refresh = () =>
+    sidebar.render(current()?.session ?? null, settings.unit);
 
   const host = {
     settings: () => settings,
@@ -119,7 +125,8 @@ function activate(
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Per-cell energy and CO2e badges, a live sidebar and emissions stored in the notebook.',
+  description:
+    'Per-cell energy and CO2e badges, a live sidebar and emissions stored in the notebook.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [ISettingRegistry, ICommandPalette],

@@ -8,7 +8,12 @@ import { Kernel, KernelMessage } from '@jupyterlab/services';
 
 import { renderBadge } from './badge';
 import { downloadText, EXPORT_MIME } from './download';
-import { appendRecord, ICellCarbon, readCellCarbon, summarise } from './history';
+import {
+  appendRecord,
+  ICellCarbon,
+  readCellCarbon,
+  summarise
+} from './history';
 import {
   CarbonMessage,
   COMM_TARGET,
@@ -41,7 +46,10 @@ export class NotebookCarbon {
     this.panel = panel;
     this._host = host;
     const ctx = panel.sessionContext;
-    ctx.kernelChanged.connect((_, change) => this._connectKernel(change.newValue), this);
+    ctx.kernelChanged.connect(
+      (_, change) => this._connectKernel(change.newValue),
+      this
+    );
     void ctx.ready
       .then(() => this._connectKernel(ctx.session?.kernel ?? null))
       .catch(err => logError('session not ready', err));
@@ -76,7 +84,10 @@ export class NotebookCarbon {
     this._comm.send({ type: 'export_request', format });
     clearTimeout(this._exportTimer);
     this._exportTimer = setTimeout(
-      () => console.warn(`[carbon_magic] the kernel has not answered the ${format} export request`),
+      () =>
+        console.warn(
+          `[carbon_magic] the kernel has not answered the ${format} export request`
+        ),
       EXPORT_REPLY_TIMEOUT_MS
     );
     return true;
@@ -122,7 +133,9 @@ export class NotebookCarbon {
     const notebook = this.panel.content;
     const index = notebook.widgets.findIndex(w => w.model.id === cellId);
     if (index < 0) {
-      console.warn(`[carbon_magic] cell ${cellId} is no longer in the notebook`);
+      console.warn(
+        `[carbon_magic] cell ${cellId} is no longer in the notebook`
+      );
       return;
     }
     notebook.activeCellIndex = index;
@@ -156,7 +169,9 @@ export class NotebookCarbon {
    * reload, notebook reopened while its kernel runs): no hello is replayed,
    * but samples, records and exports flow again.
    */
-  private async _adoptOpenComms(kernel: Kernel.IKernelConnection): Promise<void> {
+  private async _adoptOpenComms(
+    kernel: Kernel.IKernelConnection
+  ): Promise<void> {
     try {
       const reply = await kernel.requestCommInfo({ target_name: COMM_TARGET });
       if (reply.content.status !== 'ok' || kernel.isDisposed) {
@@ -174,7 +189,10 @@ export class NotebookCarbon {
     }
   }
 
-  private _onCommOpen = (comm: Kernel.IComm, msg: KernelMessage.ICommOpenMsg): void => {
+  private _onCommOpen = (
+    comm: Kernel.IComm,
+    msg: KernelMessage.ICommOpenMsg
+  ): void => {
     this._attach(comm);
     this._handle(msg.content.data);
   };
@@ -218,7 +236,11 @@ export class NotebookCarbon {
         break;
       case 'export':
         clearTimeout(this._exportTimer);
-        downloadText(message.filename, message.content, EXPORT_MIME[message.format]);
+        downloadText(
+          message.filename,
+          message.content,
+          EXPORT_MIME[message.format]
+        );
         break;
     }
   }
@@ -282,7 +304,9 @@ export class NotebookCarbon {
       return;
     }
     const { showBadges, unit } = this._host.settings();
-    const carbon = showBadges ? readCellCarbon(model.getMetadata(METADATA_KEY)) : null;
+    const carbon = showBadges
+      ? readCellCarbon(model.getMetadata(METADATA_KEY))
+      : null;
     const render = (c: Cell) => {
       try {
         renderBadge(c.node, carbon, unit);

@@ -173,7 +173,11 @@ export type CarbonMessage =
   | IExportMessage
   | IClusterMessage;
 
-export const EXPORT_FORMATS: ReadonlyArray<ExportFormat> = ['csv', 'json', 'md'];
+export const EXPORT_FORMATS: ReadonlyArray<ExportFormat> = [
+  'csv',
+  'json',
+  'md'
+];
 
 type Obj = Record<string, unknown>;
 
@@ -221,7 +225,10 @@ function isParentRef(v: unknown): boolean {
   return (
     v === null ||
     v === undefined ||
-    (isObj(v) && isStr(v.started_at) && isOptStr(v.cell_id) && isOptStr(v.label))
+    (isObj(v) &&
+      isStr(v.started_at) &&
+      isOptStr(v.cell_id) &&
+      isOptStr(v.label))
   );
 }
 
@@ -238,8 +245,10 @@ function isComponent(v: unknown): v is IComponent {
     isStr(v.method) &&
     isNum(v.energy_j) &&
     isOptScope(v.scope) &&
-    (isOptNum(v.device_energy_j) && !((v.device_energy_j as number) < 0)) &&
-    (isOptNum(v.share) && !((v.share as number) < 0 || (v.share as number) > 1)) &&
+    isOptNum(v.device_energy_j) &&
+    !((v.device_energy_j as number) < 0) &&
+    isOptNum(v.share) &&
+    !((v.share as number) < 0 || (v.share as number) > 1) &&
     isOptStr(v.attribution)
   );
 }
@@ -258,7 +267,10 @@ export function recordProblem(v: unknown): string | null {
     ['emissions_g', isNum(v.emissions_g)],
     ['intensity_g_per_kwh', isOptNum(v.intensity_g_per_kwh)],
     ['intensity', isProvenance(v.intensity)],
-    ['components', Array.isArray(v.components) && v.components.every(isComponent)],
+    [
+      'components',
+      Array.isArray(v.components) && v.components.every(isComponent)
+    ],
     ['cell_id', isOptStr(v.cell_id)],
     ['session_id', isOptStr(v.session_id)],
     ['label', isOptStr(v.label)],
@@ -343,7 +355,9 @@ function clusterNodeOk(n: unknown): boolean {
     isStr(n.node) &&
     isOptStr(n.zone) &&
     Array.isArray(n.sensors) &&
-    n.sensors.every(s => isObj(s) && isStr(s.name) && isStr(s.kind) && isStr(s.method)) &&
+    n.sensors.every(
+      s => isObj(s) && isStr(s.name) && isStr(s.kind) && isStr(s.method)
+    ) &&
     Array.isArray(n.skipped) &&
     n.skipped.every(isStr) &&
     typeof n.unreadable === 'boolean' &&
@@ -374,7 +388,9 @@ function exportProblem(v: Obj): string | null {
 /** Check a message and return it typed, or null with the reason. */
 export function validateMessage(
   data: unknown
-): { message: CarbonMessage; problem: null } | { message: null; problem: string } {
+):
+  | { message: CarbonMessage; problem: null }
+  | { message: null; problem: string } {
   if (!isObj(data)) {
     return { message: null, problem: 'message is not an object' };
   }
@@ -387,10 +403,15 @@ export function validateMessage(
       problem = sampleProblem(data);
       break;
     case 'record':
-      problem = totalsOk(data.totals) ? recordProblem(data.record) : 'bad totals';
+      problem = totalsOk(data.totals)
+        ? recordProblem(data.record)
+        : 'bad totals';
       if (problem === null) {
         const record = normaliseRecord(data.record as Obj);
-        return { message: { type: 'record', record, totals: asTotals(data.totals) }, problem: null };
+        return {
+          message: { type: 'record', record, totals: asTotals(data.totals) },
+          problem: null
+        };
       }
       break;
     case 'export':
@@ -422,7 +443,8 @@ export function validateMessage(
       message: {
         ...(data as unknown as ISampleMessage),
         methods: (data.methods as Record<string, string> | undefined) ?? {},
-        intensity_g_per_kwh: (data.intensity_g_per_kwh as number | undefined) ?? null,
+        intensity_g_per_kwh:
+          (data.intensity_g_per_kwh as number | undefined) ?? null,
         intensity: (data.intensity as IIntensityProvenance | undefined) ?? null,
         totals: asTotals(data.totals)
       },
@@ -456,7 +478,9 @@ function counterOk(c: IComponent): boolean {
 
 /** Read from hardware (counter or sampled power) that did not fail. */
 function hardwareOk(c: IComponent): boolean {
-  return (c.method === 'counter' || c.method === 'sampled') && c.status !== 'failed';
+  return (
+    (c.method === 'counter' || c.method === 'sampled') && c.status !== 'failed'
+  );
 }
 
 /** Measured when every component was read from an energy counter (sampled power is not). */
@@ -464,7 +488,8 @@ export function isMeasured(record: ICarbonRecord): boolean {
   return record.components.length > 0 && record.components.every(counterOk);
 }
 
-export type RecordMark = 'measured' | 'sampled' | 'estimated' | 'mixed' | 'no sensor';
+export type RecordMark =
+  'measured' | 'sampled' | 'estimated' | 'mixed' | 'no sensor';
 
 /** The kernel's `report.model.mark`: one word for how a record's energy was obtained. */
 export function recordMark(record: ICarbonRecord): RecordMark {
@@ -485,10 +510,15 @@ export function recordMark(record: ICarbonRecord): RecordMark {
 export function recordUncertaintyJ(record: ICarbonRecord): number {
   const u = record.components.reduce(
     (sum, c) =>
-      sum + (typeof c.uncertainty_j === 'number' && isFinite(c.uncertainty_j) ? c.uncertainty_j : 0),
+      sum +
+      (typeof c.uncertainty_j === 'number' && isFinite(c.uncertainty_j)
+        ? c.uncertainty_j
+        : 0),
     0
   );
-  return u * (typeof record.pue === 'number' && record.pue > 0 ? record.pue : 1);
+  return (
+    u * (typeof record.pue === 'number' && record.pue > 0 ? record.pue : 1)
+  );
 }
 
 /** True when the record bills this kernel's share of shared devices (the kernel's `scope` process). */
@@ -501,7 +531,8 @@ export function isProcessScope(record: ICarbonRecord): boolean {
  * empty for records written before scope existed.
  */
 export function scopeText(record: ICarbonRecord): string {
-  const reason = typeof record.scope_reason === 'string' ? record.scope_reason : null;
+  const reason =
+    typeof record.scope_reason === 'string' ? record.scope_reason : null;
   if (!isProcessScope(record) && reason === null) {
     return '';
   }

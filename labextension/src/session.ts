@@ -29,7 +29,9 @@ function recordKey(sessionId: string | null, startedAt: string): string {
  * whose parent is not among `records` (e.g. dropped by the bound) is a group of
  * its own; it stays nested, so it is still never summed.
  */
-export function groupRecords(records: ReadonlyArray<ICarbonRecord>): IRecordGroup[] {
+export function groupRecords(
+  records: ReadonlyArray<ICarbonRecord>
+): IRecordGroup[] {
   const groups: IRecordGroup[] = [];
   const byKey = new Map<string, IRecordGroup>();
   for (const r of records) {
@@ -52,7 +54,9 @@ export function groupRecords(records: ReadonlyArray<ICarbonRecord>): IRecordGrou
   }
   // Orphans keep their place in arrival order among the groups.
   const order = new Map(records.map((r, i) => [r, i]));
-  return [...groups, ...orphans].sort((a, b) => order.get(a.record)! - order.get(b.record)!);
+  return [...groups, ...orphans].sort(
+    (a, b) => order.get(a.record)! - order.get(b.record)!
+  );
 }
 
 export const MAX_POINTS = 600;
@@ -129,7 +133,10 @@ export class CarbonSession {
     }
     this.records = [...this.records, ...added]
       .map((r, i) => ({ r, i }))
-      .sort((a, b) => Date.parse(a.r.started_at) - Date.parse(b.r.started_at) || a.i - b.i)
+      .sort(
+        (a, b) =>
+          Date.parse(a.r.started_at) - Date.parse(b.r.started_at) || a.i - b.i
+      )
       .map(x => x.r)
       .slice(-MAX_RECORDS);
   }
@@ -138,7 +145,12 @@ export class CarbonSession {
    * Sum over the cells measured in this session. Nested records (measure()
    * inside a cell) are counted apart and not added: their energy is the cell's.
    */
-  cellTotals(): { cells: number; nested: number; energy_j: number; emissions_g: number } {
+  cellTotals(): {
+    cells: number;
+    nested: number;
+    energy_j: number;
+    emissions_g: number;
+  } {
     const top = this.records.filter(r => !isNested(r));
     return {
       cells: top.length,

@@ -17,7 +17,9 @@ export const DEFAULT_SETTINGS: ICarbonSettings = {
   historyLength: DEFAULT_HISTORY_LENGTH
 };
 
-export function readSettings(composite: Partial<Record<string, unknown>>): ICarbonSettings {
+export function readSettings(
+  composite: Partial<Record<string, unknown>>
+): ICarbonSettings {
   return {
     unit: ENERGY_UNITS.includes(composite.units as EnergyUnit)
       ? (composite.units as EnergyUnit)

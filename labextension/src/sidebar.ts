@@ -85,7 +85,9 @@ export class CarbonSidebar extends Widget {
     this.node.appendChild(el('h3', 'cm-sidebar-subtitle', 'Measured cells'));
     this._cells = this.node.appendChild(el('ol', 'cm-sidebar-cells'));
     this.node.appendChild(this._buildExportButtons());
-    this._exportNote = this.node.appendChild(el('div', 'cm-sidebar-export-note'));
+    this._exportNote = this.node.appendChild(
+      el('div', 'cm-sidebar-export-note')
+    );
     this._exportNote.hidden = true;
     this._renderNowVisible();
   }
@@ -135,16 +137,27 @@ export class CarbonSidebar extends Widget {
       class: 'cm-chart',
       viewBox: `0 0 ${width} ${height}`,
       role: 'img',
-      'aria-label': 'power (W, left axis) and grid intensity (g/kWh, right axis) over time'
+      'aria-label':
+        'power (W, left axis) and grid intensity (g/kWh, right axis) over time'
     });
     chart.appendChild(svg('rect', { class: 'cm-chart-frame' }));
     chart.appendChild(svg('g', { class: 'cm-chart-axes' }));
-    chart.appendChild(svg('path', { class: 'cm-chart-power', d: '', stroke: PALETTE.power }));
-    chart.appendChild(svg('path', { class: 'cm-chart-intensity', d: '', stroke: PALETTE.intensity }));
+    chart.appendChild(
+      svg('path', { class: 'cm-chart-power', d: '', stroke: PALETTE.power })
+    );
+    chart.appendChild(
+      svg('path', {
+        class: 'cm-chart-intensity',
+        d: '',
+        stroke: PALETTE.intensity
+      })
+    );
     this.node.appendChild(chart);
     const legend = el('div', 'cm-chart-legend');
     this._legendPower = legend.appendChild(el('span', 'cm-legend-power'));
-    this._legendIntensity = legend.appendChild(el('span', 'cm-legend-intensity'));
+    this._legendIntensity = legend.appendChild(
+      el('span', 'cm-legend-intensity')
+    );
     this.node.appendChild(legend);
     return chart;
   }
@@ -153,9 +166,15 @@ export class CarbonSidebar extends Widget {
     const box = el('div', 'cm-sidebar-export');
     box.appendChild(el('span', 'cm-sidebar-export-label', 'Export session:'));
     for (const format of EXPORT_FORMATS) {
-      const button = el('button', 'jp-Button jp-mod-styled cm-export-button', EXPORT_LABELS[format]);
+      const button = el(
+        'button',
+        'jp-Button jp-mod-styled cm-export-button',
+        EXPORT_LABELS[format]
+      );
       button.dataset.format = format;
-      button.addEventListener('click', () => this._actions.exportSession(format));
+      button.addEventListener('click', () =>
+        this._actions.exportSession(format)
+      );
       box.appendChild(button);
     }
     return box;
@@ -164,24 +183,32 @@ export class CarbonSidebar extends Widget {
   private _renderStatus(session: CarbonSession | null): void {
     const hello = session?.hello;
     if (!hello && session?.reattached) {
-      this._status.textContent = 'Connected to a running carbon_magic session (%carbon status lists its sensors).';
+      this._status.textContent =
+        'Connected to a running carbon_magic session (%carbon status lists its sensors).';
       this._status.title = '';
       return;
     }
     if (!hello) {
-      this._status.textContent = 'No carbon_magic kernel: run %load_ext carbon_magic in this notebook.';
+      this._status.textContent =
+        'No carbon_magic kernel: run %load_ext carbon_magic in this notebook.';
       this._status.title = '';
       return;
     }
-    const sensors = hello.sensors.map(s => `${s.name} (${s.method})`).join(', ') || 'none';
+    const sensors =
+      hello.sensors.map(s => `${s.name} (${s.method})`).join(', ') || 'none';
     this._status.textContent = `Sensors: ${sensors} · zone ${hello.zone ?? 'not set'}`;
     this._status.title = hello.skipped
-      .map(s => `${s.name} skipped: ${s.reason}${s.fix ? ` Fix: ${s.fix}` : ''}`)
+      .map(
+        s => `${s.name} skipped: ${s.reason}${s.fix ? ` Fix: ${s.fix}` : ''}`
+      )
       .join('\n');
   }
 
   /** The cluster's nodes, each with its probe table (as `%carbon status` lists them). */
-  private _renderCluster(session: CarbonSession | null, unit: EnergyUnit): void {
+  private _renderCluster(
+    session: CarbonSession | null,
+    unit: EnergyUnit
+  ): void {
     const c = session?.cluster;
     if (!c || !c.attached) {
       this._cluster.replaceChildren();
@@ -200,14 +227,22 @@ export class CarbonSidebar extends Widget {
       } else if (n.sensors.length === 0) {
         text = `${n.node}: no probe table yet`;
       } else {
-        const sensors = n.sensors.map(s => `${s.name} (${s.method})`).join(', ');
+        const sensors = n.sensors
+          .map(s => `${s.name} (${s.method})`)
+          .join(', ');
         text = `${n.node}: ${sensors}${n.unreadable ? ' \u2013 no hardware sensor readable, estimates only' : ''}`;
       }
       text += ` · zone ${n.zone ?? 'the kernel\u2019s'}`;
       if (n.lost) {
         text += ` · lost: ${n.lost}`;
       }
-      const li = el('li', n.lost || n.unreadable || n.error ? 'cm-cluster-node cm-mod-warn' : 'cm-cluster-node', text);
+      const li = el(
+        'li',
+        n.lost || n.unreadable || n.error
+          ? 'cm-cluster-node cm-mod-warn'
+          : 'cm-cluster-node',
+        text
+      );
       li.dataset.node = n.node;
       li.title = n.skipped.join('\n');
       list.appendChild(li);
@@ -223,14 +258,16 @@ export class CarbonSidebar extends Widget {
     }
     const total = Object.values(s.power_w).reduce((a, b) => a + b, 0);
     const parts = Object.entries(s.power_w)
-      .map(([name, w]) => `${name} ${formatPower(w)} ${s.methods[name] ?? ''}`.trim())
+      .map(([name, w]) =>
+        `${name} ${formatPower(w)} ${s.methods[name] ?? ''}`.trim()
+      )
       .join(', ');
-    const provenance = s.intensity
-      ? ` (${provenanceLabel(s.intensity)})`
-      : '';
-    this._now.textContent =
-      `Power: ${formatPower(total)} · Intensity: ${formatIntensity(s.intensity_g_per_kwh)}${provenance}`;
-    const flag = s.intensity && typeof s.intensity.flag === 'string' ? `\n${s.intensity.flag}` : '';
+    const provenance = s.intensity ? ` (${provenanceLabel(s.intensity)})` : '';
+    this._now.textContent = `Power: ${formatPower(total)} · Intensity: ${formatIntensity(s.intensity_g_per_kwh)}${provenance}`;
+    const flag =
+      s.intensity && typeof s.intensity.flag === 'string'
+        ? `\n${s.intensity.flag}`
+        : '';
     this._now.title = parts + flag;
   }
 
@@ -238,27 +275,60 @@ export class CarbonSidebar extends Widget {
     const g = chartGeometry(session?.points ?? []);
     const { x0, y0, x1, y1 } = g.plot;
     const frame = this._chart.querySelector('.cm-chart-frame')!;
-    for (const [k, v] of Object.entries({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 })) {
+    for (const [k, v] of Object.entries({
+      x: x0,
+      y: y0,
+      width: x1 - x0,
+      height: y1 - y0
+    })) {
       frame.setAttribute(k, String(v));
     }
-    this._chart.querySelector('.cm-chart-power')!.setAttribute('d', g.powerPath);
-    this._chart.querySelector('.cm-chart-intensity')!.setAttribute('d', g.intensityPath);
+    this._chart
+      .querySelector('.cm-chart-power')!
+      .setAttribute('d', g.powerPath);
+    this._chart
+      .querySelector('.cm-chart-intensity')!
+      .setAttribute('d', g.intensityPath);
     this._chart.dataset.points = String(session?.points.length ?? 0);
-    const tick = (cls: string, t: ITick, x: number, y: number, anchor: string) => {
-      const text = svg('text', { class: `cm-chart-tick ${cls}`, x: String(x), y: String(y), 'text-anchor': anchor });
+    const tick = (
+      cls: string,
+      t: ITick,
+      x: number,
+      y: number,
+      anchor: string
+    ) => {
+      const text = svg('text', {
+        class: `cm-chart-tick ${cls}`,
+        x: String(x),
+        y: String(y),
+        'text-anchor': anchor
+      });
       text.textContent = t.label;
       return text;
     };
     const labels = [
-      ...g.powerTicks.map(t => tick('cm-chart-tick-power', t, x0 - 3, t.pos + 3, 'end')),
-      ...g.intensityTicks.map(t => tick('cm-chart-tick-intensity', t, x1 + 3, t.pos + 3, 'start')),
-      ...g.timeTicks.map(t => tick('cm-chart-tick-time', t, t.pos, y1 + 11, t.pos === x0 ? 'start' : 'end'))
+      ...g.powerTicks.map(t =>
+        tick('cm-chart-tick-power', t, x0 - 3, t.pos + 3, 'end')
+      ),
+      ...g.intensityTicks.map(t =>
+        tick('cm-chart-tick-intensity', t, x1 + 3, t.pos + 3, 'start')
+      ),
+      ...g.timeTicks.map(t =>
+        tick(
+          'cm-chart-tick-time',
+          t,
+          t.pos,
+          y1 + 11,
+          t.pos === x0 ? 'start' : 'end'
+        )
+      )
     ];
     this._chart.querySelector('.cm-chart-axes')!.replaceChildren(...labels);
     const p = session?.lastSample?.intensity;
     this._legendPower.textContent = 'power, W (left axis)';
     this._legendIntensity.textContent =
-      'grid intensity, g/kWh (right axis)' + (p ? ` \u00b7 ${provenanceLabel(p)}` : '');
+      'grid intensity, g/kWh (right axis)' +
+      (p ? ` \u00b7 ${provenanceLabel(p)}` : '');
   }
 
   private _renderTotals(session: CarbonSession | null, unit: EnergyUnit): void {
@@ -285,7 +355,12 @@ export class CarbonSidebar extends Widget {
 
   private _renderCells(session: CarbonSession | null, unit: EnergyUnit): void {
     // Samples arrive every second; rebuild the list only when it changed.
-    const key = { session, unit, count: session?.records.length ?? 0, revisions: session?.revisions ?? 0 };
+    const key = {
+      session,
+      unit,
+      count: session?.records.length ?? 0,
+      revisions: session?.revisions ?? 0
+    };
     const last = this._cellsKey;
     if (
       last &&
@@ -319,7 +394,10 @@ export class CarbonSidebar extends Widget {
   /** One list entry; a nested one sits inside its cell's entry (a click on it shows that cell). */
   private _cellItem(r: ICarbonRecord, unit: EnergyUnit): HTMLLIElement {
     const nested = r.parent !== null && r.parent !== undefined;
-    const li = el('li', nested ? 'cm-cell-item cm-cell-nested' : 'cm-cell-item');
+    const li = el(
+      'li',
+      nested ? 'cm-cell-item cm-cell-nested' : 'cm-cell-item'
+    );
     const name = r.label || r.code_head || `[${r.execution_count ?? ' '}]`;
     li.appendChild(el('span', 'cm-cell-name', name));
     li.appendChild(

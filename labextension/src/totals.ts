@@ -100,11 +100,17 @@ export function totalsLines(
   unit: EnergyUnit
 ): ITotalLine[] {
   if (totals) {
-    const share = totals.scope === 'process' ? "; this kernel's share of shared devices (process scope)" : '';
+    const share =
+      totals.scope === 'process'
+        ? "; this kernel's share of shared devices (process scope)"
+        : '';
     return TOTAL_NAMES.map(name => {
       const energy = formatEnergy(totals[`${name}_energy_j`], unit);
       const co2 = formatEmissions(totals[`${name}_emissions_g`]);
-      const count = name === 'cells' ? ` (${plural(totals.cells, 'cell')}${nestedNote(totals.nested)})` : '';
+      const count =
+        name === 'cells'
+          ? ` (${plural(totals.cells, 'cell')}${nestedNote(totals.nested)})`
+          : '';
       return {
         name,
         text: `${capital(name)}: ${energy} · ${co2}${count}`,
@@ -117,14 +123,23 @@ export function totalsLines(
   const top = stored.filter(r => !isNested(r));
   const energyJ = top.reduce((s, r) => s + r.energy_j, 0);
   const grams = top.reduce((s, r) => s + r.emissions_g, 0);
-  const unknown = 'known once the kernel sends its totals (%load_ext carbon_magic)';
+  const unknown =
+    'known once the kernel sends its totals (%load_ext carbon_magic)';
   return [
     {
       name: 'cells',
       text: `Cells: ${formatEnergy(energyJ, unit)} · ${formatEmissions(grams)} (${plural(top.length, 'cell')} stored in this notebook${nestedNote(stored.length - top.length)})`,
       title: 'The last run of each measured cell, from the notebook'
     },
-    { name: 'idle', text: 'Idle: \u2013', title: `Idle: ${TOTAL_MEANING.idle}; ${unknown}` },
-    { name: 'session', text: 'Session: \u2013', title: `Session: ${TOTAL_MEANING.session}; ${unknown}` }
+    {
+      name: 'idle',
+      text: 'Idle: \u2013',
+      title: `Idle: ${TOTAL_MEANING.idle}; ${unknown}`
+    },
+    {
+      name: 'session',
+      text: 'Session: \u2013',
+      title: `Session: ${TOTAL_MEANING.session}; ${unknown}`
+    }
   ];
 }

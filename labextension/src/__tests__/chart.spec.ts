@@ -2,7 +2,11 @@ import { chartGeometry, niceCeil, toPoint } from '../chart';
 import { CarbonSession, MAX_POINTS } from '../session';
 import { ISampleMessage } from '../protocol';
 
-function sample(t: number, cpu: number, intensity: number | null): ISampleMessage {
+function sample(
+  t: number,
+  cpu: number,
+  intensity: number | null
+): ISampleMessage {
   return {
     type: 'sample',
     t,
@@ -25,7 +29,11 @@ describe('chartGeometry', () => {
   });
 
   it('maps time to x and each series to its own y scale, up to a nice top', () => {
-    const pts = [sample(0, 0, 100), sample(5, 45, 200), sample(10, 100, null)].map(toPoint);
+    const pts = [
+      sample(0, 0, 100),
+      sample(5, 45, 200),
+      sample(10, 100, null)
+    ].map(toPoint);
     expect(pts[1].power_w).toBe(55);
     const g = chartGeometry(pts, BOX);
     expect(g.spanS).toBe(10);
@@ -38,10 +46,18 @@ describe('chartGeometry', () => {
   });
 
   it('labels its axes with units: W on the left, g/kWh on the right, time before now below', () => {
-    const pts = [sample(0, 0, 100), sample(5, 45, 200), sample(250, 100, 150)].map(toPoint);
+    const pts = [
+      sample(0, 0, 100),
+      sample(5, 45, 200),
+      sample(250, 100, 150)
+    ].map(toPoint);
     const g = chartGeometry(pts);
     expect(g.powerTicks.map(t => t.label)).toEqual(['0 W', '100 W', '200 W']);
-    expect(g.intensityTicks.map(t => t.label)).toEqual(['0 g/kWh', '125 g/kWh', '250 g/kWh']);
+    expect(g.intensityTicks.map(t => t.label)).toEqual([
+      '0 g/kWh',
+      '125 g/kWh',
+      '250 g/kWh'
+    ]);
     expect(g.timeTicks.map(t => t.label)).toEqual(['\u22124 min 10 s', 'now']);
     // inside the margins: ticks from the plot's bottom (0) to its top
     expect(g.powerTicks[0].pos).toBe(g.plot.y1);
@@ -78,7 +94,14 @@ describe('CarbonSession', () => {
 
   it('starts a new chart when the kernel session changes', () => {
     const s = new CarbonSession();
-    const hello = { type: 'hello' as const, version: '0', session_id: 'a', sensors: [], skipped: [], zone: null };
+    const hello = {
+      type: 'hello' as const,
+      version: '0',
+      session_id: 'a',
+      sensors: [],
+      skipped: [],
+      zone: null
+    };
     s.setHello(hello);
     s.addSample(sample(1, 1, 1));
     s.setHello({ ...hello, session_id: 'b' });

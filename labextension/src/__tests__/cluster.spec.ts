@@ -38,14 +38,19 @@ const CLUSTER = {
 describe('cluster messages', () => {
   it('validates the cluster message and rejects a malformed one', () => {
     expect(validateMessage(CLUSTER).problem).toBeNull();
-    expect(validateMessage({ ...CLUSTER, nodes: [{ node: 3 }] }).problem).toBe('bad cluster fields');
+    expect(validateMessage({ ...CLUSTER, nodes: [{ node: 3 }] }).problem).toBe(
+      'bad cluster fields'
+    );
   });
 
   it('shows every node with its probe table in the sidebar, and unreadable or lost nodes say so', () => {
     const s = new CarbonSession();
     const parsed = validateMessage(CLUSTER).message!;
     s.setCluster(parsed as any);
-    const sidebar = new CarbonSidebar({ selectCell: () => undefined, exportSession: () => undefined });
+    const sidebar = new CarbonSidebar({
+      selectCell: () => undefined,
+      exportSession: () => undefined
+    });
     Widget.attach(sidebar, document.body);
     try {
       sidebar.render(s, 'J');
@@ -57,8 +62,12 @@ describe('cluster messages', () => {
       expect(a.textContent).toBe('node-a: cpu:package-0 (counter) · zone FR');
       expect((a as HTMLElement).title).toBe('gpu: no NVIDIA driver');
       const b = box.querySelector('[data-node="node-b"]')!;
-      expect(b.textContent).toContain('node-b: sensors unreadable (PermissionError: energy_uj is not readable)');
-      expect(b.textContent).toContain('lost: worker tcp://10.0.0.2:1234 left the cluster');
+      expect(b.textContent).toContain(
+        'node-b: sensors unreadable (PermissionError: energy_uj is not readable)'
+      );
+      expect(b.textContent).toContain(
+        'lost: worker tcp://10.0.0.2:1234 left the cluster'
+      );
       expect(b.classList.contains('cm-mod-warn')).toBe(true);
     } finally {
       sidebar.dispose();
@@ -69,7 +78,9 @@ describe('cluster messages', () => {
     const s = new CarbonSession();
     s.addRecord(record({ revision: 0, energy_j: 10 }));
     s.addRecord(record({ revision: 1, energy_j: 30 }));
-    s.addRecord(record({ revision: 1, energy_j: 5, started_at: '2026-11-23T19:00:00Z' }));
+    s.addRecord(
+      record({ revision: 1, energy_j: 5, started_at: '2026-11-23T19:00:00Z' })
+    );
     expect(s.records.map(r => r.energy_j)).toEqual([30, 5]);
     expect(s.revisions).toBe(1);
     expect(s.cellTotals().energy_j).toBe(35);

@@ -2,7 +2,9 @@ import { ICarbonRecord } from '../protocol';
 import { ISessionTotals } from '../totals';
 
 /** The kernel's `CarbonSession.totals()` for two cells of `record()` and 360 J between them. */
-export function totals(overrides: Partial<ISessionTotals> = {}): ISessionTotals {
+export function totals(
+  overrides: Partial<ISessionTotals> = {}
+): ISessionTotals {
   return {
     cells: 2,
     cells_energy_j: 14400,
@@ -33,7 +35,12 @@ export function record(overrides: Partial<ICarbonRecord> = {}): ICarbonRecord {
       { name: 'dram', kind: 'dram', method: 'counter', energy_j: 200 }
     ],
     intensity_g_per_kwh: 56,
-    intensity: { provider: 'static', zone: 'FR', kind: 'static', fetched_at: null },
+    intensity: {
+      provider: 'static',
+      zone: 'FR',
+      kind: 'static',
+      fetched_at: null
+    },
     emissions_g: 0.112,
     pue: 1.0,
     code_head: 'import time',
@@ -42,7 +49,9 @@ export function record(overrides: Partial<ICarbonRecord> = {}): ICarbonRecord {
 }
 
 /** A process-scope (v2) record: 30 % of the package billed to this kernel. */
-export function processRecord(overrides: Partial<ICarbonRecord> = {}): ICarbonRecord {
+export function processRecord(
+  overrides: Partial<ICarbonRecord> = {}
+): ICarbonRecord {
   return record({
     schema: 'carbon_magic.record/2',
     energy_j: 2160,

@@ -15,11 +15,15 @@ import {
   provenanceLabel
 } from '../format';
 
-const nb = (s: string | null) => (s === null ? null : s.replace(/\u00a0/g, ' '));
+const nb = (s: string | null) =>
+  s === null ? null : s.replace(/\u00a0/g, ' ');
 
 /** The cases the kernel's tests read too (tests/test_format_contract.py): one contract. */
 const CASES = JSON.parse(
-  readFileSync(join(__dirname, '..', '..', '..', 'tests', 'data', 'format_cases.json'), 'utf-8')
+  readFileSync(
+    join(__dirname, '..', '..', '..', 'tests', 'data', 'format_cases.json'),
+    'utf-8'
+  )
 );
 
 describe('the formatting contract shared with the kernel (tests/data/format_cases.json)', () => {
@@ -33,13 +37,20 @@ describe('the formatting contract shared with the kernel (tests/data/format_case
     ['provenance', provenanceLabel]
   ];
   for (const [kind, fn] of table) {
-    it.each(CASES[kind] as Array<[unknown, string]>)(`${kind} %p -> %p`, (x, expected) => {
-      expect(fn(x)).toBe(expected);
-    });
+    it.each(CASES[kind] as Array<[unknown, string]>)(
+      `${kind} %p -> %p`,
+      (x, expected) => {
+        expect(fn(x)).toBe(expected);
+      }
+    );
   }
 
   it('covers every kind in the file', () => {
-    expect(Object.keys(CASES).filter(k => k !== 'about').sort()).toEqual(table.map(([k]) => k).sort());
+    expect(
+      Object.keys(CASES)
+        .filter(k => k !== 'about')
+        .sort()
+    ).toEqual(table.map(([k]) => k).sort());
   });
 
   it('shows a dash for non-finite numbers', () => {
@@ -78,7 +89,9 @@ describe('formatChange', () => {
 
 describe('formatTimestamp', () => {
   it('formats times in UTC', () => {
-    expect(formatTimestamp('2026-11-23T18:20:05.123Z')).toBe('2026-11-23 18:20:05 UTC');
+    expect(formatTimestamp('2026-11-23T18:20:05.123Z')).toBe(
+      '2026-11-23 18:20:05 UTC'
+    );
     expect(formatTimestamp('not a date')).toBe('not a date');
     expect(formatTimestamp(1795458412.5)).toBe('2026-11-23 18:26:52 UTC');
   });
@@ -86,9 +99,9 @@ describe('formatTimestamp', () => {
 
 describe('provenanceLabel', () => {
   it('keeps a kind that adds information', () => {
-    expect(provenanceLabel({ zone: 'GB', provider: 'uk', kind: 'forecast' })).toBe(
-      'GB, UK Carbon Intensity API, forecast'
-    );
+    expect(
+      provenanceLabel({ zone: 'GB', provider: 'uk', kind: 'forecast' })
+    ).toBe('GB, UK Carbon Intensity API, forecast');
   });
 });
 

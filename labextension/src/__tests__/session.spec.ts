@@ -34,16 +34,28 @@ describe('CarbonSession totals', () => {
 describe('CarbonSession.seedRecords', () => {
   it('lists the records a reloaded notebook stores, in execution order', () => {
     const s = new CarbonSession();
-    const first = record({ cell_id: 'a', started_at: '2026-11-23T18:00:00.000Z' });
-    const second = record({ cell_id: 'b', started_at: '2026-11-23T18:05:00.000Z' });
+    const first = record({
+      cell_id: 'a',
+      started_at: '2026-11-23T18:00:00.000Z'
+    });
+    const second = record({
+      cell_id: 'b',
+      started_at: '2026-11-23T18:05:00.000Z'
+    });
     s.seedRecords([second, first]); // notebook order is not execution order
     expect(s.records).toEqual([first, second]);
   });
 
   it('adds only what it does not know, and live records stay after older stored ones', () => {
     const s = new CarbonSession();
-    const live = record({ cell_id: 'b', started_at: '2026-11-23T18:05:00.000Z' });
-    const stored = record({ cell_id: 'a', started_at: '2026-11-23T18:00:00.000Z' });
+    const live = record({
+      cell_id: 'b',
+      started_at: '2026-11-23T18:05:00.000Z'
+    });
+    const stored = record({
+      cell_id: 'a',
+      started_at: '2026-11-23T18:00:00.000Z'
+    });
     s.addRecord(live);
     s.seedRecords([stored, { ...live }]);
     expect(s.records).toEqual([stored, live]);
@@ -52,7 +64,10 @@ describe('CarbonSession.seedRecords', () => {
   it('stays bounded', () => {
     const s = new CarbonSession();
     const many = Array.from({ length: MAX_RECORDS + 5 }, (_, i) =>
-      record({ cell_id: `c${i}`, started_at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString() })
+      record({
+        cell_id: `c${i}`,
+        started_at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString()
+      })
     );
     s.seedRecords(many);
     expect(s.records).toHaveLength(MAX_RECORDS);

@@ -19,12 +19,16 @@ describe('readSettings', () => {
   });
 
   it('falls back on invalid values', () => {
-    expect(readSettings({ units: 'BTU', showBadges: 'no', historyLength: -3 })).toEqual({
+    expect(
+      readSettings({ units: 'BTU', showBadges: 'no', historyLength: -3 })
+    ).toEqual({
       unit: 'auto',
       showBadges: true,
       historyLength: 1
     });
-    expect(readSettings({ showBadges: false, historyLength: 12 })).toMatchObject({
+    expect(
+      readSettings({ showBadges: false, historyLength: 12 })
+    ).toMatchObject({
       showBadges: false,
       historyLength: 12
     });

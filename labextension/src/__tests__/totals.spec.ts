@@ -20,12 +20,20 @@ describe('totalsLines', () => {
   it('computes nothing itself: the kernel numbers are shown as sent', () => {
     // Records that do not add up to the totals: the totals win.
     const lines = totalsLines(totals({ cells: 7 }), [record(), record()], 'J');
-    expect(nb(lines[0].text)).toBe('Cells: 14400 J · 224 mg CO\u2082e (7 cells)');
+    expect(nb(lines[0].text)).toBe(
+      'Cells: 14400 J · 224 mg CO\u2082e (7 cells)'
+    );
   });
 
   it('without kernel totals, counts the cells the notebook stores and leaves idle and session open', () => {
-    const lines = totalsLines(null, [record(), record({ energy_j: 3600, emissions_g: 1 })], 'Wh');
-    expect(nb(lines[0].text)).toBe('Cells: 3 Wh · 1.11 g CO\u2082e (2 cells stored in this notebook)');
+    const lines = totalsLines(
+      null,
+      [record(), record({ energy_j: 3600, emissions_g: 1 })],
+      'Wh'
+    );
+    expect(nb(lines[0].text)).toBe(
+      'Cells: 3 Wh · 1.11 g CO\u2082e (2 cells stored in this notebook)'
+    );
     expect(lines[1].text).toBe('Idle: \u2013');
     expect(lines[2].text).toBe('Session: \u2013');
     expect(lines[2].title).toContain('%load_ext carbon_magic');
@@ -40,14 +48,25 @@ describe('asTotals', () => {
     const shared = asTotals({ ...totals(), scope: 'process' })!;
     expect(shared.scope).toBe('process');
     const lines = totalsLines(shared, [], 'J');
-    expect(lines.every(l => l.title.includes("this kernel's share of shared devices"))).toBe(true);
-    expect(totalsLines(totals({ scope: 'machine' }), [], 'J').some(l => l.title.includes('share'))).toBe(false);
+    expect(
+      lines.every(l =>
+        l.title.includes("this kernel's share of shared devices")
+      )
+    ).toBe(true);
+    expect(
+      totalsLines(totals({ scope: 'machine' }), [], 'J').some(l =>
+        l.title.includes('share')
+      )
+    ).toBe(false);
     expect(asTotals({ ...totals(), scope: 'everything' })).toBeNull();
   });
-  it.each([[null], ['x'], [[1]], [{ ...totals(), cells: -1 }], [{ ...totals(), idle_energy_j: NaN }]])(
-    'rejects %p',
-    v => {
-      expect(asTotals(v)).toBeNull();
-    }
-  );
+  it.each([
+    [null],
+    ['x'],
+    [[1]],
+    [{ ...totals(), cells: -1 }],
+    [{ ...totals(), idle_energy_j: NaN }]
+  ])('rejects %p', v => {
+    expect(asTotals(v)).toBeNull();
+  });
 });
