@@ -195,7 +195,8 @@ class CarbonSession:
         window = Window(snap, label, zone, cell_id, execution_count, code_head, attribution=mark, scope=scope,
                         scope_source=scope_source, units=units, parent=parent)
         self._open.append(window)
-        for hook in list(self.cell_hooks):
+        # Cell hooks (the cluster) bill top-level windows only: a nested block's tasks are its cell's.
+        for hook in list(self.cell_hooks) if parent is None else []:
             try:
                 hook.begin(window)
             except Exception:
@@ -219,7 +220,7 @@ class CarbonSession:
         end = self.sampler.snapshot()
         self._close_window(window)
         record = self.build_record(window, end, status, self._observe(end))
-        for hook in list(self.cell_hooks):
+        for hook in list(self.cell_hooks) if window.parent is None else []:
             try:
                 hook.end(window, record)
             except Exception:

@@ -121,6 +121,7 @@ def test_tasks_that_outlive_the_cell_keep_being_billed_to_it_through_new_revisio
     assert len({(r.session_id, r.started_at, r.execution_count) for r in rows}) == 1  # one cell identity
     latest = latest_revisions(rows)
     assert len(latest) == 1 and latest[0].revision == final_revision
+    assert session.ledger.flush()  # the ledger queues writes: every version in the file first
     (source,) = read_ledger(session.ledger.path)  # the report CLI reads the latest revision only
     assert source.report.totals["cells"] == 1
     assert source.report.records[0].cluster_energy_j == pytest.approx(300.0)
