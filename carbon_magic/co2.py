@@ -69,6 +69,31 @@ def emissions_over(t0: float, t1: float, energy_j: float, intensity_at) -> float
                for p0, p1, iv in intensity_pieces(t0, t1, intensity_at))
 
 
+def add_segment(segments: list[dict], p0: float, p1: float, energy_j: float, emissions_g: float, iv) -> None:
+    """Add one priced piece to `segments`, merged into the last one where the value and its
+    provenance are the same (the record's `intensity_segments`, still in unix seconds)."""
+    last = segments[-1] if segments else None
+    if last and last["intensity_g_per_kwh"] == iv.value_g_per_kwh and last["_prov"] == iv.provenance:
+        last["end"] = max(last["end"], p1)
+        last["energy_j"] += energy_j
+        last["emissions_g"] += emissions_g
+    else:
+        segments.append({"start": p0, "end": p1, "energy_j": energy_j, "emissions_g": emissions_g,
+                         "intensity_g_per_kwh": iv.value_g_per_kwh, "_prov": iv.provenance})
+
+
+def finish_segments(segments: list[dict], **extra) -> list[dict]:
+    """The segments as the record keeps them: ISO times and their provenance (plus `extra` keys)."""
+    out = []
+    for s in segments:
+        prov = s.pop("_prov")
+        s["start"], s["end"] = iso_utc(s["start"]), iso_utc(s["end"])
+        s["intensity"] = dict(prov)
+        s.update(extra)
+        out.append(s)
+    return out
+
+
 def integrate(points, energy_j: float, intensity_at):
     """Emissions for `energy_j` (after PUE) spread over `points` (Snapshots, first and last = edges).
 
@@ -94,19 +119,7 @@ def integrate(points, energy_j: float, intensity_at):
             e = d * scale * share
             g = e / J_PER_KWH * iv.value_g_per_kwh
             emissions_g += g
-            last = segments[-1] if segments else None
-            if last and last["intensity_g_per_kwh"] == iv.value_g_per_kwh and last["_prov"] == iv.provenance:
-                last["end"] = p1
-                last["energy_j"] += e
-                last["emissions_g"] += g
-            else:
-                segments.append({"start": p0, "end": p1, "energy_j": e, "emissions_g": g,
-                                 "intensity_g_per_kwh": iv.value_g_per_kwh, "_prov": iv.provenance})
-    out = []
-    for s in segments:
-        prov = s.pop("_prov")
-        s["start"], s["end"] = iso_utc(s["start"]), iso_utc(s["end"])
-        s["intensity"] = dict(prov)
-        out.append(s)
+            add_segment(segments, p0, p1, e, g, iv)
+    out = finish_segments(segments)
     mean = emissions_g / (energy_j / J_PER_KWH) if energy_j > 0 else (out[0]["intensity_g_per_kwh"] if out else 0.0)
     return emissions_g, mean, out

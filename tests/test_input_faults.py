@@ -27,7 +27,7 @@ BAD_NUMBERS = {"text": "12", "list": [1], "dict": {"a": 1}, "nan": math.nan, "in
 NUMBER_FIELDS = ("duration_s", "energy_j", "emissions_g", "intensity_g_per_kwh")
 TEXT_FIELDS = ("label", "code_head", "cell_id", "session_id")
 PROVENANCE_FIELDS = ("provider", "zone", "kind", "source", "signal", "flag", "fallback_reason", "fetched_at")
-FORMULAS = ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd")
+FORMULAS = ("=HYPERLINK(\"http://127.0.0.1/x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .. import uncertainty as U  # noqa: N812 - the uncertainty model's constants, as in session.py
-from ..co2 import intensity_pieces
+from ..co2 import add_segment, finish_segments, intensity_pieces
 from ..record import CellRecord, Component, iso_utc
 from ..units import J_PER_KWH
 from .attribution import NodeSeries, attribute
@@ -646,22 +646,8 @@ def _price(pieces, pue: float, intensity_at, node: str) -> tuple[float, list[dic
             part = e * ((p1 - p0) / span if span > 0 else 1.0)
             g = part / J_PER_KWH * iv.value_g_per_kwh
             grams += g
-            last = segs[-1] if segs else None
-            if last and last["intensity_g_per_kwh"] == iv.value_g_per_kwh and last["_prov"] == iv.provenance:
-                last["end"] = max(last["end"], p1)
-                last["energy_j"] += part
-                last["emissions_g"] += g
-            else:
-                segs.append({"start": p0, "end": p1, "energy_j": part, "emissions_g": g,
-                             "intensity_g_per_kwh": iv.value_g_per_kwh, "_prov": iv.provenance})
-    out = []
-    for s in segs:
-        prov = s.pop("_prov")
-        s["start"], s["end"] = iso_utc(s["start"]), iso_utc(s["end"])
-        s["intensity"] = dict(prov)
-        s["node"] = node
-        out.append(s)
-    return grams, out
+            add_segment(segs, p0, p1, part, g, iv)
+    return grams, finish_segments(segs, node=node)
 
 
 def _fingerprint(rec: CellRecord) -> tuple:
