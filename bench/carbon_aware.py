@@ -2,7 +2,8 @@
 """Carbon-aware scheduling over a year of grid intensity: the shape of Dodge et al. (FAccT 2022,
 "Measuring the Carbon Intensity of AI in Cloud Instances", §6), Flexible Start and Pause-and-Resume.
 
-    python bench/carbon_aware.py --csv data/uk_intensity_2024.csv   # a real year (scripts/fetch_intensity_year.py)
+    python bench/carbon_aware.py                                    # the shipped real year: GB 2023 (tests/data)
+    python bench/carbon_aware.py --csv data/uk_intensity_2024.csv   # another year (scripts/fetch_intensity_year.py)
     python bench/carbon_aware.py --synthetic                        # the labelled synthetic year (no data needed)
     python bench/carbon_aware.py --synthetic --quick                # 60 days, for the tests
 
@@ -15,8 +16,11 @@ saving is the drop in mean intensity). A third table runs carbon_magic's own Fle
 (`intensity.schedule.best_window`, what `%carbon wait` uses) on a sample of start hours, as a check
 that the library finds the oracle's start.
 
-The synthetic year is NOT data: a documented shape (SYNTHETIC below) for running the bench where
-no real series is at hand. Its numbers show the method, not any grid.
+The default series is real: Great Britain's hourly intensity for 2023 from the Electricity Maps data
+portal (ODbL), shipped as tests/data/GB_2023_hourly.csv with its source in its `#` lines and in
+tests/data/README.md; the direct (operational) column unless --column names another. The synthetic
+year is NOT data: a documented shape (SYNTHETIC below) for trying the method on other shapes. Its
+numbers show the method, not any grid.
 """
 from __future__ import annotations
 
@@ -71,11 +75,14 @@ def synthetic_year(days: int = 365, p: dict = SYNTHETIC) -> np.ndarray:
     return np.maximum(values, p["floor_g_per_kwh"])
 
 
-def hourly_from_csv(path) -> tuple[np.ndarray, str]:
+GB_2023 = ROOT / "tests" / "data" / "GB_2023_hourly.csv"
+
+
+def hourly_from_csv(path, column: str | None = None) -> tuple[np.ndarray, str]:
     """Hourly means (g/kWh) from a CSV read_hourly_csv understands, and its first hour (UTC)."""
     from carbon_magic.act.forecast import read_hourly_csv  # noqa: PLC0415
 
-    rows = read_hourly_csv(path)
+    rows = read_hourly_csv(path, column)
     if not rows:
         raise SystemExit(f"{path}: no values")
     t0 = rows[0][0] - rows[0][0] % 3600
@@ -181,11 +188,14 @@ def report(x: np.ndarray, source: str, first_hour: str, quick: bool = False) -> 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--csv", help="hourly or half-hourly intensities (scripts/fetch_intensity_year.py, "
-                                   "or an Electricity Maps data-portal CSV)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--csv", default=str(GB_2023.relative_to(ROOT)),
+                     help="hourly or half-hourly intensities (scripts/fetch_intensity_year.py, or an Electricity "
+                          "Maps data-portal CSV); default: the shipped GB 2023 year")
     src.add_argument("--synthetic", action="store_true", help="the documented synthetic year (not data)")
-    p.add_argument("--quick", action="store_true", help="60 days of the synthetic series")
+    p.add_argument("--column", help="the CSV's g/kWh column (default: the operational one, e.g. "
+                                    "'Carbon Intensity gCO₂eq/kWh (direct)'; the LCA column for life-cycle)")
+    p.add_argument("--quick", action="store_true", help="60 days of the synthetic series; fewer library checks")
     args = p.parse_args(argv)
     if args.synthetic:
         x = synthetic_year(60 if args.quick else 365)
@@ -193,8 +203,10 @@ def main(argv=None) -> int:
         source = f"**SYNTHETIC** (not measured data): bench/carbon_aware.py SYNTHETIC ({params})"
         first = "day 1 00:00 (no calendar year)"
     else:
-        x, first = hourly_from_csv(args.csv)
-        source = f"{args.csv} (see the `#` lines of the file for its source and licence)"
+        path = Path(args.csv) if Path(args.csv).is_absolute() or Path(args.csv).exists() else ROOT / args.csv
+        x, first = hourly_from_csv(path, args.column)
+        column = args.column or "the operational (direct) column"
+        source = f"{args.csv}, {column} (see the `#` lines of the file for its source and licence)"
     print(report(x, source, first, quick=args.quick))
     return 0
 

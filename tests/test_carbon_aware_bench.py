@@ -52,10 +52,7 @@ def tables(text):
     return got
 
 
-def test_quick_synthetic_run_has_the_facct_shape_and_says_it_is_synthetic():
-    out = run_script(REPO / "bench" / "carbon_aware.py", "--synthetic", "--quick")
-    assert "**SYNTHETIC** (not measured data)" in out and "seed=14" in out
-    t = tables(out)
+def assert_facct_shape(t):
     fs, pr = t["fs"], t["pr"]
     for rows in (fs, pr):
         for values in rows.values():
@@ -66,6 +63,35 @@ def test_quick_synthetic_run_has_the_facct_shape_and_says_it_is_synthetic():
     assert pr["72 h"][-1] > fs["72 h"][-1] and pr["72 h"][-1] > pr["6 h"][-1]
     for row in t["lib"]:
         assert float(row["largest difference"].split()[0]) < 1e-6
+
+
+def test_quick_synthetic_run_has_the_facct_shape_and_says_it_is_synthetic():
+    out = run_script(REPO / "bench" / "carbon_aware.py", "--synthetic", "--quick")
+    assert "**SYNTHETIC** (not measured data)" in out and "seed=14" in out
+    assert_facct_shape(tables(out))
+
+
+def test_the_default_run_is_on_the_shipped_real_year_and_has_the_facct_shape():
+    """No arguments: GB 2023 (Electricity Maps data portal), the whole year, not the synthetic shape."""
+    out = run_script(REPO / "bench" / "carbon_aware.py", "--quick")
+    assert "SYNTHETIC" not in out
+    assert "series: tests/data/GB_2023_hourly.csv, the operational (direct) column" in out
+    assert "hours: 8760 from 2023-01-01 00:00 UTC; mean 136 g/kWh" in out and "missing" not in out
+    assert_facct_shape(tables(out))
+
+
+def test_the_shipped_year_is_every_hour_of_2023_with_its_source_and_licence():
+    path = REPO / "tests" / "data" / "GB_2023_hourly.csv"
+    head = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    assert any("Electricity Maps data portal" in line for line in head) and any("ODbL" in line for line in head)
+    direct = read_hourly_csv(path)
+    lca = read_hourly_csv(path, column="Carbon Intensity gCO₂eq/kWh (LCA)")
+    t0 = datetime(2023, 1, 1, tzinfo=timezone.utc).timestamp()
+    assert [r[0] for r in direct] == [t0 + 3600 * i for i in range(8760)]  # every hour once, in order
+    assert all(10 < d < lc < 500 for (_, _, d), (_, _, lc) in zip(direct, lca))  # life-cycle above direct
+    # The workshop's 48-hour excerpt (copied from the same source separately) agrees with the year.
+    excerpt = read_hourly_csv(REPO / "example_notebooks" / "data" / "GB_2023-01-02_03_hourly.csv")
+    assert excerpt == direct[24:72]
 
 
 def test_pause_and_resume_never_saves_less_than_flexible_start_with_the_same_slack():
