@@ -1,9 +1,14 @@
 """A real HTTP server on 127.0.0.1 that answers like the three intensity APIs, faults on demand.
 
-Shapes follow ../shared/notes/measurement.md §4 (Electricity Maps v3, UK Carbon Intensity API,
-WattTime v3). Series are generated around `api.now` so a test controls time. Every request is
-recorded (path, query, headers) so tests can check what was sent, e.g. that the zone is always
-named and the caller-IP lookup is off.
+Shapes follow ../shared/notes/measurement.md §4 (UK Carbon Intensity API, WattTime v3) and, for
+Electricity Maps API v4, the answers recorded in maurobdata/electricity-grid-lab `fixtures/`
+(`carbon-intensity__{latest,history,forecast}.json`; see carbon_magic/intensity/electricitymaps.py).
+Electricity Maps is served under `/v4/carbon-intensity/` only (a `/v3/carbon-intensity/` request is a
+404 here: the client must not use the legacy API). `em_zones` is what the key's plan covers (None:
+every zone; others get `em_refusal`, 403 by default); `em_history_key`, `em_forecast_key` and
+`em_row_granularity` switch to the other attested shapes. Series are generated around `api.now` so
+a test controls time. Every request is recorded (path, query, headers) so tests can check what was
+sent, e.g. that the zone is always named and the caller-IP lookup is off.
 
 Faults: a status, a delay, a body, or `respond`, a function that writes the raw response itself
 (`trickle`, `drip_headers`, `raw_response`, `redirect` build the usual hostile ones). `Listener`
@@ -61,6 +66,12 @@ class FakeAPI:
         self.faults: list[Fault] = []
         self.em_forecast_allowed = True
         self.em_past_allowed = True
+        self.em_zones: set[str] | None = None  # the zones the key's plan covers; None: all
+        self.em_refusal = 403  # the answer for a zone outside the plan (403 or 404; the API also uses 401)
+        self.em_history_key = "history"  # recorded; "data" per the same repository's API notes
+        self.em_forecast_key = "forecast"  # recorded; "data" as above
+        self.em_row_granularity = False  # True: temporalGranularity on each row (v3's place), not the answer
+        self.em_step_s = 3600  # the series' granularity (3600 hourly, 900 for 15_minutes, 300 for 5_minutes)
         self.wt_moer_regions = {"CAISO_NORTH"}  # the free preview region
         # values per period start (unix s); tests replace these
         self.em_value = lambda start: 100.0 + (start // 3600) % 24
@@ -93,8 +104,10 @@ class FakeAPI:
 
     # -- the three APIs ------------------------------------------------------------------
     def answer(self, path: str, query: dict, headers: dict):
-        if path.startswith("/v3/carbon-intensity/"):
+        if path.startswith("/v4/carbon-intensity/"):
             return self._em(path.rsplit("/", 1)[-1], query, headers)
+        if path.startswith("/v3/carbon-intensity/"):
+            return 404, {"error": "this fake serves Electricity Maps API v4 only"}
         if path.startswith(("/intensity/", "/regional/")):
             return self._uk(path)
         if path == "/login" or path.startswith("/v3/"):
@@ -108,32 +121,45 @@ class FakeAPI:
                                  if q.get("dataCenterProvider") else None)
         if zone is None:
             return 400, {"error": "zone missing"}
-        hour = self.now - self.now % 3600
+        if self.em_zones is not None and zone not in self.em_zones:
+            return self.em_refusal, {"error": f"Request unauthorized for zoneKey={zone} ({EM_TOKEN})"}
+        step = self.em_step_s
+        now_start = self.now - self.now % step
         ef = q.get("emissionFactorType", "lifecycle")
+        granularity = {300: "5_minutes", 900: "15_minutes", 3600: "hourly"}[step]
+        per_day = 86400 // step
 
-        def entry(start, value):
-            return {"zone": zone, "carbonIntensity": value, "datetime": iso_ms(start), "updatedAt": iso_ms(self.now),
-                    "createdAt": iso_ms(start), "emissionFactorType": ef, "isEstimated": False,
-                    "estimationMethod": None}
+        def entry(start, value):  # as recorded: a history row is the latest object less its granularity
+            row = {"zone": zone, "carbonIntensity": value, "datetime": iso_ms(start), "updatedAt": iso_ms(self.now),
+                   "createdAt": iso_ms(start), "emissionFactorType": ef, "flowTraced": True, "isEstimated": False,
+                   "estimationMethod": None}
+            if self.em_row_granularity:
+                row["temporalGranularity"] = granularity
+            return row
+
+        def envelope(body):
+            if not self.em_row_granularity:
+                body["temporalGranularity"] = granularity
+            return body
 
         if what == "latest":
-            return 200, entry(hour, self.em_value(hour))
-        if what == "history":
-            hist = [entry(hour - k * 3600, self.em_value(hour - k * 3600)) for k in range(24, 0, -1)]
-            hist[0]["carbonIntensity"] = None  # documented: history values can be null
-            return 200, {"zone": zone, "history": hist}
+            return 200, {**entry(now_start, self.em_value(now_start)), "temporalGranularity": granularity}
+        if what == "history":  # the last 24 h, ending with the current period (as recorded)
+            hist = [entry(now_start - k * step, self.em_value(now_start - k * step)) for k in range(per_day - 1, -1, -1)]
+            hist[0]["carbonIntensity"] = None  # documented (v3): history values can be null
+            return 200, envelope({"zone": zone, self.em_history_key: hist})
         if what == "past-range":
             if not self.em_past_allowed:
-                return 403, {"error": "Past range is not included in your plan"}
+                return 401, {"error": "You do not have access to this specific endpoint for this specific zone."}
             start, end = parse_iso(q["start"]), parse_iso(q["end"])
             first = start - start % 3600
             return 200, {"zone": zone, "data": [entry(t, self.em_value(t)) for t in range(int(first), int(end), 3600)]}
-        if what == "forecast":
+        if what == "forecast":  # minimal rows, starting with the current period (as recorded)
             if not self.em_forecast_allowed:
                 return 403, {"error": "Forecast is not included in your plan"}
-            return 200, {"zone": zone, "updatedAt": iso_ms(self.now), "forecast": [
-                {"datetime": iso_ms(hour + k * 3600), "carbonIntensity": self.em_value(hour + k * 3600)}
-                for k in range(1, 25)]}
+            return 200, envelope({"zone": zone, self.em_forecast_key: [
+                {"carbonIntensity": self.em_value(now_start + k * step), "datetime": iso_ms(now_start + k * step)}
+                for k in range(per_day + 1)], "updatedAt": iso_ms(self.now)})
         return 404, {"error": "unknown"}
 
     def _uk(self, path):

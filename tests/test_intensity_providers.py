@@ -2,7 +2,7 @@
 import pytest
 import requests
 
-from carbon_magic.intensity import ProviderError, parse_zone
+from carbon_magic.intensity import ProviderError, parse_zone, validate
 from carbon_magic.intensity.electricitymaps import ElectricityMaps
 from carbon_magic.intensity.provider import get_json
 from carbon_magic.intensity.uk import UKCarbonIntensity
@@ -30,9 +30,10 @@ def em(api, http, token=EM_TOKEN, **kw):
 
 # -- Electricity Maps --------------------------------------------------------------------
 def test_electricitymaps_latest_history_forecast(api, http):
-    out = em(api, http).refresh(parse_zone("DE"))
+    # v4's history ends with the current hour and its forecast starts with it: the latest value wins
+    out = validate.clean(em(api, http).refresh(parse_zone("DE")), NOW)
     kinds = [i.value.provenance["kind"] for i in out]
-    assert kinds.count("live") == 1 and kinds.count("historical") == 23 and kinds.count("forecast") == 24
+    assert kinds == ["historical"] * 22 + ["live"] + ["forecast"] * 24
     live = next(i for i in out if i.value.provenance["kind"] == "live")
     hour = NOW - NOW % 3600
     assert (live.start_s, live.end_s) == (hour, hour + 3600)
@@ -42,7 +43,7 @@ def test_electricitymaps_latest_history_forecast(api, http):
     assert p["signal"] == "average" and p["fetched_at"].endswith("Z")
     for _path, query, headers in api.requests:
         assert query["zone"] == "DE"  # always named: never a location guessed from our IP
-        assert query["shouldUseFallbackCallerLookup"] == "false"
+        assert query["disableCallerLookup"] == "true"
         assert query["emissionFactorType"] == "lifecycle"
         assert headers["auth-token"] == EM_TOKEN
 
@@ -57,7 +58,7 @@ def test_electricitymaps_cloud_region_names_the_data_centre(api, http):
     em(api, http).refresh(parse_zone("gcp:europe-west1"))
     _, query, _ = api.requests[0]
     assert query["dataCenterProvider"] == "gcp" and query["dataCenterRegion"] == "europe-west1"
-    assert query["shouldUseFallbackCallerLookup"] == "false" and "zone" not in query
+    assert query["disableCallerLookup"] == "true" and "zone" not in query
 
 
 def test_electricitymaps_forecast_not_in_plan_degrades_to_latest_and_history(api, http):
@@ -65,14 +66,14 @@ def test_electricitymaps_forecast_not_in_plan_degrades_to_latest_and_history(api
     p = em(api, http)
     out = p.refresh(parse_zone("DE"))
     assert {i.value.provenance["kind"] for i in out} == {"live", "historical"}
-    assert "403" in p.forecast_note
+    assert p.forecast_note == "not in your Electricity Maps plan (HTTP 403)"
     api.requests.clear()
     p.refresh(parse_zone("DE"))
-    assert "/v3/carbon-intensity/forecast" not in api.paths()  # not asked again
+    assert "/v4/carbon-intensity/forecast" not in api.paths()  # not asked again
 
 
 def test_electricitymaps_history_denied_still_gives_latest(api, http):
-    api.fault("/v3/carbon-intensity/history", status=403)
+    api.fault("/v4/carbon-intensity/history", status=403)
     out = em(api, http).refresh(parse_zone("DE"))
     assert any(i.value.provenance["kind"] == "live" for i in out)
 
@@ -189,7 +190,7 @@ def test_watttime_bad_password_fails_the_login(api, http):
     ({"body": b'[1, 2, 3]'}, "malformed"),
 ])
 def test_every_fault_becomes_one_error_type(api, http, fault, cause):
-    api.fault("/v3/carbon-intensity/latest", **fault)
+    api.fault("/v4/carbon-intensity/latest", **fault)
     p = ElectricityMaps(api.url, http, EM_TOKEN, timeout_s=0.3, wall=lambda: api.now)
     with pytest.raises(ProviderError) as e:
         p.refresh(parse_zone("DE"))

@@ -126,7 +126,7 @@ def test_invalid_zone_in_the_environment_is_a_notice_not_a_crash(services):
 
 # -- never block -------------------------------------------------------------------------
 def test_prefetch_and_at_never_wait_for_a_slow_provider(api, wall, services):
-    api.fault("/v3/carbon-intensity/latest", delay_s=2.0)
+    api.fault("/v4/carbon-intensity/latest", delay_s=2.0)
     s = service_for(services, settings_for(api, "DE", electricitymaps_token=EM_TOKEN), wall=wall, timeout_s=5.0)
     t0 = time.perf_counter()
     s.prefetch(wall())
@@ -195,7 +195,7 @@ def test_recent_cached_value_comes_before_static(api, wall, services):
     hour = wall() - wall() % 3600
     live = s.at(wall())
     assert live.provenance["kind"] == "live"
-    api.fault("/v3/", delay_s=2.0)
+    api.fault("/v4/", delay_s=2.0)
     wall.advance(3600 + 600)  # the next hour: not covered, and the provider now times out
     fetched(s)
     v = s.at(wall())
@@ -236,10 +236,10 @@ def test_bad_token_is_reported_once_without_the_token_and_not_retried(api, wall,
 
 
 def test_zone_not_in_plan_stops_that_zone_only(api, wall, services):
-    api.fault("/v3/carbon-intensity/latest", status=403)
+    api.fault("/v4/carbon-intensity/latest", status=403)
     s = service_for(services, settings_for(api, "DE", electricitymaps_token=EM_TOKEN), wall=wall)
     fetched(s)
-    assert "no access to zone DE" in s.notices()[0]
+    assert "zone DE is not in your plan (HTTP 403)" in s.notices()[0]
     assert s.at(wall()).provenance["fallback_reason"] == "http_403"
 
 
@@ -301,7 +301,7 @@ def test_tokens_never_reach_notices_records_reprs_logs_or_the_ledger(api, wall, 
         texts = []
         for zone in ("DE", "watttime:CAISO_NORTH", "watttime:PJM_DC"):
             fetched(s, s.for_zone(zone))
-        api.fault("/v3/carbon-intensity/latest", status=500)
+        api.fault("/v4/carbon-intensity/latest", status=500)
         wall.advance(7200)
         fetched(s, s.for_zone("FR"))
         bad = service_for(services, settings_for(api, "FR", electricitymaps_token="bad-token-value"), wall=wall)
@@ -391,7 +391,7 @@ def test_electricitymaps_past_range_fills_times_older_than_the_history(api, wall
     assert v.value_g_per_kwh == api.em_value(old - old % 3600)
     assert v.provenance["provider"] == "electricitymaps" and v.provenance["kind"] == "historical"
     (path, query, headers), = [r for r in api.requests if r[0].endswith("/past-range")]
-    assert query["zone"] == "DE" and query["shouldUseFallbackCallerLookup"] == "false"
+    assert query["zone"] == "DE" and query["disableCallerLookup"] == "true"
     assert query["start"] <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(old))
     s.prefetch(old)  # now cached: not asked again
     assert s.sync(10)

@@ -25,7 +25,7 @@ from intensity_http import (EM_TOKEN, WT_PASSWORD, WT_USER, FakeAPI, Listener, c
                             raw_response, redirect, refused_url, streamed, trickle)
 
 NOW = 1_790_000_000.0 + 600
-LATEST = "/v3/carbon-intensity/latest"
+LATEST = "/v4/carbon-intensity/latest"
 MB = 1_000_000
 
 
@@ -105,7 +105,7 @@ def wait_for(cond, timeout_s=5.0):
                          ids=["other-port", "other-host", "other-scheme"])
 def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(api, http, status, target):
     with Listener() as elsewhere:
-        location = target.format(port=elsewhere.port) + "/v3/carbon-intensity/latest?zone=DE"
+        location = target.format(port=elsewhere.port) + "/v4/carbon-intensity/latest?zone=DE"
         api.fault(LATEST, respond=redirect(status, location))
         err, _ = fails(em(api, http).refresh, parse_zone("DE"))
     assert err.cause == "redirect" and err.status == status
@@ -156,7 +156,7 @@ def test_a_huge_answer_is_cut_at_the_cap_without_filling_memory(api, bombs, case
     }[case]
     api.fault("/big", respond=respond)
     h = Http(limits=Limits(timeout_s=5.0))
-    h.get_json(api.url + "/v3/carbon-intensity/latest?zone=DE", headers={"auth-token": EM_TOKEN})  # imports done
+    h.get_json(api.url + "/v4/carbon-intensity/latest?zone=DE", headers={"auth-token": EM_TOKEN})  # imports done
     tracemalloc.start()
     try:
         err, took = fails(h.get_json, api.url + "/big")
@@ -266,7 +266,7 @@ def test_close_cuts_the_request_in_flight(api, services, stage):
 # -- cells never wait on the network, a parse or the cache -------------------------------
 def test_cells_do_not_wait_while_a_fetch_is_stuck(api, loaded, capsys):
     api.now = time.time()
-    api.fault("/v3/", respond=trickle(0.5))
+    api.fault("/v4/", respond=trickle(0.5))
     ip = loaded(ELECTRICITYMAPS_API_TOKEN=EM_TOKEN, CARBON_MAGIC_ELECTRICITYMAPS_URL=api.url, CARBON_MAGIC_ZONE="DE")
     wait_for(lambda: LATEST in api.paths())
     svc = session_for(ip).intensity
@@ -351,7 +351,7 @@ def test_a_web_page_is_not_json(api, http):
 def test_absurd_times_are_not_used(api, services, when):
     api.fault(LATEST, body=json.dumps({"carbonIntensity": 250, "datetime": when}).encode())
     api.em_forecast_allowed = False
-    api.fault("/v3/carbon-intensity/history", status=403)
+    api.fault("/v4/carbon-intensity/history", status=403)
     s = service(services, em_settings(api.url))
     s.prefetch(NOW)
     assert s.sync(10)
@@ -444,9 +444,9 @@ def test_labels_holding_the_token_reach_no_record_export_comm_or_ledger(api, loa
             "emissionFactorType": EM_TOKEN, "isEstimated": EM_TOKEN, "estimationMethod": EM_TOKEN,
             "temporalGranularity": EM_TOKEN, "source": EM_TOKEN}
     api.fault(LATEST, body=json.dumps(echo).encode())
-    api.fault("/v3/carbon-intensity/history", body=json.dumps({"zone": EM_TOKEN, "history": [
+    api.fault("/v4/carbon-intensity/history", body=json.dumps({"zone": EM_TOKEN, "history": [
         {**echo, "datetime": iso(hour - 3600 * k), "carbonIntensity": 300.0 + k} for k in range(1, 5)]}).encode())
-    api.fault("/v3/carbon-intensity/forecast", status=404, body=f'{{"error": "{EM_TOKEN}"}}'.encode())
+    api.fault("/v4/carbon-intensity/forecast", status=404, body=f'{{"error": "{EM_TOKEN}"}}'.encode())
     ip = loaded(ELECTRICITYMAPS_API_TOKEN=EM_TOKEN, CARBON_MAGIC_ELECTRICITYMAPS_URL=api.url, CARBON_MAGIC_ZONE="DE")
     session = session_for(ip)
     assert session.intensity.sync(10)
@@ -490,7 +490,7 @@ def test_cached_rows_are_checked_again_and_their_labels_rebuilt(tmp_path, servic
         assert v.value_g_per_kwh == 250.0
         assert v.provenance == {"provider": "electricitymaps", "provider_name": "Electricity Maps", "zone": "DE",
                                 "kind": "live", "fetched_at": iso(NOW)[:19] + "Z",
-                                "source": "Electricity Maps API v3 (electricitymaps.com)", "signal": "average",
+                                "source": "Electricity Maps API v4 (electricitymaps.com)", "signal": "average",
                                 "emission_factor": "other"}
         assert len(s.for_zone("DE").series) == 1
         assert s.at(hour - 1800).provenance["kind"] == "static"

@@ -45,10 +45,39 @@ def _after(p) -> str:
 
 
 def credentials_text(p, exc) -> str:
-    what = ("the API token; check ELECTRICITYMAPS_API_TOKEN" if p.name == "electricitymaps"
+    what = ("the API token (it is wrong or has expired); check ELECTRICITYMAPS_API_TOKEN" if p.name == "electricitymaps"
             else "the login; check WATTTIME_USERNAME and WATTTIME_PASSWORD")
     return (f"carbon_magic: {p.display} rejected {what} (HTTP {exc.status or exc.cause[5:]}). "
             f"It is not asked again this session; {_after(p)}.")
+
+
+PLAN_CAUSES = ("http_401", "http_403", "http_404")
+
+
+def plan_refusal(p, exc) -> bool:
+    """Whether a refused latest value means the plan does not cover the zone (Electricity Maps: a
+    free-tier key covers one zone and answers 403/404, or 401, for the others)."""
+    return p.name == "electricitymaps" and exc.cause in PLAN_CAUSES
+
+
+def plan_text(p, feed, exc, works_for: str | None) -> str:
+    """One line: the zone is not in the plan, what prices it instead, and what to do."""
+    v = feed.static
+    year = v.provenance.get("year")
+    instead = f"the static table's {v.value_g_per_kwh:.0f} g/kWh" + (f" ({year} annual average)" if year else "")
+    if works_for and works_for != feed.zone:
+        todo = f"use your plan's zone with %carbon zone {works_for} (or %%carbon --zone {works_for} for one cell)"
+    else:
+        todo = "use your plan's zone with %carbon zone <ZONE>, or a token whose plan covers it"
+    return (f"carbon_magic: Electricity Maps: zone {feed.zone} is not in your plan (HTTP {exc.status or exc.cause[5:]}); "
+            f"using {instead} for {feed.zone}. To get live values, {todo}. Not asked again this session.")
+
+
+def legacy_url_text(p) -> str:
+    """The URL setting names the legacy API (…/v3): it is used as the host for API v4."""
+    return ("carbon_magic: CARBON_MAGIC_ELECTRICITYMAPS_URL ends in /v3, Electricity Maps' legacy API; "
+            "carbon_magic asks API v4 at the same address (…/v4/carbon-intensity/…). Set the URL without "
+            "the version to silence this.")
 
 
 def zone_text(p, feed, exc) -> str:
@@ -115,7 +144,10 @@ def describe_feed(feed, stopped: bool) -> str:
         parts.append(f"{p.emission_factor} factors")
     if p.name == "watttime":
         parts.append("marginal (MOER) signal")
-    if stopped:
+    if stopped and feed.disabled in PLAN_CAUSES and p.name == "electricitymaps":
+        parts.append(f"not used this session: zone {feed.zone} is not in your plan "
+                     f"(HTTP {feed.disabled[5:]}); static {static}")
+    elif stopped:
         parts.append(f"not used this session ({feed.reason()}); static {static}")
     else:
         if feed.last_ok_s is not None:

@@ -6,8 +6,9 @@ server on 127.0.0.1), puts a timeout on every call, and raises only ``ProviderEr
     ProviderError(cause)       every failure of a provider call; ``cause`` is one of
       ├─ timeout               no answer within the timeout
       ├─ refused / connection  nothing listening / no route, DNS failure, TLS error (offline)
-      ├─ http_401, http_403    credentials rejected, or not in the plan
-      ├─ http_404, http_4xx    unknown zone or region, other client error
+      ├─ http_401, http_403    credentials rejected, or not in the plan (Electricity Maps: a zone
+      │                        outside the plan is 403/404, and 401 once the token worked elsewhere)
+      ├─ http_404, http_4xx    unknown zone or region (or not in the plan), other client error
       ├─ http_429              rate-limited (``retry_after_s`` when the server says)
       ├─ http_5xx              server error
       ├─ redirect              a 3xx: never followed, so credentials go to the configured origin only

@@ -15,7 +15,9 @@ the answer (``validate.clean``), merges (an actual beats a forecast for the same
 cache. Nothing on a cell's path reads the network, parses an answer or touches the cache.
 ``close()`` cuts the request in flight and joins the worker.
 Failures back off (Retry-After honoured), become one notice per cause per session, and a
-rejected credential stops that provider for the session. Secrets never leave this module: every
+rejected credential stops that provider for the session; a zone the plan does not cover (403/404,
+or a 401 once the credentials got values for another zone) stops that zone only, with one line
+naming it. Secrets never leave this module: every
 notice and description passes through ``_redact``.
 """
 from __future__ import annotations
@@ -184,6 +186,7 @@ class IntensityService:
         self._http = http if isinstance(http, Http) else Http(http, limits, user_agent=f"carbon_magic/{__version__}")
         self._providers: dict[str, Provider] = {}
         self._disabled: dict[str, str] = {}  # provider name -> cause (rejected credentials)
+        self._works_for: dict[str, str] = {}  # provider name -> a zone its credentials got values for
         self._feeds: dict[str | None, Feed] = {}
         self._lock = threading.RLock()
         self._notices: list[str] = []
@@ -309,6 +312,8 @@ class IntensityService:
             else:
                 p = WattTime(s.watttime_url, self._http, s.watttime_username, s.watttime_password, **kw)
             self._providers[name] = p
+            if getattr(p, "url_note", None):
+                self._notice((name, "url"), messages.Hint(messages.legacy_url_text(p)))
         return p
 
     def _load_cache(self, feed: Feed) -> None:
@@ -420,6 +425,8 @@ class IntensityService:
             series, changed = feed.series.merged(intervals, now - KEEP_S, validate.MAX_POINTS)
             feed.series = series
             feed.last_ok_s, feed.error, feed.failures, feed.retry_at = now, None, 0, float("-inf")
+            if feed.zone is not None:  # a feed has a provider only for a zone: `_feed_for`
+                self._works_for.setdefault(feed.provider.name, feed.zone)
             self._store(feed, changed)
         finally:
             feed.in_flight = False
@@ -438,12 +445,21 @@ class IntensityService:
         feed.error = exc
         feed.failures += 1
         log.debug("%s for %s failed: %s", p.name, feed.zone, self._redact(str(exc)))
-        if exc.cause == "http_401":
+        works_for = self._works_for.get(p.name)
+        # A 401 is the token, unless the same token got values for another zone this session and
+        # never for this one: then, as Electricity Maps also answers 401 there, it is the plan.
+        token_401 = exc.cause == "http_401" and not (
+            works_for and feed.last_ok_s is None and messages.plan_refusal(p, exc))
+        if token_401:
             self._disabled[p.name] = exc.cause  # credentials are per provider: stop asking
             self._notice((p.name, "credentials"), messages.credentials_text(p, exc))
-        elif exc.cause in ("http_403", "http_404", "unsupported", "not_allowed"):
-            feed.disabled = exc.cause  # will not change this session for this zone
-            self._notice((p.name, exc.cause, feed.zone), messages.zone_text(p, feed, exc))
+        elif exc.cause in ("http_401", "http_403", "http_404", "unsupported", "not_allowed"):
+            # Will not change this session for this zone: a zone outside the plan (a 401 too, once
+            # the same credentials got values for another zone), unknown, or not served.
+            feed.disabled = exc.cause
+            text = (messages.plan_text(p, feed, exc, works_for) if messages.plan_refusal(p, exc)
+                    else messages.zone_text(p, feed, exc))
+            self._notice((p.name, exc.cause, feed.zone), text)
         else:
             backoff = min(MIN_RETRY_S * 2 ** (feed.failures - 1), MAX_BACKOFF_S)
             if exc.retry_after_s:
