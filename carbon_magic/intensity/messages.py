@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
+from .electricitymaps import PLAN_CAUSES
+
 
 
 class Hint(str):
@@ -49,9 +51,6 @@ def credentials_text(p, exc) -> str:
             else "the login; check WATTTIME_USERNAME and WATTTIME_PASSWORD")
     return (f"carbon_magic: {p.display} rejected {what} (HTTP {exc.status or exc.cause[5:]}). "
             f"It is not asked again this session; {_after(p)}.")
-
-
-PLAN_CAUSES = ("http_401", "http_403", "http_404")
 
 
 def plan_refusal(p, exc) -> bool:
