@@ -117,10 +117,7 @@ def good_ledger(path: Path, n: int = 200) -> bytes:
 def session_on(tmp_path, ledger) -> CarbonSession:
     return CarbonSession(Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path)}),
                          discovery=Discovery([RamEstimator(10**9)]), ledger=ledger,
-                         start_thread=False, cuda_sync=lambda: [])
-
-
-
+                         cuda_sync=lambda: []).start(thread=False)
 
 
 # -- a damaged or foreign file is moved aside, once ------------------------------------------
@@ -461,7 +458,7 @@ def test_exit_does_not_hang_on_a_locked_ledger(tmp_path, lock_holder):
         from carbon_magic.sources import Discovery
         from carbon_magic.sources.estimators import RamEstimator
         s = CarbonSession(Settings.from_env({{}}), discovery=Discovery([RamEstimator(10**9)]),
-                          ledger=Ledger({str(path)!r}), start_thread=False, cuda_sync=lambda: [])
+                          ledger=Ledger({str(path)!r}), cuda_sync=lambda: []).start(thread=False)
         t0 = time.monotonic()
         with measure(label="job", session=s):
             pass
