@@ -184,7 +184,8 @@ def read_only(path: str | Path, read: Callable[[sqlite3.Connection, dict[str, se
     file and deletes it), so every committed row is in the file itself: it is read as immutable (no
     lock, no side file), and read again should it have changed meanwhile (a writer opened it, wrote
     and closed). Where a -wal exists, a writer has the file open now (or was killed): it is opened
-    read-only with locks, so the rows in the -wal are seen and a lock is reported, not waited for.
+    read-only with locks, so the rows in the -wal are seen and a lock is reported, not waited for
+    (SQLite adds the -shm that the -wal's readers share if it is missing: a killed writer's).
     """
     path = Path(path)
     for _ in range(READ_ATTEMPTS):

@@ -158,6 +158,21 @@ def test_a_ledger_written_while_it_is_read_is_read_again(bench, tmp_path):
     assert calls == [2, 3]
 
 
+def test_a_ledger_that_changes_at_every_read_is_reported_not_read_forever(bench):
+    path, recs = closed_ledger(bench)
+    calls = []
+
+    def read(db, tables):
+        calls.append(1)
+        other = Ledger(path)
+        other.append(recs[0])
+        assert other.flush(5) and other.close(5)
+
+    with pytest.raises(store.Unusable, match="being written by another process; try again in a moment"):
+        store.read_only(path, read, busy_timeout_s=1.0)
+    assert len(calls) == store.READ_ATTEMPTS
+
+
 # -- rows, notes and errors ------------------------------------------------------------------
 def test_a_damaged_session_description_is_a_note_and_its_records_are_kept(bench, capsys):
     path, recs = closed_ledger(bench)
