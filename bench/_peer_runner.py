@@ -329,7 +329,7 @@ def honesty_carbon_magic(a, tmp, kind):
     RESULT["version"] = carbon_magic.__version__
     global _SESSION
     if _SESSION is None:
-        _SESSION = CarbonSession(Settings.from_env())
+        _SESSION = CarbonSession(Settings.from_env()).start()
     session = _SESSION
     w = session.begin()
     cpu = workload(kind, a.seconds)

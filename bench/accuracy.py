@@ -10,7 +10,7 @@ in a temp dir whose `energy_uj` file is rewritten before every read (RAPL update
 1 ms: the file holds the energy at the last whole millisecond, modulo `max_energy_range_uj`),
 and the fake NVML of tests/fakes.py whose counter holds the energy at the last 100 ms update
 (its documented resolution) and whose power reading is the instantaneous power. The real
-`CarbonSession` (start_thread=False) is driven by calling `sampler.tick()` at the sampling
+`CarbonSession` (`start(thread=False)`) is driven by calling `sampler.tick()` at the sampling
 interval and `begin()`/`end()` at each cell's edges, so the numbers are what a user would get.
 
 Methods compared:
@@ -161,7 +161,7 @@ def replay(tmp: Path, interval_s: float, counter: bool, schedule) -> list[dict]:
     clock = FakeClock(t=0.0)
     settings = Settings(interval_s=interval_s, data_dir=tmp / "data", cuda_sync=False, scope="machine")
     session = CarbonSession(settings, discovery=Discovery(sources=hw.sources()), ledger=Ledger.in_dir(tmp / "data"),
-                            clock=clock, wall=clock.wall, start_thread=False, cuda_sync=lambda: [])
+                            clock=clock, wall=clock.wall, cuda_sync=lambda: []).start(thread=False)
     events = [(k * interval_s, 1, None) for k in range(1, int(hw.cpu.end / interval_s) + 1)]
     events += [(a, 0, i) for i, (a, _, _) in enumerate(schedule)] + [(b, 2, i) for i, (_, b, _) in enumerate(schedule)]
     windows, out = {}, []

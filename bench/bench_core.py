@@ -164,7 +164,7 @@ def bench_sampler_cpu(configs: dict[str, str], data_dir: Path, intervals, second
     for name, root in configs.items():
         for interval in intervals:
             s = Settings(interval_s=interval, powercap_root=root, data_dir=data_dir / f"cpu-{interval}-{name[:4]}")
-            runs.append((name, interval, CarbonSession(s)))
+            runs.append((name, interval, CarbonSession(s).start()))
     clocks = [(thread_cpu_clock(sess.sampler._thread), sess) for _, _, sess in runs]
     start = [(c(), sess.sampler.ticks) for c, sess in clocks]
     t0 = time.monotonic()
@@ -282,7 +282,7 @@ def simulated_session(data_dir: Path, interval_s: float):
     settings = Settings(interval_s=interval_s, powercap_root=str(data_dir / "none"), data_dir=data_dir)
     discovery = discover(settings.powercap_root, nvml=None, psutil_module=_FakePsutil(clock))
     return clock, CarbonSession(settings, discovery=discovery, ledger=Ledger.in_dir(settings.data_dir),
-                                clock=clock, wall=clock.wall, start_thread=False)
+                                clock=clock, wall=clock.wall).start(thread=False)
 
 
 def bench_memory(data_dir: Path, hours: float, interval_s: float):

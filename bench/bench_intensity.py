@@ -56,7 +56,7 @@ class ConstantSource:
 
 def _session(intensity, tmp: Path) -> CarbonSession:
     return CarbonSession(Settings(zone=intensity.zone), Discovery(sources=[ConstantSource()]),
-                         Ledger(tmp / f"l{id(intensity)}.sqlite3"), intensity=intensity, start_thread=False)
+                         Ledger(tmp / f"l{id(intensity)}.sqlite3"), intensity=intensity).start(thread=False)
 
 
 def _us(values):

@@ -118,7 +118,7 @@ def make_session(tmp, clock=time.monotonic, wall=time.time, start_thread=False):
     settings.data_dir = Path(tmp) / "data"
     settings.cuda_sync = False
     return CarbonSession(settings, discovery=Discovery(sources()), intensity=HourlyIntensity(),
-                         clock=clock, wall=wall, start_thread=start_thread)
+                         clock=clock, wall=wall).start(thread=start_thread)
 
 
 def simulate_day(session, clock, hours=24.0):

@@ -277,7 +277,7 @@ def fake_comparison() -> list[list]:
     with tempfile.TemporaryDirectory() as tmp:
         session = CarbonSession(Settings(interval_s=0.1, data_dir=Path(tmp), scope="machine"), discovery=Discovery(
             sources=[NvmlGpu(nvml, gpu, "gpu:0", gpu.uuid)]), ledger=Ledger.in_dir(tmp), clock=clock,
-            wall=clock.wall, start_thread=False, cuda_sync=lambda: [])
+            wall=clock.wall, cuda_sync=lambda: []).start(thread=False)
         poller = Poller(nvml, gpu, clock=clock)
         rows = []
         advance(1.0, FAKE_IDLE_W)
@@ -364,7 +364,7 @@ def gpu_run(nvml, quick: bool) -> None:
     print(f"\nGPU: {name.decode() if isinstance(name, bytes) else name}, driver {nvml.nvmlSystemGetDriverVersion()}, "
           f"framework {kind}")
     with tempfile.TemporaryDirectory() as tmp:
-        session = CarbonSession(Settings(interval_s=0.1, data_dir=Path(tmp), scope="machine"))  # the board's energy
+        session = CarbonSession(Settings(interval_s=0.1, data_dir=Path(tmp), scope="machine")).start()  # the board's energy
         gpu_src = [s for s in session.sampler.sources if s.kind == "gpu"][0]
         mm = MatMul(kind, mod)
         mm.burst(2.0)  # warm up clocks and kernels
@@ -456,7 +456,7 @@ def gpu_two_processes(kind: str, quick: bool) -> None:
     try:
         assert other.stdout.readline().strip() == "ready"
         with tempfile.TemporaryDirectory() as tmp:
-            session = CarbonSession(Settings(interval_s=0.2, data_dir=Path(tmp), scope="process"))
+            session = CarbonSession(Settings(interval_s=0.2, data_dir=Path(tmp), scope="process")).start()
             gpus = [s for s in session.sampler.sources if s.kind == "gpu"][:1]
             theirs = Attributor(gpus, proc=ProcFS(pid=other.pid))
             theirs.observe(session.sampler.snapshot())
@@ -534,7 +534,7 @@ def training_overhead(kind, mod, quick):
     for label, interval in (("no session", None), ("sampler 0.5 s", 0.5), ("sampler 0.1 s", 0.1),
                             ("no session (again)", None)):
         with tempfile.TemporaryDirectory() as tmp:
-            session = CarbonSession(Settings(interval_s=interval, data_dir=Path(tmp))) if interval else None
+            session = CarbonSession(Settings(interval_s=interval, data_dir=Path(tmp))).start() if interval else None
             m = median(steps(n))
             if session:
                 session.close()

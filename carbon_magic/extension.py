@@ -22,7 +22,7 @@ def load(ip) -> None:
     settings = Settings.from_env()
     for w in settings.warnings:
         print(f"carbon_magic: {w}", file=sys.stderr)
-    session = CarbonSession(settings, notebook=notebook_path(getattr(ip, "user_ns", None)))
+    session = CarbonSession(settings, notebook=notebook_path(getattr(ip, "user_ns", None))).start()
     for notice in session.ledger.notices():  # a damaged ledger moved aside, records kept in memory
         print(notice, file=sys.stderr)
     try:

@@ -18,6 +18,9 @@ file plus those still queued). `cached_intensity` is answered from memory (the c
 when the file first opens), so a cell that uses a new zone never waits on the file either.
 The user hears about the file once per kind of trouble (`notices()`); `describe()` and
 `waiting` are for `%carbon status`.
+
+Reports (`carbon-magic report --ledger`) read a file with `LedgerReader`, which never writes it
+(ledger_store.read_only) and skips a damaged row with a one-line note. The SQL of both is here.
 """
 from __future__ import annotations
 
@@ -29,11 +32,11 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ledger_store as store
-from .record import CellRecord
+from .record import CellRecord, latest_revisions
 
 log = logging.getLogger("carbon_magic")
 
@@ -49,10 +52,14 @@ READ_TIMEOUT_S = 5.0
 EXIT_FLUSH_S = 1.5  # what interpreter exit gives the writers, all together
 MAX_MOVES = 3  # files moved aside per kernel before the ledger stops making new ones
 CACHE_KEEP_S = 8 * 86400.0  # intensity cache rows loaded into memory when the file opens
+READ_BUSY_TIMEOUT_S = 1.0  # a report on a ledger locked longer than this says so, it does not wait
 
 INSERT_RECORD = "INSERT INTO records(session_id, started_at, body) VALUES (?, ?, ?)"
 PUT_SESSION = "INSERT OR REPLACE INTO sessions(session_id, started_at, body) VALUES (?, ?, ?)"
 PUT_CACHE = "INSERT OR REPLACE INTO intensity_cache VALUES (?, ?, ?, ?, ?, ?)"
+SELECT_RECORDS = "SELECT session_id, body FROM records ORDER BY id"
+SELECT_SESSION_RECORDS = "SELECT session_id, body FROM records WHERE session_id=? ORDER BY id"
+SELECT_SESSIONS = "SELECT session_id, started_at, body FROM sessions"
 
 
 class LedgerUnavailable(Exception):
@@ -159,10 +166,8 @@ class Ledger:
     def records(self, session_id: str | None = None, timeout_s: float = READ_TIMEOUT_S) -> list[CellRecord]:
         """The file's records (of one session, or all) followed by those still waiting."""
         def read(db):
-            rows = [] if db is None else db.execute(
-                "SELECT body FROM records" + ("" if session_id is None else " WHERE session_id=?")
-                + " ORDER BY id", () if session_id is None else (session_id,)).fetchall()
-            return [r[0] for r in rows] + [op.args[2] for op in self._waiting("record")
+            rows = [] if db is None else _record_rows(db, session_id)
+            return [r[1] for r in rows] + [op.args[2] for op in self._waiting("record")
                                            if session_id is None or op.args[0] == session_id]
 
         return [CellRecord.from_dict(json.loads(b)) for b in self._ask(read, timeout_s)]
@@ -170,7 +175,7 @@ class Ledger:
     def sessions(self, timeout_s: float = READ_TIMEOUT_S) -> list[dict]:
         def read(db):
             rows: dict[str, Any] = {} if db is None else {s: (t, b) for s, t, b in db.execute(
-                "SELECT session_id, started_at, body FROM sessions").fetchall()}
+                SELECT_SESSIONS).fetchall()}
             for op in self._waiting("session"):
                 rows[op.args[0]] = op.args[1:]
             return rows
@@ -517,6 +522,76 @@ class Ledger:
         what = "was damaged" if kind == store.CORRUPT else "was not a carbon_magic ledger"
         self._notice(("moved", str(target)), f"carbon_magic: the ledger {self.path} {what} ({why}); it was "
                                              f"moved to {target} and a new ledger was started.")
+
+
+def _record_rows(db: sqlite3.Connection, session_id: str | None) -> list:
+    """(session_id, body) of the file's records, of one session or all, in the order written."""
+    if session_id is None:
+        return db.execute(SELECT_RECORDS).fetchall()
+    return db.execute(SELECT_SESSION_RECORDS, (session_id,)).fetchall()
+
+
+# -- reading a file for a report: never written ----------------------------------------------
+@dataclass
+class StoredSession:
+    """One session as a ledger file holds it."""
+
+    session_id: str
+    records: list[CellRecord]  # each cell once, at its latest revision, in the order written
+    info: dict  # its description (CarbonSession.describe()); {} where missing or unreadable
+    notes: list[str] = field(default_factory=list)  # one line per damaged row skipped
+
+
+class LedgerReader:
+    """A ledger file read as it is: not created, migrated, repaired or moved aside, no -wal or
+    -journal made beside it (ledger_store.read_only), a lock reported after busy_timeout_s rather
+    than waited out. A damaged row is skipped with a one-line note; a file that cannot be read at
+    all is one LedgerUnavailable whose message says why."""
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = READ_BUSY_TIMEOUT_S):
+        self.path, self.busy_timeout_s = Path(path), busy_timeout_s
+
+    def sessions(self, session_id: str | None = None) -> list[StoredSession]:
+        """Each session with records in the file (or only `session_id`), in the order first written."""
+        def read(db, tables):
+            records = _record_rows(db, session_id) if "records" in tables else []
+            infos = {s: b for s, _t, b in db.execute(SELECT_SESSIONS).fetchall()} if "sessions" in tables else {}
+            return records, infos
+
+        try:
+            rows, infos = store.read_only(self.path, read, busy_timeout_s=self.busy_timeout_s)
+        except store.Unusable as exc:
+            raise LedgerUnavailable(exc.reason) from None
+        found: dict[str, StoredSession] = {}
+        for sid, body in rows:
+            stored = found.get(sid)
+            if stored is None:
+                stored = found[sid] = StoredSession(sid, [], *_session_info(infos.get(sid)))
+            try:
+                d = json.loads(body)
+            except (ValueError, TypeError, RecursionError):  # not text, not JSON, a 5000-digit number…
+                stored.notes.append("a record skipped, invalid JSON")
+                continue
+            try:
+                stored.records.append(CellRecord.from_untrusted(d))
+            except ValueError as exc:
+                stored.notes.append(f"a record skipped, {exc}")
+        for stored in found.values():  # a record revised after its cell (cluster tasks): its last version
+            stored.records = latest_revisions(stored.records)
+        return list(found.values())
+
+
+def _session_info(body) -> tuple[dict, list[str]]:
+    """(the session's description, notes): {} and a note where its row is damaged."""
+    if body is None:
+        return {}, []
+    try:
+        info = json.loads(body)
+    except (ValueError, TypeError, RecursionError):
+        return {}, ["the session's description skipped, invalid JSON"]
+    if not isinstance(info, dict):
+        return {}, ["the session's description skipped, not a JSON object"]
+    return info, []
 
 
 # -- interpreter exit: give every writer a moment to finish ----------------------------------

@@ -11,6 +11,10 @@
     and, from the operating system or SQLite: busy (locked by another process), full,
     readonly, io, cantopen, notdir (the data directory is a file)             -> Unusable(kind)
 
+`read_only(path, read)` is the other way in, for reports: it changes nothing at `path` (no file
+created, migrated, repaired or moved aside, no -wal or -journal beside it) and says in one line
+why a file cannot be read.
+
 A file moved aside becomes `ledger.sqlite3.corrupt-<UTC time>` (or `.foreign-…`), its -wal and
 -shm beside it, and a new ledger is created in its place; `Opened.moved` says where, so the
 caller can tell the user once. Nothing here waits longer than the busy timeout it is given;
@@ -23,13 +27,18 @@ import errno
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import quote
 
 APPLICATION_ID = 0x43424D47  # "CBMG" in the SQLite header's application_id field
 SCHEMA_VERSION = 1  # PRAGMA user_version of the files this version writes
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_BYTES = 100
+WAL_MODE = b"\x02\x02"  # header bytes 18-19 of a database in WAL mode
+READ_ATTEMPTS = 3  # reads of a file that a writer changed meanwhile, before giving up
 QUICK_CHECK_MAX_BYTES = 256 * 2**20  # read whole at the first open up to this (~0.2 s); larger: as written
 
 SCHEMA = (
@@ -51,8 +60,8 @@ COLUMNS = {
 }
 
 # Fault kinds (Unusable.kind, fault_of()).
-BUSY, FULL, READONLY, IO, CANTOPEN, CORRUPT, NOTDIR, NEWER, OTHER = (
-    "busy", "full", "readonly", "io", "cantopen", "corrupt", "notdir", "newer", "other")
+BUSY, FULL, READONLY, IO, CANTOPEN, CORRUPT, NOTDIR, NEWER, FOREIGN, OTHER = (
+    "busy", "full", "readonly", "io", "cantopen", "corrupt", "notdir", "newer", "foreign", "other")
 _SQLITE_PRIMARY = {5: BUSY, 6: BUSY, 15: BUSY, 13: FULL, 8: READONLY, 3: READONLY, 23: READONLY,
                    10: IO, 14: CANTOPEN, 11: CORRUPT, 26: CORRUPT}
 _WORDS = {BUSY: "locked by another process", FULL: "disk full", READONLY: "read-only",
@@ -157,6 +166,76 @@ def verdict(app: int, version: int, tables: dict[str, set[str]]) -> tuple[str, s
     if version == 0 and not mismatched and "records" in own:
         return "legacy", ""
     return "foreign", f"a SQLite database with other tables ({', '.join(sorted(own)[:5])})"
+
+
+# -- reading, for reports: nothing at the path changes ----------------------------------------
+T = TypeVar("T")
+
+
+def read_only(path: str | Path, read: Callable[[sqlite3.Connection, dict[str, set[str]]], T], *,
+              busy_timeout_s: float) -> T:
+    """`read(db, tables)` on a connection that cannot change the ledger at `path`, once the file is
+    known to be ours; Unusable (kind and one line) where it cannot be read: no such file, CORRUPT,
+    FOREIGN (or an empty database), NEWER, BUSY (locked longer than busy_timeout_s), or what the
+    system said.
+
+    SQLite gives even a read-only connection to a WAL-mode file a -wal and a -shm where none exist.
+    None exists when no connection has the file open (the last one to close folds the -wal into the
+    file and deletes it), so every committed row is in the file itself: it is read as immutable (no
+    lock, no side file), and read again should it have changed meanwhile (a writer opened it, wrote
+    and closed). Where a -wal exists, a writer has the file open now (or was killed): it is opened
+    read-only with locks, so the rows in the -wal are seen and a lock is reported, not waited for
+    (SQLite adds the -shm that the -wal's readers share if it is missing: a killed writer's).
+    """
+    path = Path(path)
+    for _ in range(READ_ATTEMPTS):
+        if not path.is_file():
+            raise Unusable(CANTOPEN, "no such ledger file")
+        try:
+            header = read_header(path)
+        except OSError as exc:
+            raise Unusable(fault_of(exc), f"cannot read it ({one_line(exc)})") from None
+        problem = header_problem(header)
+        if problem:
+            raise Unusable(CORRUPT, f"not a carbon_magic ledger: {problem}")
+        wal = path.with_name(path.name + "-wal")
+        before = _signature(path)
+        snapshot = header[18:20] == WAL_MODE and not wal.exists()
+        uri = f"file:{quote(str(path.absolute()))}?mode=ro" + ("&immutable=1" if snapshot else "")
+        result = _read_with(uri, read, busy_timeout_s)
+        if not snapshot or (not wal.exists() and _signature(path) == before):
+            return result
+    raise Unusable(BUSY, "the ledger is being written by another process; try again in a moment")
+
+
+def _signature(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_with(uri: str, read, busy_timeout_s: float):
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s)
+        try:
+            app, version, tables = inspect(db)
+            kind, detail = verdict(app, version, tables)
+            if kind == "newer":
+                raise Unusable(NEWER, f"written by a newer carbon_magic ({detail}); upgrade carbon_magic to read it")
+            if kind in ("foreign", "empty"):
+                raise Unusable(FOREIGN, f"not a carbon_magic ledger ({detail or 'an empty database'})")
+            return read(db, tables)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        kind = fault_of(exc)
+        if kind == BUSY:
+            raise Unusable(BUSY, "the ledger is locked by another process; try again in a moment") from None
+        if kind == CORRUPT:
+            raise Unusable(CORRUPT, f"the ledger is damaged ({one_line(exc)})") from None
+        raise Unusable(kind, f"cannot read it ({describe_fault(kind, exc)})") from None
 
 
 # -- opening ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ def default_session() -> CarbonSession:
         if _default is None:
             import atexit  # noqa: PLC0415 - only when the default session is made
 
-            _default = CarbonSession()
+            _default = CarbonSession().start()
             atexit.register(_default.close)
         return _default
 

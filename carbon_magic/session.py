@@ -2,17 +2,19 @@
 
 Both the IPython magics and `carbon_magic.measure()` use it: `begin()` takes the start snapshot,
 `end()` takes the end snapshot, builds the CellRecord, appends it to the ledger and tells the
-listeners (summary printer, live widget, JupyterLab comm). All collaborators are injected.
+listeners (summary printer, live widget, JupyterLab comm). All collaborators are injected, and
+none is touched before `start()`: building a session reads no file, sensor or network.
 The attributor (attribution/) follows the sampler and the cell edges, so each record can bill
 this kernel's share of shared devices where the scope says so.
 """
 from __future__ import annotations
 
 import logging
-from typing import Any
 import platform
+import threading
 import time
 import uuid
+from typing import Any
 from dataclasses import dataclass, field
 
 from . import __version__
@@ -101,30 +103,38 @@ def gpu_model_text(sources) -> str:
     return ", ".join(f"{models.count(m)} x {m}" for m in dict.fromkeys(models))
 
 
+class SessionNotStarted(RuntimeError):
+    """Something that needs a started session was asked of one that is not: call its `start()`."""
+
+
 class CarbonSession:
+    """One kernel's (or script's) measuring, built in two steps.
+
+    The constructor keeps the settings and the collaborators it is given, and nothing else: no
+    file, sysfs, NVML, network or thread is touched, so a session can be built anywhere (a test,
+    an import) at no cost. `start()` sets up measuring (sensors, first reading, ledger, intensity,
+    attribution, the sampler's thread). `begin()` starts a session that is not started yet, as
+    `%%carbon` and `measure()` would; what only reads (totals, describe, the sampler, …) raises
+    SessionNotStarted on one that is not. `close()` releases what the session holds (a session
+    never started holds only what it was given).
+    """
+
     def __init__(self, settings: Settings | None = None, discovery: Discovery | None = None,
                  ledger: Ledger | None = None, intensity=None, clock=time.monotonic, wall=time.time,
-                 cuda_sync=synchronize_cuda, start_thread: bool = True, intensity_for_zone=None,
-                 notebook: str | None = None, attributor: Attributor | None = None):
-        self.pending_notices: list[str] = []
-        self.notebook = notebook if notebook is not None else notebook_path()  # names ledger rows
+                 cuda_sync=synchronize_cuda, intensity_for_zone=None, notebook: str | None = None,
+                 attributor: Attributor | None = None):
         self.settings = settings or Settings.from_env()
+        self.notebook = notebook if notebook is not None else notebook_path()  # names ledger rows
         self.session_id = uuid.uuid4().hex[:16]
-        self.discovery = discovery or discover(self.settings.powercap_root, cpu_tdp_w=self.settings.cpu_tdp_w,
-                                              ram_w_per_gb=self.settings.ram_w_per_gb)
-        self.sampler = Sampler(self.discovery.sources, self.settings.interval_s, clock=clock, wall=wall)
-        self.settings.interval_s = self.sampler.interval_s  # shortened where a counter could wrap twice
-        self.pending_notices += self.sampler.warnings
-        self.ledger = ledger or Ledger.in_dir(self.settings.data_dir)
-        # The writer thread opens the file; a healthy one is open within a millisecond or two, so
-        # its notices (a damaged file moved aside) come with the load. A slow one is not waited for.
-        self.ledger.wait_ready(LEDGER_OPEN_WAIT_S)
-        if intensity is None:
-            from .intensity import make_service  # noqa: PLC0415 - the intensity service only when none is given
-            intensity = make_service(self.settings, self.ledger)
-        self.intensity = intensity
-        self._intensity_for_zone = intensity_for_zone or getattr(intensity, "for_zone", None)
-        self._cuda_sync = cuda_sync
+        self._clock, self._wall, self._cuda_sync = clock, wall, cuda_sync
+        # Given, or made by start():
+        self._discovery, self._ledger, self._intensity, self._attributor = discovery, ledger, intensity, attributor
+        self._intensity_for_zone = intensity_for_zone
+        self._sampler: Sampler | None = None  # set last by start(): the session is started
+        self._consumers: OtherConsumers | None = None
+        self._start_lock = threading.Lock()
+        self.started_at: str | None = None  # ISO time of the first reading, once started
+        self.pending_notices: list[str] = []
         self.records: list[CellRecord] = []
         self._open: list[Window] = []  # begun and not yet ended, oldest first (nesting)
         self.record_listeners: list = []  # fn(record) called on the main thread after each cell
@@ -134,33 +144,107 @@ class CarbonSession:
         # main thread (end before the record is written): carbon_magic.cluster adds its part so.
         self.cell_hooks: list = []
         self.revision_listeners: list = []  # fn(record) after revise(), from any thread
-        self._host = self._host_info()
-        self.started_at = iso_utc(self.sampler.first.wall)
-        self.ledger.put_session(self.session_id, self.started_at, self.describe())
-        self.attributor = attributor or Attributor(self.discovery.sources)
-        self._first_mark = self._observe(self.sampler.first)
-        self.consumers = OtherConsumers(self.attributor.proc)
-        self.sampler.add_listener(self.attributor.tick, period_s=0.0)  # before _accumulate reads it
-        self.sampler.add_listener(lambda _snap: self.consumers.look(self.attributor.pids), period_s=CONSUMERS_EVERY_S)
         # Running session totals (idle time included), priced at the intensity of each tick, kept
         # for both scopes: what the devices drew and this kernel's share (see cumulative_energy_j).
         self._running_j = dict.fromkeys(RECORD_SCOPES, 0.0)
         self._running_g = dict.fromkeys(RECORD_SCOPES, 0.0)
-        self._last_tick = self.sampler.first
+        self._host: dict = {}
+        self._first_mark: Any = None
+        self._last_tick: Snapshot | None = None
+        self._last_attributed_j = 0.0
+
+    # -- starting --------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._sampler is not None
+
+    def start(self, thread: bool = True) -> CarbonSession:
+        """Set up measuring, once (a second call does nothing): discover the sensors, take the
+        first reading, open the ledger (its writer thread) and write this session's row, make the
+        intensity service, follow this kernel's processes, and start the sampler's thread
+        (`thread=False`: none, the caller ticks the sampler, as tests and benchmarks do)."""
+        with self._start_lock:
+            if self._sampler is None:
+                self._set_up(thread)
+        return self
+
+    def _set_up(self, thread: bool) -> None:
+        settings = self.settings
+        if self._discovery is None:
+            self._discovery = discover(settings.powercap_root, cpu_tdp_w=settings.cpu_tdp_w,
+                                       ram_w_per_gb=settings.ram_w_per_gb)
+        sources = self._discovery.sources
+        sampler = Sampler(sources, settings.interval_s, clock=self._clock, wall=self._wall)
+        settings.interval_s = sampler.interval_s  # shortened where a counter could wrap twice
+        self.pending_notices += sampler.warnings
+        if self._ledger is None:
+            self._ledger = Ledger.in_dir(settings.data_dir)
+        # The writer thread opens the file; a healthy one is open within a millisecond or two, so
+        # its notices (a damaged file moved aside) come with the load. A slow one is not waited for.
+        self._ledger.wait_ready(LEDGER_OPEN_WAIT_S)
+        if self._intensity is None:
+            from .intensity import make_service  # noqa: PLC0415 - the intensity service only when none is given
+            self._intensity = make_service(settings, self._ledger)
+        self._intensity_for_zone = self._intensity_for_zone or getattr(self._intensity, "for_zone", None)
+        self._host = self._host_info(self._discovery)
+        self.started_at = iso_utc(sampler.first.wall)
+        if self._attributor is None:
+            self._attributor = Attributor(sources)
+        attributor = self._attributor
+        self._first_mark = self._observe(sampler.first)
+        self._consumers = consumers = OtherConsumers(attributor.proc)
+        sampler.add_listener(attributor.tick, period_s=0.0)  # before _accumulate reads it
+        sampler.add_listener(lambda _snap: consumers.look(attributor.pids), period_s=CONSUMERS_EVERY_S)
+        self._last_tick = sampler.first
         self._last_attributed_j = self._first_mark.total_j() if self._first_mark else 0.0
-        self.sampler.add_listener(self._accumulate, period_s=0.0)
-        if start_thread:
-            self.sampler.start()
+        sampler.add_listener(self._accumulate, period_s=0.0)
+        self._sampler = sampler  # started from here on
+        self._ledger.put_session(self.session_id, self.started_at, self.describe())
+        if thread:
+            sampler.start()
+
+    def _given(self, thing, what: str):
+        if thing is None:
+            raise SessionNotStarted(f"this carbon_magic session is not started, so it has no {what} yet: "
+                                    "call its start() first")
+        return thing
+
+    @property
+    def sampler(self) -> Sampler:
+        return self._given(self._sampler, "sampler")
+
+    @property
+    def discovery(self) -> Discovery:
+        return self._given(self._discovery, "sensors")
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._given(self._ledger, "ledger")
+
+    @property
+    def intensity(self):
+        return self._given(self._intensity, "intensity service")
+
+    @property
+    def attributor(self) -> Attributor:
+        return self._given(self._attributor, "attributor")
+
+    @property
+    def consumers(self) -> OtherConsumers:
+        return self._given(self._consumers, "process counter")
 
     # -- identity ------------------------------------------------------------------------
     def describe(self) -> dict:
         """Who measured what, for exports (no secrets, no user names)."""
+        self._given(self._sampler, "sensors")
         return {**self._host, "pue": self.settings.pue, "zone": self.settings.zone,
                 "interval_s": self.settings.interval_s, "notebook": self.notebook}
 
-    def _host_info(self) -> dict:
+    @staticmethod
+    def _host_info(discovery: Discovery) -> dict:
         """The parts of `describe()` that cannot change during a session, read once."""
-        import psutil  # noqa: PLC0415 - read once, on first describe()
+        import psutil  # noqa: PLC0415 - read once, at start()
+        sources = discovery.sources
         return {
             "carbon_magic_version": __version__,
             "python_version": platform.python_version(),
@@ -168,12 +252,12 @@ class CarbonSession:
             "cpu_model": cpu_model_name(),
             "cpu_count": psutil.cpu_count() or 1,
             "ram_total_size_gb": round(psutil.virtual_memory().total / 1e9, 3),
-            "gpu_count": sum(1 for s in self.discovery.sources if s.kind == "gpu"),
-            "gpu_uuids": [getattr(s, "uuid", None) for s in self.discovery.sources if s.kind == "gpu"],
-            "gpu_model": gpu_model_text(self.discovery.sources),
+            "gpu_count": sum(1 for s in sources if s.kind == "gpu"),
+            "gpu_uuids": [getattr(s, "uuid", None) for s in sources if s.kind == "gpu"],
+            "gpu_model": gpu_model_text(sources),
             "sensors": [{"name": s.name, "kind": s.kind, "method": s.method,
-                         **({"mig": s.mig} if getattr(s, "mig", None) else {})} for s in self.discovery.sources],
-            "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in self.discovery.skipped],
+                         **({"mig": s.mig} if getattr(s, "mig", None) else {})} for s in sources],
+            "skipped": [{"name": k.name, "reason": k.reason, "fix": k.fix} for k in discovery.skipped],
         }
 
     # -- measuring -----------------------------------------------------------------------
@@ -181,7 +265,10 @@ class CarbonSession:
               units=None, scope: str | None = None, scope_source: str = "%%carbon --scope") -> Window:
         """Open a window. One begun while another is open (`measure()` inside a `%%carbon` cell)
         is nested: its record names the outermost open window as `parent` and is not summed.
-        `scope` is this window's scope setting (None: the session's), `scope_source` where it came from."""
+        `scope` is this window's scope setting (None: the session's), `scope_source` where it came from.
+        A session not started yet is started first (with its sampler's thread)."""
+        if self._sampler is None:
+            self.start()
         snap = self.sampler.snapshot()
         mark = self._observe(snap)
         try:
@@ -390,7 +477,7 @@ class CarbonSession:
     # -- session totals ------------------------------------------------------------------
     def _accumulate(self, snap: Snapshot) -> None:
         """Sampler-thread listener: add this tick's energy and emissions to the running totals."""
-        last, self._last_tick = self._last_tick, snap
+        last, self._last_tick = self._last_tick or snap, snap
         attributed = self.attributor.total_j()
         last_attributed, self._last_attributed_j = self._last_attributed_j, attributed
         for scope, e in (("machine", snap.total_j() - last.total_j()), ("process", attributed - last_attributed)):
@@ -448,6 +535,7 @@ class CarbonSession:
 
         Read from running sums, so it is cheap and safe from the sampler thread.
         """
+        self._given(self._sampler, "totals")
         every = list(self.records)
         records = top_level(every)
         scope = self.applied_scope()
@@ -468,7 +556,7 @@ class CarbonSession:
         """What setting up found (a bad zone, a shortened interval): to say at load, once."""
         out = list(self.pending_notices)
         self.pending_notices.clear()
-        load = getattr(self.intensity, "load_notices", None)
+        load = getattr(self._intensity, "load_notices", None)
         if isinstance(load, list):
             out += load
             load.clear()
@@ -477,25 +565,32 @@ class CarbonSession:
     def drain_notices(self) -> list[str]:
         out = list(self.pending_notices)
         self.pending_notices.clear()
-        for source in (self.ledger, self.intensity):
+        for source in (self._ledger, self._intensity):
             try:
-                out += source.notices()
+                out += source.notices() if source is not None else []
             except Exception:  # noqa: BLE001
                 pass
         return out
 
     def close(self) -> None:
+        """Stop measuring and release what the session holds: what start() made, and what it was
+        given. A session never started, given nothing, has nothing to release: no file or sensor
+        is touched."""
         listeners, self.close_listeners = list(self.close_listeners), []
         for fn in listeners:  # views detach from this session (e.g. the live widget's updater)
             try:
                 fn()
             except Exception:  # closing must finish whatever a listener does
                 log.debug("close listener failed", exc_info=True)
-        self.sampler.stop()
+        if self._sampler is not None:
+            self._sampler.stop()
         try:
-            self.intensity.close()
+            if self._intensity is not None:
+                self._intensity.close()
         except Exception:  # noqa: BLE001
             pass
-        self.discovery.close()
-        self.ledger.close()  # never waits: what is queued is written in the background (and at exit)
+        if self._discovery is not None:
+            self._discovery.close()
+        if self._ledger is not None:
+            self._ledger.close()  # never waits: what is queued is written in the background (and at exit)
 

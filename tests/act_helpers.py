@@ -87,8 +87,8 @@ def uk_session(tmp_path, powercap):
         settings = Settings(zone="GB", uk_url=api.url, scope="machine")  # fake counters: bill the devices whole
         service = make_service(settings, None, wall=clock.wall, timeout_s=2.0)
         session = CarbonSession(settings, Discovery(sources=discover_rapl(powercap.root)[0]),
-                                Ledger(tmp_path / "l.sqlite3"), intensity=service, clock=clock, wall=clock.wall,
-                                start_thread=False)
+                                Ledger(tmp_path / "l.sqlite3"), intensity=service, clock=clock,
+                                wall=clock.wall).start(thread=False)
         uk = UK(session, clock, api, powercap)
         uk.refetch()
         try:

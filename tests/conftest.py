@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from disk_helpers import LockHolders, Tmpfs, set_read_only
 from fakes import FakeClock, FakePowercap
 
 
@@ -44,6 +46,39 @@ def shell(env):
     ip.run_line_magic("load_ext", "carbon_magic")
     yield ip
     ip.run_line_magic("unload_ext", "carbon_magic")
+
+
+@pytest.fixture
+def lock_holder():
+    """hold(path, kind): another process takes the ledger's lock until release()."""
+    holders = LockHolders()
+    yield holders.hold
+    holders.close()
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    where = tmp_path / "mnt"
+    where.mkdir()
+    fs = Tmpfs(where)
+    if os.geteuid() != 0 or shutil.which("mount") is None or not fs.mount("size=1m"):
+        pytest.skip("a real full or read-only disk needs a tmpfs mount (root with mount rights)")
+    try:
+        yield fs
+    finally:
+        fs.unmount()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path, request):
+    """(folder, read_only(on)): a folder that can be made read-only for real: a tmpfs as root
+    (root ignores chmod), else chmod."""
+    if os.geteuid() == 0:
+        fs = request.getfixturevalue("tmpfs")
+        return fs.where, lambda on: set_read_only(fs.where, fs, on)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    return folder, lambda on: set_read_only(folder, None, on)
 
 
 def run(ip, code):

@@ -45,8 +45,8 @@ def make_session(tmp_path, powercap, clock, intensity=None) -> CarbonSession:
     settings.data_dir = tmp_path / "data"
     settings.cuda_sync = False
     discovery = discover(str(powercap.root), nvml=None)
-    return CarbonSession(settings, discovery=discovery, intensity=intensity, start_thread=False,
-                         clock=clock, wall=clock.wall)
+    return CarbonSession(settings, discovery=discovery, intensity=intensity,
+                         clock=clock, wall=clock.wall).start(thread=False)
 
 
 def drive(session, clock, powercap, joules, step_s=0.5):

@@ -44,7 +44,7 @@ class Bench:
                             **{"scope": "machine", **settings_kw})
         disc = discover(str(powercap.root), nvml=nvml, env={}, psutil_module=FakePsutil())
         self.session = CarbonSession(settings, disc, Ledger.in_dir(tmp_path / "data"), clock=clock,
-                                     wall=clock.wall, start_thread=False)
+                                     wall=clock.wall).start(thread=False)
 
     def cell(self, seconds: float, cpu_j: float, gpu_j: float = 0.0, label=None, count=None,
              code="x = 1", status="ok", units=None):

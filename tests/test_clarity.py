@@ -313,8 +313,8 @@ def test_html_receipt_tables_stay_within_the_page(bench):
 
 def test_badge_says_estimated_when_no_hardware_measured_it(tmp_path, clock):
     s = CarbonSession(Settings.from_env({}), discovery=Discovery([RamEstimator(8 * 10**9)]),
-                      ledger=Ledger(tmp_path / "l.db"), clock=clock, wall=clock.wall, start_thread=False,
-                      cuda_sync=lambda: [])
+                      ledger=Ledger(tmp_path / "l.db"), clock=clock, wall=clock.wall,
+                      cuda_sync=lambda: []).start(thread=False)
     try:
         w = s.begin()
         clock.advance(10)

@@ -51,7 +51,7 @@ def rig(tmp_path, clock, powercap):
     d = discover(powercap.root, nvml=None)
     settings = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path), "CARBON_MAGIC_PROVIDER": "static"})
     session = CarbonSession(settings, discovery=d, ledger=Ledger(tmp_path / "l.db"), clock=clock, wall=clock.wall,
-                            start_thread=False, cuda_sync=lambda: [])
+                            cuda_sync=lambda: []).start(thread=False)
     engine = StubEngine()
     monitor = ClusterMonitor(session, engine, flush_s=0.5, revise_every_s=1.0, clock=clock, wall=clock.wall,
                              start_thread=False)

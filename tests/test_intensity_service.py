@@ -145,8 +145,7 @@ def test_session_cell_start_does_not_wait_either(api, wall, services, tmp_path, 
     powercap.add_zone("intel-rapl:0", "package-0", 0)
     s = service_for(services, settings_for(api, "GB"), wall=wall, timeout_s=5.0)
     session = CarbonSession(Settings(zone="GB"), Discovery(sources=discover_rapl(powercap.root)[0]),
-                            Ledger(tmp_path / "l.sqlite3"), intensity=s, clock=clock, wall=clock.wall,
-                            start_thread=False)
+                            Ledger(tmp_path / "l.sqlite3"), intensity=s, clock=clock, wall=clock.wall).start(thread=False)
     try:
         t0 = time.perf_counter()
         window = session.begin()
@@ -296,7 +295,7 @@ def test_tokens_never_reach_notices_records_reprs_logs_or_the_ledger(api, wall, 
     led = Ledger(tmp_path / "secret.sqlite3")
     s = service_for(services, settings, led, wall=wall, timeout_s=0.3)
     session = CarbonSession(settings, Discovery(sources=discover_rapl(powercap.root)[0]), led, intensity=s,
-                            clock=clock, wall=clock.wall, start_thread=False)
+                            clock=clock, wall=clock.wall).start(thread=False)
     try:
         texts = []
         for zone in ("DE", "watttime:CAISO_NORTH", "watttime:PJM_DC"):
@@ -334,8 +333,7 @@ def test_a_cell_spanning_an_intensity_change_uses_both_values(api, tmp_path, pow
     powercap.add_zone("intel-rapl:0", "package-0", 0)
     s = service_for(services, settings_for(api, "GB"), wall=clock.wall)
     session = CarbonSession(Settings(zone="GB"), Discovery(sources=discover_rapl(powercap.root)[0]),
-                            Ledger(tmp_path / "l.sqlite3"), intensity=s, clock=clock, wall=clock.wall,
-                            start_thread=False)
+                            Ledger(tmp_path / "l.sqlite3"), intensity=s, clock=clock, wall=clock.wall).start(thread=False)
     try:
         window = session.begin()  # prefetches in the background
         assert s.sync(10)
@@ -359,7 +357,7 @@ def test_a_cell_with_its_own_zone_is_priced_there(tmp_path, powercap, clock, ser
     powercap.add_zone("intel-rapl:0", "package-0", 0)
     settings = Settings(zone="FR")
     session = CarbonSession(settings, Discovery(sources=discover_rapl(powercap.root)[0]),
-                            Ledger(tmp_path / "l.sqlite3"), clock=clock, wall=clock.wall, start_thread=False)
+                            Ledger(tmp_path / "l.sqlite3"), clock=clock, wall=clock.wall).start(thread=False)
     try:
         window = session.begin(zone="aws:us-east-1")
         powercap.advance("intel-rapl:0", 3600.0)

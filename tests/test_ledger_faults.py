@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -39,16 +38,6 @@ from fakes import FaultyDisk
 ROOT = Path(__file__).resolve().parents[1]
 FAST_S = 0.5  # a cell on the path of a fault returns within this (the faults took 10 s to minutes)
 CELL = "%%carbon -o rec\nx = 6 * 7\nx"
-LOCKER = textwrap.dedent("""
-    import sqlite3, sys
-    db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
-    if sys.argv[2] == "exclusive":  # readers are shut out too
-        db.execute("PRAGMA locking_mode=EXCLUSIVE")
-    db.execute("BEGIN EXCLUSIVE")
-    print("locked", flush=True)
-    sys.stdin.readline()
-    db.execute("ROLLBACK")
-""")
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -128,74 +117,7 @@ def good_ledger(path: Path, n: int = 200) -> bytes:
 def session_on(tmp_path, ledger) -> CarbonSession:
     return CarbonSession(Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path)}),
                          discovery=Discovery([RamEstimator(10**9)]), ledger=ledger,
-                         start_thread=False, cuda_sync=lambda: [])
-
-
-@pytest.fixture
-def lock_holder():
-    """hold(path, kind): another process takes the ledger's lock until release()."""
-    procs = []
-
-    def hold(path: Path, kind: str):
-        p = subprocess.Popen([sys.executable, "-c", LOCKER, str(path), kind], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-        procs.append(p)
-        assert p.stdout.readline().strip() == "locked"
-
-        def release():
-            p.stdin.write("\n")
-            p.stdin.flush()
-            assert p.wait(10) == 0
-        return release
-
-    yield hold
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-class Tmpfs:
-    """A real small file system (tmpfs), mounted for the test: full and read-only for real."""
-
-    def __init__(self, where: Path):
-        self.where = where
-
-    def mount(self, opts: str) -> bool:
-        return subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(self.where)],
-                              capture_output=True).returncode == 0
-
-    def remount(self, opts: str) -> None:
-        r = subprocess.run(["mount", "-o", f"remount,{opts}", str(self.where)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-
-    def fill(self) -> Path:
-        """Write a file until the system says ENOSPC; returns it (delete it to free the disk)."""
-        filler = self.where / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:
-            for chunk in (1 << 16, 1 << 12, 1 << 9):
-                try:
-                    while True:
-                        os.write(fd, b"\0" * chunk)
-                except OSError:
-                    pass
-        finally:
-            os.close(fd)
-        return filler
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    where = tmp_path / "mnt"
-    where.mkdir()
-    fs = Tmpfs(where)
-    if os.geteuid() != 0 or shutil.which("mount") is None or not fs.mount("size=1m"):
-        pytest.skip("a real full or read-only disk needs a tmpfs mount (root with mount rights)")
-    try:
-        yield fs
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+                         cuda_sync=lambda: []).start(thread=False)
 
 
 # -- a damaged or foreign file is moved aside, once ------------------------------------------
@@ -339,24 +261,6 @@ def test_a_data_directory_that_is_a_file_keeps_records_until_it_is_a_folder(ip, 
     said.cell(ip)
     assert said.count("can be written again") == 1
     assert ledger.flush(5) and status(ip).strip() == f"ledger: {ledger.path}"
-
-
-def _read_only(folder: Path, tmpfs_or_none, on: bool) -> None:
-    if tmpfs_or_none is not None:
-        tmpfs_or_none.remount("ro" if on else "rw")
-    else:
-        folder.chmod(0o555 if on else 0o755)
-
-
-@pytest.fixture
-def read_only_folder(tmp_path, request):
-    """A folder that can be made read-only for real: a tmpfs as root (root ignores chmod), else chmod."""
-    if os.geteuid() == 0:
-        fs = request.getfixturevalue("tmpfs")
-        return fs.where, lambda on: _read_only(fs.where, fs, on)
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    return folder, lambda on: _read_only(folder, None, on)
 
 
 def test_a_read_only_data_directory_keeps_records_until_it_is_writable(ip, read_only_folder, monkeypatch):
@@ -554,7 +458,7 @@ def test_exit_does_not_hang_on_a_locked_ledger(tmp_path, lock_holder):
         from carbon_magic.sources import Discovery
         from carbon_magic.sources.estimators import RamEstimator
         s = CarbonSession(Settings.from_env({{}}), discovery=Discovery([RamEstimator(10**9)]),
-                          ledger=Ledger({str(path)!r}), start_thread=False, cuda_sync=lambda: [])
+                          ledger=Ledger({str(path)!r}), cuda_sync=lambda: []).start(thread=False)
         t0 = time.monotonic()
         with measure(label="job", session=s):
             pass

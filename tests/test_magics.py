@@ -162,7 +162,7 @@ def test_two_processes_writing_one_ledger_lose_no_rows(tmp_path):
         from carbon_magic.sources import Discovery
         from carbon_magic.sources.estimators import RamEstimator
         s = CarbonSession(Settings.from_env({{}}), discovery=Discovery([RamEstimator(10**9)]),
-                          ledger=Ledger({str(tmp_path / 'shared.db')!r}), start_thread=False, cuda_sync=lambda: [])
+                          ledger=Ledger({str(tmp_path / 'shared.db')!r}), cuda_sync=lambda: []).start(thread=False)
         for i in range(150):
             s.end(s.begin(label=sys.argv[1] + str(i)))
     """)
@@ -185,7 +185,7 @@ def test_measure_context_manager_in_a_script(tmp_path, powercap):
 
     powercap.add_zone("intel-rapl:0", "package-0")
     s = CarbonSession(Settings.from_env({"CARBON_MAGIC_SCOPE": "machine"}), discovery=discover(powercap.root, nvml=None),
-                      ledger=Ledger(tmp_path / "l.db"), start_thread=False)
+                      ledger=Ledger(tmp_path / "l.db")).start(thread=False)
     with measure(label="train", session=s) as m:
         powercap.advance("intel-rapl:0", 12.0)
         time.sleep(0.01)  # longer than RAPL's 1 ms update: shorter blocks are last power × duration

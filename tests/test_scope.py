@@ -41,8 +41,8 @@ def proc(tmp_path):
 def session_with(tmp_path, clock, proc, sources, scope="auto", pid=KERNEL):
     settings = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path), "CARBON_MAGIC_SCOPE": scope})
     return CarbonSession(settings, discovery=Discovery(sources=sources), ledger=Ledger(tmp_path / "l.db"),
-                         clock=clock, wall=clock.wall, start_thread=False, cuda_sync=lambda: [],
-                         attributor=Attributor(sources, proc=ProcFS(proc.root, pid=pid, clock=clock)))
+                         clock=clock, wall=clock.wall, cuda_sync=lambda: [],
+                         attributor=Attributor(sources, proc=ProcFS(proc.root, pid=pid, clock=clock))).start(thread=False)
 
 
 def rapl(powercap):

@@ -68,7 +68,7 @@ def rapl_session(tmp_path, powercap, scope, interval_s=0.1):
     counter = LoadCounter(zone / "energy_uj", idle_w=20.0, w_per_cpu=10.0)
     sources = [z for z in discover(powercap.root, nvml=None, rapl_opener=counter).sources if z.kind == "cpu"]
     settings = Settings(scope=scope, interval_s=interval_s, data_dir=tmp_path, cuda_sync=False)
-    return CarbonSession(settings, discovery=Discovery(sources=sources), ledger=Ledger(tmp_path / "l.db"))
+    return CarbonSession(settings, discovery=Discovery(sources=sources), ledger=Ledger(tmp_path / "l.db")).start()
 
 
 def test_a_pool_started_by_the_cell_is_the_cells():

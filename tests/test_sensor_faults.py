@@ -33,7 +33,7 @@ def make_session(tmp_path, clock, sources, **settings):
     for k, v in settings.items():
         setattr(s, k, v)
     return CarbonSession(s, discovery=Discovery(sources=sources), ledger=Ledger(tmp_path / "l.db"),
-                         clock=clock, wall=clock.wall, start_thread=False, cuda_sync=lambda: [])
+                         clock=clock, wall=clock.wall, cuda_sync=lambda: []).start(thread=False)
 
 
 def cpu_zones(powercap):
@@ -441,7 +441,7 @@ def test_a_cell_holding_the_gil_for_seconds_is_right_or_marked(tmp_path, powerca
             time.sleep(0.05)
         settings = Settings.from_env({"CARBON_MAGIC_DATA_DIR": str(tmp_path), "CARBON_MAGIC_SCOPE": "machine"})
         s = CarbonSession(settings, discovery=Discovery(sources=cpu_zones(powercap)),
-                          ledger=Ledger(tmp_path / "l.db"), cuda_sync=lambda: [])
+                          ledger=Ledger(tmp_path / "l.db"), cuda_sync=lambda: []).start()
         try:
             assert s.sampler.interval_s <= 0.5
             time.sleep(1.5)  # the sampler learns the power

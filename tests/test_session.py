@@ -13,7 +13,7 @@ def make_session(tmp_path, clock, sources, **kw):
     for k, v in kw.pop("settings", {}).items():
         setattr(settings, k, v)
     return CarbonSession(settings, discovery=Discovery(sources=sources), ledger=Ledger(tmp_path / "l.db"),
-                         clock=clock, wall=clock.wall, start_thread=False, cuda_sync=lambda: [], **kw)
+                         clock=clock, wall=clock.wall, cuda_sync=lambda: [], **kw).start(thread=False)
 
 
 def rapl_session(tmp_path, clock, powercap, **kw):
@@ -118,8 +118,8 @@ def test_cuda_sync_runs_before_the_end_snapshot_unless_opted_out(tmp_path, clock
     d = discover(powercap.root, nvml=None)
     s = CarbonSession(Settings.from_env({"CARBON_MAGIC_SCOPE": "machine"}),
                       discovery=Discovery([z for z in d.sources if z.kind == "cpu"]),
-                      ledger=Ledger(tmp_path / "l.db"), clock=clock, wall=clock.wall, start_thread=False,
-                      cuda_sync=lambda: calls.append("sync") or powercap.advance("intel-rapl:0", 7))
+                      ledger=Ledger(tmp_path / "l.db"), clock=clock, wall=clock.wall,
+                      cuda_sync=lambda: calls.append("sync") or powercap.advance("intel-rapl:0", 7)).start(thread=False)
     r = s.end(s.begin())
     assert calls == ["sync"] and r.energy_j == pytest.approx(7)  # work finishing in the sync is billed
     s.end(s.begin(), sync=False)

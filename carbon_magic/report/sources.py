@@ -4,24 +4,23 @@ The JupyterLab extension stores, per cell, metadata `carbon_magic` =
 `{"last": <v1 record>, "history": [{started_at, energy_j, emissions_g, duration_s, status}, …]}`
 (history oldest first, its final entry being `last`), and per notebook a summary. A notebook's
 footprint is the sum over its cells' last runs; the history gives every recorded run.
+A ledger file is read through `ledger.LedgerReader` (ledger.py owns the file's format), which
+never writes it.
 Problems are collected as one-line notes, never raised, except when the file as a whole cannot
 be read (`SourceError`).
 """
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
-from .. import ledger_store as store
+from ..ledger import LedgerReader, LedgerUnavailable
 from ..notebook import notebook_stem
-from ..record import CellRecord, latest_revisions, quantity_problem
+from ..record import CellRecord, quantity_problem
 from .model import Report
 
 METADATA_KEY = "carbon_magic"
-LEDGER_BUSY_TIMEOUT_S = 1.0  # a ledger locked longer than this is reported, not waited for
 
 
 class SourceError(Exception):
@@ -85,73 +84,24 @@ def read_notebook(path: str | Path) -> Source:
     return Source(path.name, report, runs, runs_j, runs_g, notes)
 
 
-def _ledger_rows(path: Path) -> tuple[list, dict]:
-    try:
-        problem = store.header_problem(store.read_header(path))
-    except OSError as exc:
-        raise SourceError(f"cannot read it ({store.one_line(exc)})") from None
-    if problem:
-        raise SourceError(f"not a carbon_magic ledger: {problem}")
-    try:
-        db = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True, timeout=LEDGER_BUSY_TIMEOUT_S)
-        try:
-            app, version, tables = store.inspect(db)
-            kind, detail = store.verdict(app, version, tables)
-            if kind == "newer":
-                raise SourceError(f"written by a newer carbon_magic ({detail}); upgrade carbon_magic to read it")
-            if kind in ("foreign", "empty"):
-                raise SourceError(f"not a carbon_magic ledger ({detail or 'an empty database'})")
-            rows = db.execute("SELECT session_id, body FROM records ORDER BY id").fetchall()
-            sessions = (dict(db.execute("SELECT session_id, body FROM sessions").fetchall())
-                        if "sessions" in tables else {})
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        kind = store.fault_of(exc)
-        if kind == store.BUSY:
-            raise SourceError("the ledger is locked by another process; try again in a moment") from None
-        if kind == store.CORRUPT:
-            raise SourceError(f"the ledger is damaged ({store.one_line(exc)})") from None
-        raise SourceError(f"cannot read it ({store.describe_fault(kind, exc)})") from None
-    return rows, sessions
-
-
 def read_ledger(path: str | Path, session_id: str | None = None) -> list[Source]:
-    """One Source per session in the ledger (or just `session_id`). Opened read-only; a file that
-    is damaged, another application's, from a newer carbon_magic or locked is one SourceError."""
+    """One Source per session in the ledger (or just `session_id`). The file is read as it is, never
+    written (ledger.LedgerReader); one that is damaged, another application's, from a newer
+    carbon_magic or locked is one SourceError."""
     path = Path(path)
-    if not path.is_file():
-        raise SourceError("no such ledger file")
-    rows, sessions = _ledger_rows(path)
-    grouped: dict[str, list[CellRecord]] = {}
-    notes: dict[str, list[str]] = {}
-    for sid, body in rows:
-        if session_id is not None and sid != session_id:
-            continue
-        grouped.setdefault(sid, [])
-        try:
-            d = json.loads(body)
-        except (ValueError, TypeError, RecursionError):  # not text, not JSON, a 5000-digit number…
-            notes.setdefault(sid, []).append("a record skipped, invalid JSON")
-            continue
-        try:
-            grouped[sid].append(CellRecord.from_untrusted(d))
-        except ValueError as exc:
-            notes.setdefault(sid, []).append(f"a record skipped, {exc}")
-    if session_id is not None and session_id not in grouped:
+    try:
+        stored = LedgerReader(path).sessions(session_id)
+    except LedgerUnavailable as exc:
+        raise SourceError(str(exc)) from None
+    if session_id is not None and not stored:
         raise SourceError(f"no records of session {session_id!r}")
     out = []
-    for sid, recs in grouped.items():
-        recs = latest_revisions(recs)  # a record revised after its cell (cluster tasks): its last version
-        try:
-            host = json.loads(sessions.get(sid) or "{}")
-        except (ValueError, TypeError, RecursionError):
-            host = {}
-        host = host if isinstance(host, dict) else {}
-        nb = host.get("notebook")
+    for s in stored:
+        nb = s.info.get("notebook")
         nb = nb if isinstance(nb, str) else None
-        report = Report.from_records(recs, host, sid, notebook_stem(nb) or "notebook")
-        name = f"{Path(nb).name} (session {sid})" if nb and notebook_stem(nb) else f"{path.name} session {sid}"
+        report = Report.from_records(s.records, s.info, s.session_id, notebook_stem(nb) or "notebook")
+        name = (f"{Path(nb).name} (session {s.session_id})" if nb and notebook_stem(nb)
+                else f"{path.name} session {s.session_id}")
         out.append(Source(name, report, report.totals["cells"],
-                          report.totals["cells_energy_j"], report.totals["emissions_g"], notes.get(sid, [])))
+                          report.totals["cells_energy_j"], report.totals["emissions_g"], s.notes))
     return out
