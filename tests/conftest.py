@@ -81,6 +81,44 @@ def read_only_folder(tmp_path, request):
     return folder, lambda on: set_read_only(folder, None, on)
 
 
+@pytest.fixture
+def http():
+    """A requests session for a provider talking to the fake API on 127.0.0.1."""
+    import requests
+
+    with requests.Session() as s:
+        yield s
+
+
+@pytest.fixture
+def loaded(env, monkeypatch):
+    """A shell whose extension is loaded after the test has set its environment."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    loaded_here = []
+
+    def load(**variables):
+        for k, v in variables.items():
+            monkeypatch.setenv(k, v)
+        ip.run_line_magic("load_ext", "carbon_magic")
+        loaded_here.append(ip)
+        return ip
+
+    yield load
+    for shell in loaded_here:
+        shell.run_line_magic("unload_ext", "carbon_magic")
+
+
+@pytest.fixture
+def services():
+    """Intensity services a test makes (append them); closed after it."""
+    made = []
+    yield made
+    for s in made:
+        s.close()
+
+
 def run(ip, code):
     """Run a cell as a frontend would (stored in history, so Out[n] is set)."""
     return ip.run_cell(code, store_history=True)

@@ -376,3 +376,18 @@ class Listener:
                             conn.sendall(b"\0")
                 except OSError:
                     self.received.append(b"")
+
+
+class Wall:
+    """A wall clock stepped by hand, which the fake API's `now` follows (from `t`, or the API's now)."""
+
+    def __init__(self, api, t=None):
+        self.api, self.t = api, api.now if t is None else t
+        api.now = self.t
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, s):
+        self.t += s
+        self.api.now = self.t

@@ -5,7 +5,6 @@ zone: one line naming the zone, the static value labelled, and no second request
 import time
 
 import pytest
-import requests
 
 from carbon_magic.config import Settings
 from carbon_magic.extension import session_for
@@ -14,7 +13,7 @@ from carbon_magic.intensity import electricitymaps
 from carbon_magic.intensity.electricitymaps import ElectricityMaps
 from carbon_magic.intensity.static import static_value
 from conftest import run
-from intensity_http import EM_TOKEN, FakeAPI
+from intensity_http import EM_TOKEN, FakeAPI, Wall
 
 NOW = 1_790_000_000.0 + 600  # ten minutes into an hour
 HOUR = NOW - NOW % 3600
@@ -28,34 +27,8 @@ def api():
 
 
 @pytest.fixture
-def http():
-    with requests.Session() as s:
-        yield s
-
-
-class Wall:
-    def __init__(self, api):
-        self.api, self.t = api, api.now
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, s):
-        self.t += s
-        self.api.now = self.t
-
-
-@pytest.fixture
 def wall(api):
     return Wall(api)
-
-
-@pytest.fixture
-def services():
-    made = []
-    yield made
-    for s in made:
-        s.close()
 
 
 def service(services, api, wall, zone="FR", token=EM_TOKEN, url=None):
@@ -217,22 +190,6 @@ def test_a_401_for_another_zone_once_the_token_worked_is_the_plan(api, wall, ser
 
 
 # -- in a notebook ---------------------------------------------------------------------------
-@pytest.fixture
-def loaded(env, monkeypatch):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-
-    def load(**variables):
-        for k, v in variables.items():
-            monkeypatch.setenv(k, v)
-        ip.run_line_magic("load_ext", "carbon_magic")
-        return ip
-
-    yield load
-    ip.run_line_magic("unload_ext", "carbon_magic")
-
-
 @pytest.mark.parametrize("how", ["%carbon zone DE", "%%carbon --zone DE\nx = 0"])
 def test_in_a_notebook_the_user_reads_one_line_and_the_cell_is_priced_from_the_table(loaded, capsys, how):
     with FakeAPI(now=time.time()) as api:

@@ -20,26 +20,6 @@ def usage_error(ip, code):
     return msg
 
 
-@pytest.fixture
-def loaded(env, monkeypatch):
-    """A shell whose extension is loaded after the test has set its environment."""
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    loaded_here = []
-
-    def load(**variables):
-        for k, v in variables.items():
-            monkeypatch.setenv(k, v)
-        ip.run_line_magic("load_ext", "carbon_magic")
-        loaded_here.append(ip)
-        return ip
-
-    yield load
-    for shell in loaded_here:
-        shell.run_line_magic("unload_ext", "carbon_magic")
-
-
 # -- %carbon zone ------------------------------------------------------------------------
 def test_zone_shows_sets_and_validates(shell, capsys):
     run(shell, "%carbon zone")

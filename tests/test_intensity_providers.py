@@ -1,6 +1,5 @@
 """Each provider against a real HTTP server on 127.0.0.1 speaking the documented shapes, and faults."""
 import pytest
-import requests
 
 from carbon_magic.intensity import ProviderError, parse_zone, validate
 from carbon_magic.intensity.electricitymaps import ElectricityMaps
@@ -16,12 +15,6 @@ NOW = 1_790_000_000.0 + 600  # ten minutes into an hour
 def api():
     with FakeAPI(now=NOW) as a:
         yield a
-
-
-@pytest.fixture
-def http():
-    with requests.Session() as s:
-        yield s
 
 
 def em(api, http, token=EM_TOKEN, **kw):

@@ -13,25 +13,10 @@ from carbon_magic.ledger import Ledger
 from carbon_magic.session import CarbonSession
 from carbon_magic.sources.discovery import Discovery
 from carbon_magic.sources.rapl import discover_rapl
-from intensity_http import EM_TOKEN, WT_JWT, WT_PASSWORD, WT_USER, FakeAPI, refused_url
+from intensity_http import EM_TOKEN, WT_JWT, WT_PASSWORD, WT_USER, FakeAPI, Wall, refused_url
 
 HALF = 1800
 B = 1_790_001_000 - 1_790_001_000 % HALF  # a half-hour boundary
-
-
-class Wall:
-    """The service's wall clock, stepped by hand (the server's `now` follows it)."""
-
-    def __init__(self, api, t):
-        self.api, self.t = api, t
-        api.now = t
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, s):
-        self.t += s
-        self.api.now = self.t
 
 
 @pytest.fixture
@@ -59,14 +44,6 @@ def settings_for(api, zone, **kw):
 def fetched(service, feed=None):
     (feed or service).prefetch(service.now())
     assert service.sync(10)
-
-
-@pytest.fixture
-def services():
-    made = []
-    yield made
-    for s in made:
-        s.close()
 
 
 def service_for(services, settings, ledger=None, **kw):

@@ -39,12 +39,6 @@ def api():
         yield a
 
 
-@pytest.fixture
-def http():
-    with requests.Session() as s:
-        yield s
-
-
 def em(api, http, timeout_s=2.0):
     return ElectricityMaps(api.url, http, EM_TOKEN, timeout_s=timeout_s, wall=lambda: api.now)
 
@@ -57,14 +51,6 @@ def fails(fn, *args):
     return e.value, time.perf_counter() - t0
 
 
-@pytest.fixture
-def services():
-    made = []
-    yield made
-    for s in made:
-        s.close()
-
-
 def service(services, settings, ledger=None, timeout_s=0.5):
     s = make_service(settings, ledger, timeout_s=timeout_s, wall=lambda: NOW)
     services.append(s)
@@ -73,23 +59,6 @@ def service(services, settings, ledger=None, timeout_s=0.5):
 
 def em_settings(url, zone="DE"):
     return Settings(zone=zone, electricitymaps_url=url, electricitymaps_token=EM_TOKEN)
-
-
-@pytest.fixture
-def loaded(env, monkeypatch):
-    """A real shell whose extension loads after the test has set its environment."""
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-
-    def load(**variables):
-        for k, v in variables.items():
-            monkeypatch.setenv(k, v)
-        ip.run_line_magic("load_ext", "carbon_magic")
-        return ip
-
-    yield load
-    ip.run_line_magic("unload_ext", "carbon_magic")
 
 
 def wait_for(cond, timeout_s=5.0):
