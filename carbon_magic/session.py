@@ -24,7 +24,7 @@ from .cuda_sync import synchronize_cuda
 from .host import cpu_model_name
 from .ledger import Ledger
 from .notebook import notebook_path
-from .record import RECORD_SCOPES, SCHEMA, SCHEMA_V2, CellRecord, Component, iso_utc, top_level
+from .record import RECORD_SCOPES, SCHEMA, SCHEMA_V2, CellRecord, Component, top_level
 from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
@@ -135,8 +135,8 @@ class CarbonSession:
         self.cell_hooks: list = []
         self.revision_listeners: list = []  # fn(record) after revise(), from any thread
         self._host = self._host_info()
-        self.started_at = iso_utc(self.sampler.first.wall)
-        self.ledger.put_session(self.session_id, self.started_at, self.describe())
+        self.start_s = self.sampler.first.wall  # unix seconds
+        self.ledger.put_session(self.session_id, self.start_s, self.describe())
         self.attributor = attributor or Attributor(self.discovery.sources)
         self._first_mark = self._observe(self.sampler.first)
         self.consumers = OtherConsumers(self.attributor.proc)
@@ -276,14 +276,14 @@ class CarbonSession:
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
         main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
         record = CellRecord(
-            session_id=self.session_id, started_at=iso_utc(start.wall), ended_at=iso_utc(end.wall),
+            session_id=self.session_id, start_s=start.wall, end_s=end.wall,
             duration_s=duration, status=status, energy_j=energy_j, components=components,
             intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
             scope=scope, scope_reason=reason, schema=SCHEMA_V2 if scope == "process" else SCHEMA,
             parent=None if window.parent is None else {
-                "started_at": iso_utc(window.parent.start.wall), "cell_id": window.parent.cell_id,
+                "start_s": window.parent.start.wall, "cell_id": window.parent.cell_id,
                 "label": window.parent.label},
             units=dict(window.units) if window.units else None,
         )
