@@ -70,8 +70,6 @@ def _wue(record: CellRecord):
     return "" if wue is None else wue
 
 
-
-
 def _shares(record: CellRecord) -> dict[str, float | str]:
     """The kernel's share of each CodeCarbon kind's device energy ('' where none can be told)."""
     billed: dict[str, float] = {}
