@@ -30,6 +30,7 @@ cell) but never summed: every total adds `top_level(records)` only. A record wit
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import math
 import re
@@ -92,8 +93,12 @@ def _utc(unix_s: float) -> datetime:
     return datetime.fromtimestamp(unix_s, tz=timezone.utc)
 
 
+@functools.lru_cache(maxsize=256)
 def iso_utc(unix_s: float) -> str:
-    """`2026-11-23T18:20:05.123Z`: a record time as the JSON carries it (milliseconds, UTC)."""
+    """`2026-11-23T18:20:05.123Z`: a record time as the JSON carries it (milliseconds, UTC).
+
+    Cached: a record's start is also its first segment's and its children's parent's, and one
+    record goes to the ledger and to the comm, so the same few numbers are written again and again."""
     return _utc(unix_s).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
