@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .record import iso_utc
 from .units import J_PER_KWH
 
 if TYPE_CHECKING:
@@ -71,23 +70,22 @@ def emissions_over(t0: float, t1: float, energy_j: float, intensity_at) -> float
 
 def add_segment(segments: list[dict], p0: float, p1: float, energy_j: float, emissions_g: float, iv) -> None:
     """Add one priced piece to `segments`, merged into the last one where the value and its
-    provenance are the same (the record's `intensity_segments`, still in unix seconds)."""
+    provenance are the same (the record's `intensity_segments`, times in unix seconds)."""
     last = segments[-1] if segments else None
     if last and last["intensity_g_per_kwh"] == iv.value_g_per_kwh and last["_prov"] == iv.provenance:
-        last["end"] = max(last["end"], p1)
+        last["end_s"] = max(last["end_s"], p1)
         last["energy_j"] += energy_j
         last["emissions_g"] += emissions_g
     else:
-        segments.append({"start": p0, "end": p1, "energy_j": energy_j, "emissions_g": emissions_g,
+        segments.append({"start_s": p0, "end_s": p1, "energy_j": energy_j, "emissions_g": emissions_g,
                          "intensity_g_per_kwh": iv.value_g_per_kwh, "_prov": iv.provenance})
 
 
 def finish_segments(segments: list[dict], **extra) -> list[dict]:
-    """The segments as the record keeps them: ISO times and their provenance (plus `extra` keys)."""
+    """The segments as the record keeps them: with their provenance (plus `extra` keys)."""
     out = []
     for s in segments:
         prov = s.pop("_prov")
-        s["start"], s["end"] = iso_utc(s["start"]), iso_utc(s["end"])
         s["intensity"] = dict(prov)
         s.update(extra)
         out.append(s)

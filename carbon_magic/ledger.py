@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ledger_store as store
-from .record import CellRecord, latest_revisions
+from .record import CellRecord, iso_utc, latest_revisions
 
 log = logging.getLogger("carbon_magic")
 
@@ -129,11 +129,12 @@ class Ledger:
 
     # -- writing: queue and return ---------------------------------------------------------
     def append(self, record: CellRecord) -> None:
-        self._put(_Op("record", INSERT_RECORD, (record.session_id, record.started_at,
-                                                json.dumps(record.to_dict()))))
+        d = record.to_dict()  # the column keeps the record's own ISO start
+        self._put(_Op("record", INSERT_RECORD, (record.session_id, d["started_at"], json.dumps(d))))
 
-    def put_session(self, session_id: str, started_at: str, info: dict) -> None:
-        self._put(_Op("session", PUT_SESSION, (session_id, started_at, json.dumps(info))))
+    def put_session(self, session_id: str, start_s: float, info: dict) -> None:
+        """The session's description; `start_s` (unix seconds) is written as ISO text, as records' starts are."""
+        self._put(_Op("session", PUT_SESSION, (session_id, iso_utc(start_s), json.dumps(info))))
 
     def cache_intensity(self, provider: str, zone: str, points: list[tuple[float, float, float, dict]]) -> None:
         """points: (start_s, end_s, value_g_per_kwh, provenance)."""

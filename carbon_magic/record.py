@@ -11,22 +11,31 @@ billed. A machine-scope record means what a v1 record always meant and stays
 whose `energy_j` is a share, is `carbon_magic.record/2`, so a v1-only reader refuses it rather
 than take a share for a device's energy. Both are read here.
 
+Times: inside the package every time is unix seconds, a float (`start_s`, `end_s` of the record
+and of each intensity segment, `start_s` of `parent`). ISO 8601 text is written once, by
+`to_dict()` (the v1 JSON: `started_at`, `ended_at`, segments' `start`/`end`, `parent.started_at`,
+in milliseconds) or by an export for people, and read once, by `from_dict()`. ISO text keeps
+milliseconds and a time in memory may have more, so two times are the same moment when their
+milliseconds are (`time_ms`): record identity, and a child finding its parent, compare those.
+
 Nesting: a window opened while another of the same session is open (`carbon_magic.measure()`
 inside a `%%carbon` cell, e.g. one per epoch) gives a record with `parent`, the identity of the
-enclosing cell: `{"started_at", "cell_id", "label"}`; with the child's `session_id`, `started_at`
-finds the parent record. (No execution count: the cell's is only final when it ends, after its
-nested records were written.) Its energy is part of the parent's, so a
-nested record is kept and shown (under its cell) but never summed: every total adds
-`top_level(records)` only. A record without `parent` (every record written before the key
-existed) is top level.
+enclosing cell: `{"started_at", "cell_id", "label"}` in the JSON (`{"start_s", …}` in memory);
+with the child's `session_id`, that start finds the parent record (`cell_key`, `parent_key`).
+(No execution count: the cell's is only final when it ends, after its nested records were
+written.) Its energy is part of the parent's, so a nested record is kept and shown (under its
+cell) but never summed: every total adds `top_level(records)` only. A record without `parent`
+(every record written before the key existed) is top level.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import html
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from .units import fmt_duration, fmt_energy, fmt_intensity, fmt_mass_g, fmt_provenance
 
@@ -73,13 +82,71 @@ _PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "sour
                     "fetched_at", "licence", "license")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+# The times ISO text can hold (years 1 to 9999, UTC): what `unix_from_iso` accepts and `iso_utc` writes.
+EARLIEST_S = datetime.min.replace(tzinfo=timezone.utc).timestamp()
+LATEST_S = datetime.max.replace(tzinfo=timezone.utc).timestamp()
+
+
+def _utc(unix_s: float) -> datetime:
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc)
+
+
+@functools.lru_cache(maxsize=256)
 def iso_utc(unix_s: float) -> str:
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """`2026-11-23T18:20:05.123Z`: a record time as the JSON carries it (milliseconds, UTC).
+
+    Cached: a record's start is also its first segment's and its children's parent's, and one
+    record goes to the ledger and to the comm, so the same few numbers are written again and again."""
+    return _utc(unix_s).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def unix_from_iso(iso: str) -> float:
-    """The inverse of `iso_utc` (record times back to unix seconds)."""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+def utc_seconds(unix_s: float, sep: str = "T") -> str:
+    """`2026-11-23T18:20:05`: the same time to the second, for people (tables, CodeCarbon's CSV)."""
+    return _utc(unix_s).replace(tzinfo=None).isoformat(sep, timespec="seconds")
+
+
+def time_ms(unix_s: float) -> int:
+    """The whole milliseconds `iso_utc(unix_s)` shows: two record times are the same moment when
+    these are equal (a time read back from JSON has lost what a time in memory has beyond them)."""
+    return (_utc(unix_s) - _EPOCH) // _MS
+
+
+def unix_from_iso(iso: object) -> float:
+    """Unix seconds from ISO 8601 text: the inverse of `iso_utc` (also with an offset; without
+    one, UTC). ValueError where it is not a time that `iso_utc` can write back."""
+    if not isinstance(iso, str):
+        raise ValueError(f"a time is ISO 8601 text, not {type(iso).__name__}")
+    dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    t = dt.timestamp()
+    if not EARLIEST_S <= t <= LATEST_S:
+        raise ValueError(f"{iso!r} is outside years 1 to 9999 UTC")
+    return t
+
+
+# Time fields in memory (unix seconds) and their keys in the JSON (ISO text).
+_TIME_KEYS = {"start_s": "started_at", "end_s": "ended_at"}
+_SEGMENT_TIME_KEYS = {"start_s": "start", "end_s": "end"}
+_PARENT_TIME_KEYS = {"start_s": "started_at"}
+
+
+def _times_out(d: dict, keys: dict) -> dict:
+    """A copy of `d` with its times (`keys`: name in memory -> JSON key) as ISO text; every key
+    keeps its place, so the JSON reads as it always did."""
+    return {keys[k] if k in keys else k: iso_utc(v) if k in keys else _plain(v) for k, v in d.items()}
+
+
+def _times_in(d: dict, keys: dict) -> dict:
+    """`_times_out` undone: a copy of `d` with its ISO times as unix seconds."""
+    names = {v: k for k, v in keys.items()}
+    return {names[k] if k in names else k: unix_from_iso(v) if k in names else v for k, v in d.items()}
+
+
+def _segment_out(s: dict) -> dict:
+    return _times_out(s, _SEGMENT_TIME_KEYS)
 
 
 def _plain(value):
@@ -148,8 +215,8 @@ class Component:
 @dataclass
 class CellRecord:
     session_id: str
-    started_at: str
-    ended_at: str
+    start_s: float  # unix seconds (wall clock) when the window opened: `started_at` in the JSON
+    end_s: float  # when it closed: `ended_at`
     duration_s: float
     status: str  # ok | error | interrupted
     energy_j: float  # after PUE
@@ -162,10 +229,12 @@ class CellRecord:
     execution_count: int | None = None
     label: str | None = None
     code_head: str | None = None  # first line of the cell, for tables
-    intensity_segments: list[dict] = field(default_factory=list)  # each value used, with its energy
+    # Each value used, with its energy: {"start_s", "end_s", "energy_j", "emissions_g",
+    # "intensity_g_per_kwh", "intensity"} (+ "node"); `start`/`end` ISO text in the JSON.
+    intensity_segments: list[dict] = field(default_factory=list)
     scope: str = "machine"  # machine | process: which figure energy_j is (see the module docstring)
     scope_reason: str | None = None  # why that scope (None in records written before scope existed)
-    parent: dict | None = None  # the enclosing cell's identity (see the module docstring); None: top level
+    parent: dict | None = None  # the enclosing cell's {"start_s", "cell_id", "label"} (see above); None: top level
     # Optional additions (DESIGN.md, second wave): written only when set, so v1 readers see v1.
     units: dict | None = None  # {"count": 60000, "unit": "samples"}: what the cell processed (SCI's R)
     water_l: float | None = None  # litres, estimated: on-site (WUE) plus the grid's where known
@@ -183,15 +252,34 @@ class CellRecord:
     revision: int | None = None
     cluster: dict | None = None
 
+    # The JSON's ISO texts, for code that reads a record (`%%carbon -o rec`) as v1 names it.
+    @property
+    def started_at(self) -> str:
+        return iso_utc(self.start_s)
+
+    @property
+    def ended_at(self) -> str:
+        return iso_utc(self.end_s)
+
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """The v1 record as a new dict (changing it leaves the record alone).
+        """The v1 record as a new dict (changing it leaves the record alone): the one place
+        where its times become ISO text.
 
         Built field by field: `dataclasses.asdict` (deep copies through every level, and it ran
         twice over the components) was the largest single cost of a measured cell.
         """
-        d = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__
-             if name not in DEFERRAL_KEYS + OPTIONAL_KEYS + _OMIT_IF_NONE or getattr(self, name) is not None}
+        d: dict = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name in _TIME_KEYS:
+                d[_TIME_KEYS[name]] = iso_utc(value)
+            elif name == "intensity_segments":
+                d[name] = [_segment_out(s) for s in value]
+            elif name == "parent":
+                d[name] = None if value is None else _times_out(value, _PARENT_TIME_KEYS)
+            elif name not in DEFERRAL_KEYS + OPTIONAL_KEYS + _OMIT_IF_NONE or value is not None:
+                d[name] = _plain(value)
         d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__
                             if name not in _OMIT_IF_NONE or getattr(c, name) is not None}
                            for c in self.components]
@@ -199,15 +287,30 @@ class CellRecord:
 
     @classmethod
     def from_dict(cls, d: dict) -> CellRecord:
+        """The record of a v1 (or record/2) dict: the one place where its ISO times become
+        numbers. ValueError where it is not one (`record_problem` says why, for input from outside)."""
         if not isinstance(d, dict):
             raise ValueError(f"a record is an object, not {type(d).__name__}")
         if d.get("schema") not in SCHEMAS:
             raise ValueError(f"not a carbon_magic record (schema={_short(d.get('schema'))})")
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in d.items() if k in known}
+        for name, key in _TIME_KEYS.items():
+            kw[name] = unix_from_iso(d.get(key))
+        kw["intensity_segments"] = [_times_in(s, _SEGMENT_TIME_KEYS) for s in d.get("intensity_segments") or []]
+        if d.get("parent") is not None:
+            kw["parent"] = _times_in(d["parent"], _PARENT_TIME_KEYS)
         kw["components"] = [Component(**{k: v for k, v in c.items() if k in Component.__dataclass_fields__})
                             for c in d.get("components", [])]
         return cls(**kw)
+
+    def copy(self) -> CellRecord:
+        """An independent copy (its lists and dicts too), times kept to the last digit."""
+        out = copy.copy(self)
+        for name in self.__dataclass_fields__:
+            setattr(out, name, _plain(getattr(self, name)))
+        out.components = [copy.copy(c) for c in self.components]
+        return out
 
     @classmethod
     def from_untrusted(cls, d) -> CellRecord:
@@ -326,10 +429,24 @@ def _cluster_summary(record: CellRecord) -> str:
     return lead + "cluster " + " · ".join(parts) + (f" · {more} more nodes" if more > 0 else "")
 
 
+def cell_key(record: CellRecord) -> tuple:
+    """(session, start in ms): what a nested record's `parent_key` names."""
+    return record.session_id, time_ms(record.start_s)
+
+
+def parent_key(record: CellRecord) -> tuple | None:
+    """The `cell_key` of the record `record` is nested in, or None (top level, or no usable start)."""
+    start = record.parent.get("start_s") if isinstance(record.parent, dict) else None
+    if isinstance(start, bool) or not isinstance(start, (int, float)):
+        return None
+    return record.session_id, time_ms(start)
+
+
 def record_identity(record: CellRecord) -> tuple:
-    """What stays the same across the revisions of one cell's record."""
-    return (record.session_id, record.started_at, record.ended_at, record.execution_count, record.cell_id,
-            record.label)
+    """What stays the same across the revisions of one cell's record (times to the millisecond,
+    as the JSON keeps them)."""
+    return (record.session_id, time_ms(record.start_s), time_ms(record.end_s), record.execution_count,
+            record.cell_id, record.label)
 
 
 def latest_revisions(records: list[CellRecord]) -> list[CellRecord]:
@@ -400,6 +517,8 @@ def _parent_problem(p) -> str | None:
         return f"parent is not an object ({_short(p)})"
     if not isinstance(p.get("started_at"), str):
         return f"parent.started_at is missing or not text ({_short(p.get('started_at'))})"
+    if _time_problem(p["started_at"]):
+        return f"parent.started_at is not an ISO 8601 time ({_short(p['started_at'])})"
     for key in ("cell_id", "label"):
         if p.get(key) is not None and not isinstance(p[key], str):
             return f"parent.{key} is not text ({_short(p[key])})"
@@ -413,7 +532,8 @@ def record_problem(d) -> str | None:
     """Why `d` is not a usable v1 record, or None: the one check for records from outside.
 
     Types of every field the outputs read, numbers finite and within MAX_QUANTITY, a known
-    status, times in ISO 8601. Unknown extra keys are allowed (newer records add some).
+    status, times in ISO 8601 (the record's, its segments' and its parent's: `from_dict` reads
+    them). Unknown extra keys are allowed (newer records add some).
     """
     if not isinstance(d, dict):
         return f"not an object ({type(d).__name__})"
@@ -425,9 +545,7 @@ def record_problem(d) -> str | None:
     if d["status"] not in STATUSES:
         return f"status {_short(d['status'])} is not one of {', '.join(STATUSES)}"
     for key in ("started_at", "ended_at"):
-        try:
-            unix_from_iso(d[key])
-        except (ValueError, OverflowError, OSError):
+        if _time_problem(d[key]):
             return f"{key} is not an ISO 8601 time ({_short(d[key])})"
     for key in _QUANTITIES:
         problem = quantity_problem(d.get(key))
@@ -484,10 +602,22 @@ def record_problem(d) -> str | None:
     for i, seg in enumerate(segments):
         if not isinstance(seg, dict):
             return f"intensity_segments[{i}] is not an object"
+        for key in ("start", "end"):
+            if _time_problem(seg.get(key)):
+                return f"intensity_segments[{i}].{key} is missing or not an ISO 8601 time ({_short(seg.get(key))})"
         problem = _provenance_problem(seg.get("intensity"), f"intensity_segments[{i}].intensity")
         if problem:
             return problem
     return None
+
+
+def _time_problem(text) -> bool:
+    """True unless `text` is ISO 8601 text that `from_dict` can read."""
+    try:
+        unix_from_iso(text)
+    except (ValueError, OverflowError, OSError):
+        return True
+    return False
 
 
 def _deferral_problem(d: dict) -> str | None:

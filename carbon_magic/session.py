@@ -26,7 +26,7 @@ from .cuda_sync import synchronize_cuda
 from .host import cpu_model_name
 from .ledger import Ledger
 from .notebook import notebook_path
-from .record import RECORD_SCOPES, SCHEMA, SCHEMA_V2, CellRecord, Component, iso_utc, top_level
+from .record import RECORD_SCOPES, SCHEMA, SCHEMA_V2, CellRecord, Component, top_level
 from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
@@ -133,7 +133,7 @@ class CarbonSession:
         self._sampler: Sampler | None = None  # set last by start(): the session is started
         self._consumers: OtherConsumers | None = None
         self._start_lock = threading.Lock()
-        self.started_at: str | None = None  # ISO time of the first reading, once started
+        self.start_s: float | None = None  # unix seconds of the first reading, once started
         self.pending_notices: list[str] = []
         self.records: list[CellRecord] = []
         self._open: list[Window] = []  # begun and not yet ended, oldest first (nesting)
@@ -187,7 +187,7 @@ class CarbonSession:
             self._intensity = make_service(settings, self._ledger)
         self._intensity_for_zone = self._intensity_for_zone or getattr(self._intensity, "for_zone", None)
         self._host = self._host_info(self._discovery)
-        self.started_at = iso_utc(sampler.first.wall)
+        self.start_s = sampler.first.wall
         if self._attributor is None:
             self._attributor = Attributor(sources)
         attributor = self._attributor
@@ -199,7 +199,7 @@ class CarbonSession:
         self._last_attributed_j = self._first_mark.total_j() if self._first_mark else 0.0
         sampler.add_listener(self._accumulate, period_s=0.0)
         self._sampler = sampler  # started from here on
-        self._ledger.put_session(self.session_id, self.started_at, self.describe())
+        self._ledger.put_session(self.session_id, self.start_s, self.describe())
         if thread:
             sampler.start()
 
@@ -363,14 +363,14 @@ class CarbonSession:
         emissions_g, mean, segments = integrate(points, energy_j, self.intensity_for(window.zone).at)
         main = max(segments, key=lambda s: s["energy_j"])["intensity"] if segments else {}
         record = CellRecord(
-            session_id=self.session_id, started_at=iso_utc(start.wall), ended_at=iso_utc(end.wall),
+            session_id=self.session_id, start_s=start.wall, end_s=end.wall,
             duration_s=duration, status=status, energy_j=energy_j, components=components,
             intensity_g_per_kwh=mean, intensity=dict(main), emissions_g=emissions_g,
             pue=self.settings.pue, cell_id=window.cell_id, execution_count=window.execution_count,
             label=window.label, code_head=window.code_head, intensity_segments=segments,
             scope=scope, scope_reason=reason, schema=SCHEMA_V2 if scope == "process" else SCHEMA,
             parent=None if window.parent is None else {
-                "started_at": iso_utc(window.parent.start.wall), "cell_id": window.parent.cell_id,
+                "start_s": window.parent.start.wall, "cell_id": window.parent.cell_id,
                 "label": window.parent.label},
             units=dict(window.units) if window.units else None,
         )

@@ -16,7 +16,6 @@ import carbon_magic
 from act_helpers import B, H, SteppedClock, hourly, run_cell, uk_session  # noqa: F401 (fixture)
 from carbon_magic.act.progress import TextProgress, WidgetProgress, default_progress
 from carbon_magic.act.wait import wait_for_green, wait_until
-from carbon_magic.record import unix_from_iso
 from conftest import run
 from fakes import FakeClock
 
@@ -41,7 +40,7 @@ def test_wait_blocks_until_the_greenest_window_then_the_next_record_says_deferre
     assert "waiting 4 h 00 min" in said[0] and "greenest window has begun" in said[-1]
 
     job = run_cell(session, clock, powercap, 60)  # 6000 J over B+4h..B+5h
-    assert unix_from_iso(job.started_at) == B + 4 * H
+    assert job.start_s == B + 4 * H
     assert job.deferred_s == 4 * H
     assert job.avoided_basis == "forecast"
     assert job.avoided_g == pytest.approx(6000 / 3.6e6 * (300 - 100))  # forecast: 300 at once, 100 waited

@@ -89,7 +89,7 @@ def test_a_cell_running_tasks_on_two_nodes_is_billed_each_nodes_known_energy(clu
 
     session = session_for(kernel)
     versions = [v for v in ledger_versions(session.ledger.path, session.session_id)
-                if v["started_at"] == r.started_at]
+                if v["started_at"] == r.to_dict()["started_at"]]
     assert [v["revision"] for v in versions] == list(range(len(versions))) and len(versions) >= 2
     assert versions[-1]["cluster"]["pending"] is False
     assert versions[-1]["energy_j"] == pytest.approx(r.energy_j)

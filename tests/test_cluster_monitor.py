@@ -118,13 +118,37 @@ def test_tasks_that_outlive_the_cell_keep_being_billed_to_it_through_new_revisio
 
     rows = session.ledger.records(session.session_id)
     assert [r.revision for r in rows] == list(range(final_revision + 1))  # every version kept in the ledger
-    assert len({(r.session_id, r.started_at, r.execution_count) for r in rows}) == 1  # one cell identity
+    assert len({(r.session_id, r.start_s, r.execution_count) for r in rows}) == 1  # one cell identity
     latest = latest_revisions(rows)
     assert len(latest) == 1 and latest[0].revision == final_revision
     assert session.ledger.flush()  # the ledger queues writes: every version in the file first
     (source,) = read_ledger(session.ledger.path)  # the report CLI reads the latest revision only
     assert source.report.totals["cells"] == 1
     assert source.report.records[0].cluster_energy_j == pytest.approx(300.0)
+
+
+def test_revisions_keep_the_cells_times_to_the_last_digit(rig, clock):
+    """Each revision is composed from a copy of the cell's first record, not from its JSON: its
+    times stay what the sampler read (more than the milliseconds of the ISO text)."""
+    session, monitor, _ = rig
+    clock.advance(0.0004567)
+    w0 = clock.wall()
+    monitor.post("meter", meter("node-a", readings(w0 - 1, w0 + 4, 100.0)))
+    window = session.begin(label="submit")
+    tag = "carbon_magic:" + window.extras["cluster_key"]
+    monitor.post("tasks", ("node-a", "w-node-a", {"run": {tag: [w0 + 0.5]}}))
+    clock.advance(1.0)
+    record = session.end(window)
+    start_s, end_s = record.start_s, record.end_s
+    assert start_s == window.start.wall and start_s != round(start_s, 3)
+    monitor.post("tasks", ("node-a", "w-node-a", {"done": {tag: [[w0 + 0.5, w0 + 3.5]]}}))
+    clock.advance(4.0)
+    monitor.update()
+    assert record.revision >= 1 and record.cluster["pending"] is False
+    assert (record.start_s, record.end_s) == (start_s, end_s)
+    node_segments = [s for s in record.intensity_segments if s.get("node") == "node-a"]
+    assert node_segments and all(type(s["start_s"]) is float for s in node_segments)
+    assert [s["start_s"] for s in record.intensity_segments if not s.get("node")][0] == start_s
 
 
 def test_a_task_without_a_cell_tag_is_billed_by_time_window_and_labelled_so(rig, clock):

@@ -14,7 +14,7 @@ from carbon_magic.intensity.electricitymaps import ElectricityMaps
 from carbon_magic.intensity.uk import UKCarbonIntensity
 from carbon_magic.intensity.watttime import WattTime
 from carbon_magic.live.text import readout_html, text_summary
-from carbon_magic.record import CellRecord, Component
+from carbon_magic.record import CellRecord, Component, unix_from_iso
 from carbon_magic.report.model import Report
 from carbon_magic.report.table import CellTable
 
@@ -46,7 +46,7 @@ def test_provider_names_are_the_providers_own_and_the_extensions():
 
 def _record(**kw) -> CellRecord:
     base = dict(
-        session_id="s", started_at="2026-11-23T18:20:05.000Z", ended_at="2026-11-23T18:20:09.000Z",
+        session_id="s", start_s=unix_from_iso("2026-11-23T18:20:05.000Z"), end_s=unix_from_iso("2026-11-23T18:20:09.000Z"),
         duration_s=4.0, status="ok", energy_j=3.91,
         components=[Component("cpu:package-0", "cpu", "counter", 3.91)], intensity_g_per_kwh=457.6,
         intensity={"provider": "electricitymaps", "zone": "FR", "kind": "live", "fetched_at": None},

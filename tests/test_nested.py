@@ -13,7 +13,7 @@ import pytest
 import carbon_magic
 from carbon_magic.cli import build_parser, report_main
 from carbon_magic.extension import session_for
-from carbon_magic.record import CellRecord, record_problem
+from carbon_magic.record import CellRecord, parent_key, record_problem
 from carbon_magic.report.sources import read_ledger
 from carbon_magic.units import fmt_energy, fmt_mass_g
 
@@ -45,12 +45,14 @@ def test_measure_inside_a_cell_is_a_child_of_that_cell(nested):
     assert [r.label for r in session.records] == ["epoch 1", "epoch 2", "training"]
     assert outer.parent is None and outer.energy_j >= 50.0
     for r in epochs:
-        assert r.parent == {"started_at": outer.started_at, "cell_id": None, "label": "training"}
+        assert r.parent == {"start_s": outer.start_s, "cell_id": None, "label": "training"}
+        assert r.to_dict()["parent"] == {"started_at": outer.to_dict()["started_at"], "cell_id": None, "label": "training"}
         assert r.energy_j >= 20.0
     assert sum(r.energy_j for r in epochs) <= outer.energy_j  # inside the cell, not beside it
     # Kept in the ledger with the link, and read back.
     stored = session.ledger.records(session.session_id)
-    assert [r.parent for r in stored] == [r.parent for r in session.records]
+    assert [r.to_dict()["parent"] for r in stored] == [r.to_dict()["parent"] for r in session.records]
+    assert [parent_key(r) for r in stored] == [parent_key(r) for r in session.records]
 
 
 def test_nested_energy_is_not_added_to_any_total(nested, tmp_path, capsys):
@@ -72,7 +74,7 @@ def test_nested_energy_is_not_added_to_any_total(nested, tmp_path, capsys):
     df = pd.read_csv(path, keep_default_na=False)
     assert df["label"].tolist() == ["training", "epoch 1", "epoch 2"]
     assert df["parent"].tolist() == ["", "training", "training"]
-    assert df["parent_started_at"].tolist()[1:] == [outer.started_at] * 2
+    assert df["parent_started_at"].tolist()[1:] == [outer.to_dict()["started_at"]] * 2
     top = df[df["parent"] == ""]
     assert top["energy_consumed"].sum() * 3.6e6 == pytest.approx(outer.energy_j)
 
@@ -117,7 +119,7 @@ def test_measure_inside_measure_outside_ipython(tmp_path, clock, powercap):
             powercap.advance("intel-rapl:0", 30.0)
             b.session.sampler.tick()
     after = b.cell(1.0, 5.0, label="after")
-    assert step.record.parent["label"] == "job" and step.record.parent["started_at"] == job.record.started_at
+    assert step.record.parent["label"] == "job" and step.record.parent["start_s"] == job.record.start_s
     assert job.record.parent is None and after.parent is None
     assert b.session.totals()["cells_energy_j"] == pytest.approx(job.record.energy_j + after.energy_j)
 

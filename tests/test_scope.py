@@ -519,6 +519,6 @@ def test_measure_in_a_kernel_cell_takes_the_cells_scope(shell):
     shell.run_cell("%%carbon --scope process -q -o outer\nimport carbon_magic\n"
                    "with carbon_magic.measure(label='inner') as m:\n    x = sum(range(1000))\ninner = m.record")
     outer, inner = shell.user_ns["outer"], shell.user_ns["inner"]
-    assert inner.parent["started_at"] == outer.started_at  # measured on the loaded session, inside the cell
+    assert inner.parent["start_s"] == outer.start_s  # measured on the loaded session, inside the cell
     assert inner.scope_reason.startswith("set by %%carbon --scope, the enclosing cell's")
     assert inner.scope == outer.scope

@@ -94,7 +94,7 @@ def test_a_session_not_started_says_so_and_touches_nothing(tmp_path, rapl):
     threads = set(threading.enumerate())
     s = unstarted(tmp_path, rapl)
     assert not (tmp_path / "data").exists() and set(threading.enumerate()) <= threads
-    assert not s.started and s.started_at is None
+    assert not s.started and s.start_s is None
     for ask in (s.totals, s.describe, lambda: s.sampler, lambda: s.ledger, lambda: s.cumulative_energy_j):
         with pytest.raises(session_mod.SessionNotStarted, match=r"not started.*call its start\(\) first"):
             ask()

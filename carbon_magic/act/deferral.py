@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..intensity.schedule import Series, pieces_of
-from ..record import CellRecord, unix_from_iso
+from ..record import CellRecord
 from .forecast import moved_saving_g, series_at
 
 log = logging.getLogger("carbon_magic")
@@ -65,11 +65,7 @@ class Book:
 
     def annotate(self, record) -> None:
         """Session annotator: write pending deferrals into `record`, then settle older ones."""
-        try:
-            start = unix_from_iso(record.started_at)
-            end = unix_from_iso(record.ended_at)
-        except (ValueError, OverflowError):
-            return
+        start, end = record.start_s, record.end_s
         mine, keep = [], []
         for d in self.pending:
             if d.kind == "wait" and start >= d.noted_s - TOLERANCE_S:
@@ -130,13 +126,12 @@ class Book:
         if not d.settle or session is None or d.began_s is None:
             return None, False
         feed = session.intensity.for_zone(d.zone)
-        start = unix_from_iso(record.started_at)
-        return moved_saving_g(pieces, feed.at, d.began_s, start)
+        return moved_saving_g(pieces, feed.at, d.began_s, record.start_s)
 
 
 def record_pieces(record) -> list[tuple[float, float, float]]:
     """(offset_start_s, offset_end_s, energy_j) of a record's intensity segments, from its start."""
-    t0 = unix_from_iso(record.started_at)
+    t0 = record.start_s
     return [(p.start_s - t0, p.end_s - t0, p.energy_j) for p in pieces_of([record]) if p.energy_j > 0]
 
 

@@ -105,7 +105,7 @@ class CellState:
     begin: float
     end: float | None = None
     record: CellRecord | None = None
-    base: dict | None = None  # the record without its cluster part, as a dict
+    base: CellRecord | None = None  # the record without its cluster part (a copy, kept unchanged)
     revision: int = 0
     pending: bool = True
     fingerprint: tuple | None = None
@@ -195,7 +195,7 @@ class ClusterMonitor:
     def _first_version(self, cell: CellState, record: CellRecord) -> None:
         """The record as the cell ends: with what has arrived, if that is quick to get (few
         nodes, and the poller not holding the state); else pending, for the poller to fill in."""
-        cell.base = record.to_dict()
+        cell.base = record.copy()
         quick = (len(self.nodes) <= self.compose_at_end_max_nodes
                  and self._lock.acquire(timeout=END_WAIT_S))
         if quick:
@@ -443,7 +443,7 @@ class ClusterMonitor:
         """The cell's record with its cluster part as known now, and whether nothing of it is
         known to be running or missing (then the engine is asked whether it is settled)."""
         assert cell.base is not None  # set when the cell ended, before it is composed
-        rec = CellRecord.from_dict(cell.base)
+        rec = cell.base.copy()
         pue = rec.pue
         comps: list[Component] = []
         nodes_out = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from ..record import unix_from_iso
 from ..units import J_PER_KWH
 from .provider import Interval
 
@@ -124,10 +123,10 @@ def pieces_of(records) -> list[Piece]:
     """Each record's intensity segments (or the whole record, for records without them)."""
     out = []
     for r in records:
-        segs = r.intensity_segments or [{"start": r.started_at, "end": r.ended_at, "energy_j": r.energy_j,
+        segs = r.intensity_segments or [{"start_s": r.start_s, "end_s": r.end_s, "energy_j": r.energy_j,
                                          "emissions_g": r.emissions_g, "intensity": r.intensity or {}}]
         for s in segs:
-            out.append(Piece(unix_from_iso(s["start"]), unix_from_iso(s["end"]), float(s["energy_j"]), float(s["emissions_g"]),
+            out.append(Piece(s["start_s"], s["end_s"], float(s["energy_j"]), float(s["emissions_g"]),
                              (s.get("intensity") or {}).get("zone")))
     return out
 

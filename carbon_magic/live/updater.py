@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..record import unix_from_iso
 from .decimate import DEFAULT_MAX_POINTS, DEFAULT_RECENT_S, decimate_indices, step_indices
 from ..units import mass_unit
 from .palette import component_colors
@@ -260,12 +259,7 @@ class LiveUpdater:
 
     def _on_record(self, record) -> None:
         """Main thread, after each measured cell: only queue the cell mark."""
-        try:
-            span = (unix_from_iso(record.started_at), unix_from_iso(record.ended_at),
-                    cell_text(record.label, record.execution_count))
-        except (TypeError, ValueError):
-            return
-        self._cells.append(span)
+        self._cells.append((record.start_s, record.end_s, cell_text(record.label, record.execution_count)))
         if len(self._cells) > 2 * MAX_CELLS:
             del self._cells[:-MAX_CELLS]
 
@@ -325,7 +319,7 @@ class LiveUpdater:
     def frame(self, final: bool = False, record=None) -> Frame:
         """What the views show now; `final`: a finished cell's last frame (up to its record's end)."""
         st = self.store
-        end = unix_from_iso(record.ended_at) if record is not None else None
+        end = record.end_s if record is not None else None
         n = st.n if end is None else int(np.searchsorted(st.t, end, side="right"))
         cols = (st.t[:n], st.power[:, :n], st.intensity[:n], st.co2[:n])
         msg = self.last_message or {}

@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..record import CellRecord
+from ..record import CellRecord, iso_utc, utc_seconds
 from ..units import J_PER_KWH
 from .location import zone_location
 from . import embodied, water
@@ -70,10 +70,6 @@ def _wue(record: CellRecord):
     return "" if wue is None else wue
 
 
-def _timestamp(iso: str) -> str:
-    return iso.split(".")[0].rstrip("Z")  # CodeCarbon's %Y-%m-%dT%H:%M:%S
-
-
 def _shares(record: CellRecord) -> dict[str, float | str]:
     """The kernel's share of each CodeCarbon kind's device energy ('' where none can be told)."""
     billed: dict[str, float] = {}
@@ -100,7 +96,7 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
     prov = record.intensity or {}
     emissions_kg = record.emissions_g / 1000.0
     out = {
-        "timestamp": _timestamp(record.ended_at), "project_name": project_name or report.project_name,
+        "timestamp": utc_seconds(record.end_s), "project_name": project_name or report.project_name,
         "run_id": record.session_id, "experiment_id": report.experiment_id, "duration": dur,
         "emissions": emissions_kg, "emissions_rate": emissions_kg / dur if dur > 0 else 0.0,
         **{f"{k}_power": (energy_kwh[k] * J_PER_KWH / dur if dur > 0 else 0.0) for k in ("cpu", "gpu", "ram")},
@@ -118,8 +114,8 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
         "tracking_mode": record.scope, "pue": record.pue,
         "carbon_magic_version": host.get("carbon_magic_version", ""), "cell_id": record.cell_id or "",
         "execution_count": "" if record.execution_count is None else record.execution_count,
-        "label": record.label or "", "status": record.status, "started_at": record.started_at,
-        "ended_at": record.ended_at, "measured": mark(record), "cpu_method": methods.get("cpu", ""),
+        "label": record.label or "", "status": record.status, "started_at": iso_utc(record.start_s),
+        "ended_at": iso_utc(record.end_s), "measured": mark(record), "cpu_method": methods.get("cpu", ""),
         "gpu_method": methods.get("gpu", ""), "ram_method": ram_methods,
         "intensity_g_per_kwh": record.intensity_g_per_kwh,
         "intensity_provider": prov.get("provider") or "", "intensity_zone": prov.get("zone") or "",
@@ -128,7 +124,7 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
         "energy_uncertainty_kwh": record.uncertainty_j / J_PER_KWH,
         "sensor_status": " ".join(f"{c.name}:{c.status}" for c in record.components if c.status != "ok") or "ok",
         "parent": parent_name or _parent_name(record.parent),
-        "parent_started_at": (record.parent or {}).get("started_at") or "",
+        "parent_started_at": _parent_start(record.parent),
         **{k: "" if getattr(record, k) is None else getattr(record, k) for k in DEFERRAL_COLUMNS},
         **csv_fields(record),
         "embodied_method": embodied.describe(record), "water_method": water.describe(record),
@@ -139,6 +135,12 @@ def row(record: CellRecord, report: Report, project_name: str | None = None, par
                                               if c.attribution and c.attribution != "none")),
     }
     return {k: out[k] for k in COLUMNS}
+
+
+def _parent_start(parent: dict | None) -> str:
+    """The enclosing cell's start as the record's JSON writes it, or ''."""
+    start = (parent or {}).get("start_s")
+    return "" if start is None else iso_utc(start)
 
 
 def _parent_name(parent: dict | None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 
+from ..record import utc_seconds
 # DASH and fmt_intensity are the contract's (units.py); the table, receipt and CLI import them from here.
 from ..units import DASH, fmt_duration, fmt_energy, fmt_intensity, fmt_mass_g
 from .equivalents import equivalents
@@ -45,11 +46,11 @@ def totals_lines(totals: dict) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def fmt_start(iso: str | None) -> str:
-    """`2026-09-21T14:03:07.123Z` -> `2026-09-21 14:03:07` (UTC, as recorded)."""
-    if not iso:
+def fmt_start(unix_s: float | None) -> str:
+    """A record time for a table: `2026-09-21 14:03:07` (UTC, the second its ISO text shows)."""
+    if unix_s is None:
         return DASH
-    return iso.replace("T", " ").split(".")[0].rstrip("Z")
+    return utc_seconds(unix_s, " ")
 
 
 # C0 and C1 controls (ESC starts terminal escape sequences), DEL, and the invisible marks that

@@ -9,7 +9,7 @@ import math
 import platform
 
 from .. import __version__
-from ..record import CellRecord
+from ..record import CellRecord, iso_utc
 from .equivalents import EPA_URL, equivalents
 from .model import Report, cell_name, components_used, intensity_sources, now_iso
 from .sci import per_unit
@@ -47,7 +47,7 @@ def per_unit_rows(report: Report) -> list[dict]:
         p = per_unit(r)
         if p is None or r.units is None:  # per_unit is None without units
             continue
-        rows.append({"cell": cell_name(r), "cell_id": r.cell_id, "started_at": r.started_at, "unit": r.units["unit"],
+        rows.append({"cell": cell_name(r), "cell_id": r.cell_id, "started_at": iso_utc(r.start_s), "unit": r.units["unit"],
                      "count": r.units["count"], "energy_j_per_unit": p["energy_j"],
                      "energy_uncertainty_j_per_unit": p["uncertainty_j"], "emissions_g_per_unit": p["emissions_g"],
                      "embodied_g_per_unit": p["embodied_g"], "sci_g_per_unit": p["sci_g"],

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..record import CellRecord, top_level
+from ..record import CellRecord, cell_key, parent_key, top_level
 from ..units import J_PER_KWH, provider_display
 
 KINDS = ("gpu", "cpu", "dram", "ram")
@@ -76,10 +76,11 @@ def kinds_present(records: list[CellRecord]) -> list[str]:
 def grouped(records: list[CellRecord]) -> list[tuple[CellRecord, list[CellRecord]]]:
     """(record, its nested records) for each top-level record, in the given order. A nested record
     whose parent is not among `records` is a group of its own (still nested: never summed)."""
-    tops: dict[tuple[str, str | None], CellRecord] = {(r.session_id, r.started_at): r for r in records if r.parent is None}
+    tops: dict[tuple, CellRecord] = {cell_key(r): r for r in records if r.parent is None}
     children: dict[int, list[CellRecord]] = {}
     for r in records:
-        parent = tops.get((r.session_id, r.parent.get("started_at"))) if isinstance(r.parent, dict) else None
+        key = parent_key(r)
+        parent = tops.get(key) if key is not None else None
         if parent is not None:
             children.setdefault(id(parent), []).append(r)
     placed = {id(c) for kids in children.values() for c in kids}

@@ -10,7 +10,7 @@ from .model import Report, cell_name, grouped, kinds_present, mark
 from .sci import fmt_small, per_unit
 
 SORT_KEYS = {
-    "start": (lambda r: r.started_at, False),
+    "start": (lambda r: r.start_s, False),
     "duration": (lambda r: r.duration_s, True),
     "energy": (lambda r: r.energy_j, True),
     "emissions": (lambda r: r.emissions_g, True),
@@ -44,7 +44,7 @@ def select(records: list[CellRecord], sort: str = "start", top: int | None = Non
     groups = sorted(grouped(records), key=lambda g: key(g[0]), reverse=reverse)
     if top is not None:
         groups = groups[:top]
-    return [r for head, kids in groups for r in (head, *sorted(kids, key=lambda k: k.started_at))]
+    return [r for head, kids in groups for r in (head, *sorted(kids, key=lambda k: k.start_s))]
 
 
 @dataclass
@@ -82,7 +82,7 @@ class CellTable:
             by_kind = r.energy_by_kind()
             status = "" if r.status == "ok" else f" ({r.status})"
             name = NESTED_MARK + cell_name(r) if r.nested else cell_name(r)
-            out.append([name, r.code_head or "", fmt_start(r.started_at), fmt_duration(r.duration_s),
+            out.append([name, r.code_head or "", fmt_start(r.start_s), fmt_duration(r.duration_s),
                         *[fmt_energy(by_kind[k]) if k in by_kind else DASH for k in kinds],
                         fmt_energy(r.energy_j), fmt_intensity(r.intensity_g_per_kwh), fmt_mass_g(r.emissions_g),
                         *(self.unit_cells(r) if self._per_unit() else []), mark(r) + status + scope_note(r)])
