@@ -1,5 +1,5 @@
 """Pause-and-Resume: `green()` and the Pauser (checkpoint, pause while above the threshold, resume
-when it falls or the deadline forces it, the CO₂ avoided), and the training-loop callbacks.
+when it falls or the deadline forces it, the CO₂ avoided); the training-loop callbacks are in test_act_callbacks_real.py.
 No real waiting: the clock steps and the intensity comes from a recorded series or a real
 server on 127.0.0.1."""
 from __future__ import annotations
