@@ -1,17 +1,13 @@
 """Pause-and-Resume: `green()` and the Pauser (checkpoint, pause while above the threshold, resume
-when it falls or the deadline forces it, the CO₂ avoided), and the training-loop callbacks.
+when it falls or the deadline forces it, the CO₂ avoided); the training-loop callbacks are in test_act_callbacks_real.py.
 No real waiting: the clock steps and the intensity comes from a recorded series or a real
 server on 127.0.0.1."""
 from __future__ import annotations
-
-import sys
-from types import SimpleNamespace
 
 import pytest
 
 import carbon_magic
 from act_helpers import B, H, SteppedClock, hourly, run_cell, series, uk_session  # noqa: F401 (fixture)
-from carbon_magic.act import callbacks
 from carbon_magic.act.forecast import series_at
 from carbon_magic.act.green import Pauser, parse_within
 from carbon_magic.intensity.provider import IntensityValue
@@ -189,79 +185,4 @@ def test_green_passes_items_through_unchanged_offline(shell):
     assert shell.user_ns["rec"].deferred_s is None
 
 
-# -- the training-loop callbacks ------------------------------------------------------------------
-def test_callbacks_import_their_library_only_when_used():
-    assert "lightning" not in sys.modules and "transformers" not in sys.modules
-    for name, lib in (("GreenLightningCallback", "lightning"), ("GreenHFCallback", "transformers")):
-        try:
-            __import__(lib)
-        except ImportError:
-            with pytest.raises(ImportError) as exc:
-                getattr(callbacks, name)
-            assert f"pip install {lib}" in str(exc.value) and "\n" not in str(exc.value)
-    with pytest.raises(AttributeError):
-        callbacks.NoSuchCallback  # noqa: B018
-
-
-class Trainer:
-    """What the Lightning hooks read of a trainer: the step estimate, and checkpoint saving."""
-
-    def __init__(self, steps):
-        self.estimated_stepping_batches = steps
-        self.saved = []
-
-    def save_checkpoint(self, path):
-        self.saved.append(path)
-
-
-def test_lightning_logic_checkpoints_then_pauses_and_notes_the_record(uk_session):
-    session, clock, api, powercap = uk_session
-    api.uk_forecast = lambda s: 450.0 if s < B + 2 * H else 150.0
-    uk_session.refetch()
-    cb = callbacks._LightningLogic(350, "+50%", checkpoint_path="pause.ckpt", session=session,
-                                   clock=SteppedClock(clock, api, tick_s=60), say=lambda s: None)
-    trainer = Trainer(40)
-    window = session.begin()
-    cb.on_train_start(trainer, None)
-    for i in range(40):
-        cb.on_train_batch_start(trainer, None, None, i)
-        clock.advance(STEP_S)
-        powercap.advance("intel-rapl:0", 100.0)
-        session.sampler.tick()
-    cb.on_train_end(trainer, None)
-    record = session.end(window, sync=False)
-    assert trainer.saved == ["pause.ckpt"]
-    assert cb.report.steps == 40 and cb.report.paused_s == pytest.approx(6900.0)
-    assert record.deferred_s == pytest.approx(6900.0) and record.avoided_g > 0
-
-
-def test_hugging_face_logic_asks_the_trainer_to_save_then_pauses_in_on_save(uk_session):
-    session, clock, api, powercap = uk_session
-    api.uk_forecast = lambda s: 450.0 if s < B + 2 * H else 150.0
-    uk_session.refetch()
-    cb = callbacks._HFLogic(350, "+50%", session=session, clock=SteppedClock(clock, api, tick_s=60),
-                            say=lambda s: None)
-    state = SimpleNamespace(max_steps=40)
-    saves = []
-    cb.on_train_begin(None, state, SimpleNamespace(should_save=False))
-    for _ in range(40):
-        control = SimpleNamespace(should_save=False)
-        clock.advance(STEP_S)
-        cb.on_step_end(None, state, control)
-        if control.should_save:  # what the Trainer does: save, then call on_save
-            saves.append(clock.wall())
-            paused_before = len(cb.pauser.pauses)
-            cb.on_save(None, state, control)
-            assert len(cb.pauser.pauses) == paused_before + 1
-    cb.on_train_end(None, state, SimpleNamespace(should_save=False))
-    assert saves == [B + 360] and cb.report.paused_s == pytest.approx(6900.0)
-
-
-def test_real_lightning_callback_is_a_lightning_callback():
-    pl = pytest.importorskip("lightning.pytorch")
-    assert isinstance(callbacks.GreenLightningCallback(350), pl.Callback)
-
-
-def test_real_hugging_face_callback_is_a_trainer_callback():
-    transformers = pytest.importorskip("transformers")
-    assert isinstance(callbacks.GreenHFCallback(350), transformers.TrainerCallback)
+# The training-loop callbacks run inside the real Lightning and Hugging Face loops: test_act_callbacks_real.py.
