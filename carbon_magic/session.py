@@ -26,7 +26,7 @@ from .cuda_sync import synchronize_cuda
 from .host import cpu_model_name
 from .ledger import Ledger
 from .notebook import notebook_path
-from .record import RECORD_SCOPES, SCHEMA, SCHEMA_V2, CellRecord, Component, top_level
+from .record import RECORD_SCOPES, SCHEMA, SCHEMA_V2, CellRecord, Component, iso_utc, top_level
 from .sampler import NO_MARKS, Sampler, Snapshot
 from .sources import Discovery, discover
 
@@ -122,7 +122,9 @@ class CarbonSession:
     def __init__(self, settings: Settings | None = None, discovery: Discovery | None = None,
                  ledger: Ledger | None = None, intensity=None, clock=time.monotonic, wall=time.time,
                  cuda_sync=synchronize_cuda, intensity_for_zone=None, notebook: str | None = None,
-                 attributor: Attributor | None = None):
+                 attributor: Attributor | None = None, start_thread: bool | None = None):
+        """`start_thread` is the constructor's argument from before `start()` existed: given (True or
+        False), the session is started at once, as it was then (`start(thread=start_thread)`)."""
         self.settings = settings or Settings.from_env()
         self.notebook = notebook if notebook is not None else notebook_path()  # names ledger rows
         self.session_id = uuid.uuid4().hex[:16]
@@ -152,11 +154,18 @@ class CarbonSession:
         self._first_mark: Any = None
         self._last_tick: Snapshot | None = None
         self._last_attributed_j = 0.0
+        if start_thread is not None:
+            self.start(thread=start_thread)
 
     # -- starting --------------------------------------------------------------------------
     @property
     def started(self) -> bool:
         return self._sampler is not None
+
+    @property
+    def started_at(self) -> str | None:
+        """ISO 8601 UTC time of the first reading (the ledger's session column), once started."""
+        return None if self.start_s is None else iso_utc(self.start_s)
 
     def start(self, thread: bool = True) -> CarbonSession:
         """Set up measuring, once (a second call does nothing): discover the sensors, take the

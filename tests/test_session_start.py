@@ -159,3 +159,18 @@ def test_loading_the_extension_starts_its_session_as_before(shell, rapl):
     rec = shell.user_ns["rec"]
     assert rec.session_id == s.session_id and s.records[-1] is rec and rec.status == "ok"
     assert s.ledger.flush(5) and s.ledger.records(s.session_id)[-1].execution_count == rec.execution_count
+
+
+def test_callers_from_before_start_still_get_a_started_session(tmp_path, rapl):
+    """Code written before start() passed start_thread=…: it still gets a measuring session."""
+    threads = set(threading.enumerate())
+    s = CarbonSession(Settings(data_dir=tmp_path / "data", powercap_root=str(rapl.root), scope="machine"),
+                      start_thread=False)
+    try:
+        assert s.started and set(threading.enumerate()) - threads <= {t for t in threading.enumerate()
+                                                                      if t.name == "carbon_magic-ledger"}
+        assert s.started_at is not None and s.started_at.endswith("Z")
+        w = s.begin()
+        assert s.end(w, sync=False).session_id == s.session_id and s.totals()
+    finally:
+        s.close()
