@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import html
 import math
 import re
 from dataclasses import dataclass, field
@@ -399,6 +398,8 @@ class CellRecord:
         return self.summary()
 
     def _repr_html_(self) -> str:
+        import html  # noqa: PLC0415 - only where a notebook shows a record as HTML
+
         return "<pre>" + html.escape(self.summary()) + "</pre>"
 
 
