@@ -360,7 +360,8 @@ def main(argv=None) -> int:
     print(header("carbon_magic core overhead" + (" (--quick: sizes too small to quote)" if args.quick else "")))
     os.environ.pop("CARBON_MAGIC_INTERVAL_S", None)
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    with tempfile.TemporaryDirectory(prefix="cm-bench-") as tmp:
+    # ignore_cleanup_errors: a closed session's ledger writer may still be finishing its file (close never waits)
+    with tempfile.TemporaryDirectory(prefix="cm-bench-", ignore_cleanup_errors=True) as tmp:
         tmp = Path(tmp)
         configs = source_configs(tmp)
         t0 = time.perf_counter()

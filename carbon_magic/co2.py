@@ -63,9 +63,14 @@ def intensity_pieces(t0: float, t1: float, intensity_at, probe_s: float = PROBE_
 
 def emissions_over(t0: float, t1: float, energy_j: float, intensity_at) -> float:
     """Grams CO₂e of `energy_j` drawn at constant power over [t0, t1], split at intensity changes."""
+    return emissions_of_pieces(t0, t1, energy_j, intensity_pieces(t0, t1, intensity_at))
+
+
+def emissions_of_pieces(t0: float, t1: float, energy_j: float, pieces) -> float:
+    """`emissions_over` for pieces already found (several energies over the same stretch look once)."""
     span = t1 - t0
     return sum(energy_j * ((p1 - p0) / span if span > 0 else 1.0) / J_PER_KWH * iv.value_g_per_kwh
-               for p0, p1, iv in intensity_pieces(t0, t1, intensity_at))
+               for p0, p1, iv in pieces)
 
 
 def add_segment(segments: list[dict], p0: float, p1: float, energy_j: float, emissions_g: float, iv) -> None:

@@ -129,8 +129,8 @@ class Ledger:
 
     # -- writing: queue and return ---------------------------------------------------------
     def append(self, record: CellRecord) -> None:
-        d = record.to_dict()  # the column keeps the record's own ISO start
-        self._put(_Op("record", INSERT_RECORD, (record.session_id, d["started_at"], json.dumps(d))))
+        # The column keeps the record's own ISO start; to_json() is json.dumps(to_dict()) without the copy.
+        self._put(_Op("record", INSERT_RECORD, (record.session_id, record.started_at, record.to_json())))
 
     def put_session(self, session_id: str, start_s: float, info: dict) -> None:
         """The session's description; `start_s` (unix seconds) is written as ISO text, as records' starts are."""

@@ -17,7 +17,6 @@ alone. Our summary follows the cell's output.
 """
 from __future__ import annotations
 
-import asyncio
 import builtins
 import importlib
 import keyword
@@ -188,6 +187,13 @@ class HeaderTransformer:
 
     def __call__(self, lines: list[str]) -> list[str]:
         return self._strip(lines)
+
+
+def _cancelled(err) -> bool:
+    """Whether `err` is asyncio's CancelledError. Read from sys.modules, not imported: asyncio is
+    some 40 modules, and where it was never imported no cell can have raised its error."""
+    exceptions = sys.modules.get("asyncio.exceptions")
+    return exceptions is not None and isinstance(err, exceptions.CancelledError)
 
 
 @magics_class
@@ -433,7 +439,7 @@ class CarbonMagics(Magics):
         # CancelledError, or, where the cancel lands outside the cell's code, post_run_cell gets
         # no result at all. Both are the stop button, as KeyboardInterrupt is for a plain cell.
         err = None if result is None else (result.error_in_exec or result.error_before_exec)
-        if result is None or isinstance(err, (KeyboardInterrupt, asyncio.CancelledError)):
+        if result is None or isinstance(err, KeyboardInterrupt) or _cancelled(err):
             status = "interrupted"
         elif err is not None:
             status = "error"

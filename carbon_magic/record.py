@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import functools
-import html
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -77,6 +77,8 @@ AVOIDED_BASES = ("forecast", "actual")
 # Record keys added after v1 (DESIGN.md "Record additions"): absent when not set.
 OPTIONAL_KEYS = ("units", "water_l", "water", "embodied_g", "embodied", "scope_reason")
 _OMIT_IF_NONE = ("node", "revision", "cluster")  # cluster-only keys, absent from other records
+_ABSENT_IF_NONE = frozenset(DEFERRAL_KEYS + OPTIONAL_KEYS + _OMIT_IF_NONE)
+_SCALARS = frozenset((str, float, int, bool))
 MAX_REVISION = 1_000_000
 _PROVENANCE_TEXT = ("provider", "provider_name", "zone", "kind", "signal", "source", "flag", "fallback_reason",
                     "fetched_at", "licence", "license")
@@ -149,8 +151,14 @@ def _segment_out(s: dict) -> dict:
     return _times_out(s, _SEGMENT_TIME_KEYS)
 
 
+def _same(value):
+    return value
+
+
 def _plain(value):
     """A copy of nested dicts/lists/tuples (values are JSON scalars), as asdict would give."""
+    if value is None or type(value) in _SCALARS:
+        return value
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -269,8 +277,16 @@ class CellRecord:
         Built field by field: `dataclasses.asdict` (deep copies through every level, and it ran
         twice over the components) was the largest single cost of a measured cell.
         """
+        return self._dict(_plain)
+
+    def to_json(self) -> str:
+        """`json.dumps(self.to_dict())`, without copying what the encoder only reads."""
+        return json.dumps(self._dict(_same))
+
+    def _dict(self, inner) -> dict:
+        """The v1 dict; `inner` copies (or not) the nested values of the fields."""
         d: dict = {}
-        for name in self.__dataclass_fields__:
+        for name in _RECORD_FIELDS:
             value = getattr(self, name)
             if name in _TIME_KEYS:
                 d[_TIME_KEYS[name]] = iso_utc(value)
@@ -278,11 +294,12 @@ class CellRecord:
                 d[name] = [_segment_out(s) for s in value]
             elif name == "parent":
                 d[name] = None if value is None else _times_out(value, _PARENT_TIME_KEYS)
-            elif name not in DEFERRAL_KEYS + OPTIONAL_KEYS + _OMIT_IF_NONE or value is not None:
-                d[name] = _plain(value)
-        d["components"] = [{name: _plain(getattr(c, name)) for name in Component.__dataclass_fields__
-                            if name not in _OMIT_IF_NONE or getattr(c, name) is not None}
-                           for c in self.components]
+            elif name == "components":
+                d[name] = [{name: inner(v) for name in _COMPONENT_FIELDS
+                            if (v := getattr(c, name)) is not None or name not in _OMIT_IF_NONE}
+                           for c in value]
+            elif value is not None or name not in _ABSENT_IF_NONE:
+                d[name] = inner(value)
         return d
 
     @classmethod
@@ -399,7 +416,13 @@ class CellRecord:
         return self.summary()
 
     def _repr_html_(self) -> str:
+        import html  # noqa: PLC0415 - only where a notebook shows a record as HTML
+
         return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+_RECORD_FIELDS = tuple(CellRecord.__dataclass_fields__)
+_COMPONENT_FIELDS = tuple(Component.__dataclass_fields__)
 
 
 def top_level(records) -> list[CellRecord]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from . import __version__
 from . import uncertainty as U  # noqa: N812 - U.SENSOR_ACCURACY reads as the uncertainty model's constant
 from .attribution import Attributor, Decision, OtherConsumers, attribute, decide
-from .co2 import emissions_over, integrate
+from .co2 import emissions_of_pieces, integrate, intensity_pieces
 from .config import Settings
 from .cuda_sync import synchronize_cuda
 from .host import cpu_model_name
@@ -489,10 +489,11 @@ class CarbonSession:
         last, self._last_tick = self._last_tick or snap, snap
         attributed = self.attributor.total_j()
         last_attributed, self._last_attributed_j = self._last_attributed_j, attributed
+        pieces = intensity_pieces(last.wall, snap.wall, self.intensity.at)  # one look for both scopes
         for scope, e in (("machine", snap.total_j() - last.total_j()), ("process", attributed - last_attributed)):
             e = max(0.0, e) * self.settings.pue
             self._running_j[scope] += e
-            self._running_g[scope] += emissions_over(last.wall, snap.wall, e, self.intensity.at)
+            self._running_g[scope] += emissions_of_pieces(last.wall, snap.wall, e, pieces)
 
     def applied_scope(self) -> str:
         """The scope the session's totals follow: the latest cell's, else the one a cell would get now."""

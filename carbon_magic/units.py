@@ -59,25 +59,33 @@ def fmt_number(x: float) -> str:
         return DASH
     if x == 0:
         return "0"
-    sign, a = ("-" if x < 0 else ""), abs(x)
-    d = _SIG3.plus(Decimal(a))
-    e = d.adjusted()
-    if e >= 3:
-        return sign + str(_whole(a))
-    digits = "".join(map(str, d.as_tuple().digits)).ljust(3, "0")[:3]
-    text = digits[: e + 1] + "." + digits[e + 1:] if e >= 0 else "0." + "0" * (-e - 1) + digits
-    return sign + text.rstrip("0").rstrip(".")
+    a = abs(x)
+    return ("-" if x < 0 else "") + _digits(a, _SIG3.plus(Decimal(a)))
+
+
+def _digits(a: float, d: Decimal) -> str:
+    """`a` > 0 written from `d`, its value rounded to three significant digits (as fmt_number)."""
+    if d.adjusted() >= 3:
+        return str(_whole(a))
+    text = f"{d:f}"  # d's digits in fixed point: `0.00170`, `5`, `100`, `12.5`
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _scaled(x: float, units: tuple) -> str:
-    """`x` in the first of `units` ((factor, name, below), ...) whose rounded value is below `below`."""
+    """`x` in the first of `units` ((factor, name, below), ...) whose rounded value is below `below`.
+
+    Each candidate is rounded once, and the text written from that rounding (what
+    `round3(a / factor) < below` then `fmt_number(x / factor)` gave, at half the cost)."""
     x = float(x)
     if not math.isfinite(x):
         return DASH
     a = abs(x)
+    sign = "-" if x < 0 else ""
     for factor, name, below in units:
-        if round3(a / factor) < below:
-            return f"{fmt_number(x / factor)} {name}"
+        q = a / factor
+        d = _SIG3.plus(Decimal(q))
+        if float(d) < below:
+            return f"{sign + _digits(q, d) if q else '0'} {name}"
     factor, name, _ = units[-1]
     return f"{fmt_number(x / factor)} {name}"
 

@@ -208,6 +208,27 @@ def test_loading_the_extension_does_not_import_the_widget_or_http_stack(env):
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_loading_the_extension_imports_no_asyncio_difflib_or_html(env):
+    """asyncio is some 40 modules (ssl, subprocess, concurrent.futures): loading and measuring a
+    cell must not bring it in where the user's code did not (nor difflib, nor html)."""
+    code = ("import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+            "ip = InteractiveShell.instance()\nip.run_cell('x = 1')\n"
+            "before = {m for m in ('asyncio', 'difflib', 'html') if m in sys.modules}\n"
+            "ip.run_line_magic('load_ext', 'carbon_magic')\n"
+            "ip.run_cell('%%carbon\\nx = 1')\nip.run_cell('%%carbon -o r\\nr = 2')\n"
+            "print(sorted(m for m in ('asyncio', 'difflib', 'html') if m in sys.modules and m not in before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_asyncio_cancelled_error_is_an_interrupt_and_is_recorded(shell):
+    r, _ = outputs(shell, "%%carbon -o rec\nimport asyncio\nraise asyncio.CancelledError()")
+    assert type(r.error_in_exec).__name__ == "CancelledError"
+    assert shell.user_ns["rec"].status == "interrupted"
+    assert session_for(shell).ledger.records()[-1].status == "interrupted"
+
+
 def test_carbon_nested_under_another_cell_magic_still_measures(shell):
     s = session_for(shell)
     before = len(s.records)

@@ -130,11 +130,32 @@ def test_records_written_before_read_back_and_write_back_byte_for_byte():
         r = CellRecord.from_untrusted(d)
         assert r.start_s == unix_from_iso(d["started_at"]) and r.end_s == unix_from_iso(d["ended_at"])
         assert json.dumps(r.to_dict()) == body
+        assert r.to_json() == body  # what Ledger.append writes: the same text, without the copy
     old = FIXTURE["minimal_v1"]  # the keys of DESIGN.md only: no segments, no parent, no scope
     r = CellRecord.from_untrusted(old)
     assert r.end_s - r.start_s == 4.5 and r.intensity_segments == [] and r.parent is None
     d = r.to_dict()
     assert (d["started_at"], d["ended_at"]) == (old["started_at"], old["ended_at"])
+
+
+def test_the_ledger_writes_to_dicts_json_and_to_dict_stays_a_copy(tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    led = Ledger(path)
+    records = [CellRecord.from_untrusted(json.loads(b)) for b in FIXTURE["ledger_bodies"]]
+    for r in records:
+        led.append(r)
+    led.close(5)
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT started_at, body FROM records ORDER BY rowid").fetchall()
+    db.close()
+    assert rows == [(json.loads(b)["started_at"], b) for b in FIXTURE["ledger_bodies"]]
+    r = records[1]  # nested: a parent, segments with their provenance
+    d = r.to_dict()
+    d["parent"]["label"] = "changed"
+    d["intensity_segments"][0]["intensity"]["zone"] = "changed"
+    d["components"][0]["energy_j"] = -1.0
+    d["intensity"]["zone"] = "changed"
+    assert r.to_json() == FIXTURE["ledger_bodies"][1]
 
 
 def test_a_ledger_written_before_reads_the_same(tmp_path):

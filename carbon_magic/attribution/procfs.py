@@ -25,6 +25,7 @@ from dataclasses import dataclass
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 TREE_EVERY_S = 0.45  # under the default 0.5 s interval: every tick walks it; at 0.1 s every fifth
 PARENT_MAP_EVERY_S = 2.0
+_CHUNK = 65536
 
 
 class ProcUnavailable(Exception):
@@ -41,6 +42,23 @@ class CpuTimes:
     pids: frozenset  # the tree's processes at this look
 
 
+def _read_all(path: str) -> bytes:
+    """A /proc file's bytes, read without a Python file object (cell edges read several)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, _CHUNK)
+        more = os.read(fd, _CHUNK) if data else b""  # to the end: a short read need not be the end
+        if not more:
+            return data
+        parts = [data, more]
+        while more:
+            more = os.read(fd, _CHUNK)
+            parts.append(more)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
 def _stat_fields(text: str) -> list[str]:
     """The fields of a /proc/<pid>/stat line after the `(comm)` (which may hold spaces or parens)."""
     return text[text.rindex(")") + 2:].split()
@@ -54,6 +72,7 @@ class ProcFS:
         self.pid = os.getpid() if pid is None else int(pid)
         self.tick_s = 1.0 / clk_tck
         self._clock = clock
+        self._stat_path = os.path.join(self.root, "stat")
         self._children_files: bool | None = None
         self._kids: dict[int, list[int]] | None = None
         self._kids_at = float("-inf")
@@ -77,10 +96,20 @@ class ProcFS:
         left out: no process's own time contains them, so a lone busy process reads close to 100 %.
         """
         try:
-            with open(os.path.join(self.root, "stat"), "rb") as f:
-                text = f.read().decode("ascii", "replace")
+            data = _read_all(self._stat_path)
         except OSError as exc:
             raise ProcUnavailable(f"cannot read {self.root}/stat ({exc.strerror or exc})") from None
+        if data.startswith(b"cpu "):  # Linux's layout: the sum first, then one line per CPU
+            head = data[:data.find(b"\n")].split()[1:]
+            try:
+                busy = (int(head[0]) + int(head[1]) + int(head[2])) * self.tick_s
+            except (IndexError, ValueError):
+                raise ProcUnavailable(f"{self.root}/stat has no readable cpu line") from None
+            return busy, max(1, data.count(b"\ncpu"))  # cpu0, cpu1, …: the only lines that start so
+        return self._machine_any_layout(data.decode("ascii", "replace"))
+
+    def _machine_any_layout(self, text: str) -> tuple[float, int]:
+        """`machine()` for a /proc/stat whose first line is not the `cpu ` sum."""
         busy, cpus = None, 0
         for line in text.splitlines():
             if line.startswith("cpu "):
@@ -98,8 +127,7 @@ class ProcFS:
     # -- one process ---------------------------------------------------------------------
     def _read_stat(self, pid: int) -> list[str] | None:
         try:
-            with open(os.path.join(self.root, str(pid), "stat"), "rb") as f:
-                return _stat_fields(f.read().decode("ascii", "replace"))
+            return _stat_fields(_read_all(f"{self.root}/{pid}/stat").decode("ascii", "replace"))
         except (OSError, ValueError):  # gone, or a line without "(comm)"
             return None
 
@@ -129,15 +157,14 @@ class ProcFS:
 
     def _children(self, pid: int) -> list[int]:
         out: list[int] = []
-        task = os.path.join(self.root, str(pid), "task")
+        task = f"{self.root}/{pid}/task"
         try:
             tids = os.listdir(task)
         except OSError:
             return out
         for tid in tids:
             try:
-                with open(os.path.join(task, tid, "children"), "rb") as f:
-                    out += [int(x) for x in f.read().split()]
+                out += [int(x) for x in _read_all(f"{task}/{tid}/children").split()]
             except (OSError, ValueError):
                 continue
         return out

@@ -14,7 +14,6 @@ A name that is none of these raises ValueError with one line that suggests the c
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -112,6 +111,8 @@ def _parse_prefixed(raw: str, prefix: str, rest: str) -> Zone:
             return Zone(f"watttime:{rest.upper()}", "watttime", rest.upper(), watttime_region=rest.upper())
         raise ValueError(f"unknown zone {raw!r}: a WattTime region looks like watttime:CAISO_NORTH")
     kinds = ["uk", *CLOUDS, "watttime"]
+    import difflib  # noqa: PLC0415 - only for a zone that does not parse
+
     guess = difflib.get_close_matches(prefix, kinds, n=1, cutoff=0.5)
     hint = f"; did you mean {guess[0]}:{rest}?" if guess else f"; known prefixes: {', '.join(kinds)}"
     raise ValueError(f"unknown zone {raw!r}: no zone kind {prefix!r}{hint}")
@@ -139,6 +140,8 @@ def _plain_names() -> dict[str, tuple[str, str]]:
 
 
 def _suggest(query: str, names) -> list[str]:
+    import difflib  # noqa: PLC0415 - only for a name that was not found
+
     if isinstance(names, dict):
         hits = difflib.get_close_matches(query.lower(), list(names), n=6, cutoff=0.6)
         seen, out = set(), []
