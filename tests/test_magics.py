@@ -1,4 +1,5 @@
 """The magics through a real IPython InteractiveShell on a fake powercap tree."""
+import ast
 import subprocess
 import sys
 import textwrap
@@ -198,28 +199,27 @@ def test_measure_context_manager_in_a_script(tmp_path, powercap):
     assert [r.label for r in s.ledger.records()] == ["train", "oops"]
 
 
-def test_loading_the_extension_does_not_import_the_widget_or_http_stack(env):
+def imported_by_loading(names, cells=("%%carbon\nx = 1",)) -> list[str]:
+    """Which of `names` a fresh process imports for `%load_ext carbon_magic` and `cells` (not before)."""
     code = ("import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
-            "ip = InteractiveShell.instance()\nip.run_line_magic('load_ext', 'carbon_magic')\n"
-            "ip.run_cell('%%carbon\\nx = 1')\n"
-            "print(sorted(m for m in ('bqplot', 'ipywidgets', 'requests', 'pandas', 'numpy') if m in sys.modules))")
+            "ip = InteractiveShell.instance()\nip.run_cell('x = 1')\n"
+            f"names = {tuple(names)!r}\nbefore = {{m for m in names if m in sys.modules}}\n"
+            "ip.run_line_magic('load_ext', 'carbon_magic')\n"
+            + "".join(f"ip.run_cell({c!r})\n" for c in cells)
+            + "print(sorted(m for m in names if m in sys.modules and m not in before))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    return ast.literal_eval(out.stdout.strip().splitlines()[-1])
+
+
+def test_loading_the_extension_does_not_import_the_widget_or_http_stack(env):
+    assert imported_by_loading(("bqplot", "ipywidgets", "requests", "pandas", "numpy")) == []
 
 
 def test_loading_the_extension_imports_no_asyncio_difflib_or_html(env):
     """asyncio is some 40 modules (ssl, subprocess, concurrent.futures): loading and measuring a
     cell must not bring it in where the user's code did not (nor difflib, nor html)."""
-    code = ("import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
-            "ip = InteractiveShell.instance()\nip.run_cell('x = 1')\n"
-            "before = {m for m in ('asyncio', 'difflib', 'html') if m in sys.modules}\n"
-            "ip.run_line_magic('load_ext', 'carbon_magic')\n"
-            "ip.run_cell('%%carbon\\nx = 1')\nip.run_cell('%%carbon -o r\\nr = 2')\n"
-            "print(sorted(m for m in ('asyncio', 'difflib', 'html') if m in sys.modules and m not in before))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert imported_by_loading(("asyncio", "difflib", "html"), cells=("%%carbon\nx = 1", "%%carbon -o r\nr = 2")) == []
 
 
 def test_asyncio_cancelled_error_is_an_interrupt_and_is_recorded(shell):
