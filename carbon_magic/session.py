@@ -113,10 +113,10 @@ class CarbonSession:
     The constructor keeps the settings and the collaborators it is given, and nothing else: no
     file, sysfs, NVML, network or thread is touched, so a session can be built anywhere (a test,
     an import) at no cost. `start()` sets up measuring (sensors, first reading, ledger, intensity,
-    attribution, the sampler's thread). `begin()` starts a session that is not started yet, as
-    `%%carbon` and `measure()` would; what only reads (totals, describe, the sampler, …) raises
-    SessionNotStarted on one that is not. `close()` releases what the session holds (a session
-    never started holds only what it was given).
+    attribution, the sampler's thread). A session not started yet starts on first use (`begin()`,
+    as `%%carbon` and `measure()` do, totals, describe, the sampler, …), as a session built
+    before `start()` existed was already measuring. `close()` releases what the session holds (a
+    session never started holds only what it was given, and closing it touches nothing).
     """
 
     def __init__(self, settings: Settings | None = None, discovery: Discovery | None = None,
@@ -135,6 +135,7 @@ class CarbonSession:
         self._sampler: Sampler | None = None  # set last by start(): the session is started
         self._consumers: OtherConsumers | None = None
         self._start_lock = threading.Lock()
+        self._starting = False
         self.start_s: float | None = None  # unix seconds of the first reading, once started
         self.pending_notices: list[str] = []
         self.records: list[CellRecord] = []
@@ -174,7 +175,11 @@ class CarbonSession:
         (`thread=False`: none, the caller ticks the sampler, as tests and benchmarks do)."""
         with self._start_lock:
             if self._sampler is None:
-                self._set_up(thread)
+                self._starting = True
+                try:
+                    self._set_up(thread)
+                finally:
+                    self._starting = False
         return self
 
     def _set_up(self, thread: bool) -> None:
@@ -212,40 +217,44 @@ class CarbonSession:
         if thread:
             sampler.start()
 
-    def _given(self, thing, what: str):
+    def _given(self, attr: str, what: str):
+        """The collaborator in `attr`, starting the session first where it has none yet (first use)."""
+        thing = getattr(self, attr)
         if thing is None:
-            raise SessionNotStarted(f"this carbon_magic session is not started, so it has no {what} yet: "
-                                    "call its start() first")
+            if self._starting:  # asked for by start() itself before it made it: a bug, not a wait
+                raise SessionNotStarted(f"this carbon_magic session is starting and has no {what} yet")
+            self.start()
+            thing = getattr(self, attr)
         return thing
 
     @property
     def sampler(self) -> Sampler:
-        return self._given(self._sampler, "sampler")
+        return self._given("_sampler", "sampler")
 
     @property
     def discovery(self) -> Discovery:
-        return self._given(self._discovery, "sensors")
+        return self._given("_discovery", "sensors")
 
     @property
     def ledger(self) -> Ledger:
-        return self._given(self._ledger, "ledger")
+        return self._given("_ledger", "ledger")
 
     @property
     def intensity(self):
-        return self._given(self._intensity, "intensity service")
+        return self._given("_intensity", "intensity service")
 
     @property
     def attributor(self) -> Attributor:
-        return self._given(self._attributor, "attributor")
+        return self._given("_attributor", "attributor")
 
     @property
     def consumers(self) -> OtherConsumers:
-        return self._given(self._consumers, "process counter")
+        return self._given("_consumers", "process counter")
 
     # -- identity ------------------------------------------------------------------------
     def describe(self) -> dict:
         """Who measured what, for exports (no secrets, no user names)."""
-        self._given(self._sampler, "sensors")
+        self._given("_sampler", "sensors")
         return {**self._host, "pue": self.settings.pue, "zone": self.settings.zone,
                 "interval_s": self.settings.interval_s, "notebook": self.notebook}
 
@@ -545,7 +554,7 @@ class CarbonSession:
 
         Read from running sums, so it is cheap and safe from the sampler thread.
         """
-        self._given(self._sampler, "totals")
+        self._given("_sampler", "totals")
         every = list(self.records)
         records = top_level(every)
         scope = self.applied_scope()
