@@ -421,6 +421,28 @@ class CellRecord:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
 
 
+def _v1_names_init(init):
+    """CellRecord's constructor also takes the v1 names `started_at=` / `ended_at=` (ISO text, as
+    code written before times were numbers passes them), and ISO text where the numbers go."""
+
+    @functools.wraps(init)
+    def init_v1(self, *args, started_at=None, ended_at=None, **kw):
+        if started_at is not None:
+            kw["start_s"] = started_at
+        if ended_at is not None:
+            kw["end_s"] = ended_at
+        init(self, *args, **kw)
+        if isinstance(self.start_s, str):
+            self.start_s = unix_from_iso(self.start_s)
+        if isinstance(self.end_s, str):
+            self.end_s = unix_from_iso(self.end_s)
+
+    return init_v1
+
+
+CellRecord.__init__ = _v1_names_init(CellRecord.__init__)  # type: ignore[method-assign]
+
+
 _RECORD_FIELDS = tuple(CellRecord.__dataclass_fields__)
 _COMPONENT_FIELDS = tuple(Component.__dataclass_fields__)
 

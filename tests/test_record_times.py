@@ -290,3 +290,16 @@ def test_a_record_read_by_user_code_still_has_the_v1_time_texts(shell):
     assert isinstance(rec.start_s, float) and rec.started_at.endswith("Z")
     back = CellRecord.from_dict(json.loads(json.dumps(d)))
     assert (back.started_at, back.ended_at) == (d["started_at"], d["ended_at"])
+
+
+def test_code_that_builds_records_with_the_v1_names_gets_numbers(bench, clock):
+    """`CellRecord(started_at=…, ended_at=…)` (ISO text, v1 names) and ISO text in the numbers' place."""
+    d = nested_cell(bench, clock)[0].to_dict()
+    fields = {k: v for k, v in d.items() if k in CellRecord.__dataclass_fields__}
+    fields.update(components=[], intensity_segments=[], parent=None)
+    by_name = CellRecord(started_at=d["started_at"], ended_at=d["ended_at"], **fields)
+    by_place = CellRecord(d["session_id"], d["started_at"], d["ended_at"],
+                          **{k: v for k, v in fields.items() if k != "session_id"})
+    for r in (by_name, by_place):
+        assert (r.start_s, r.end_s) == (unix_from_iso(d["started_at"]), unix_from_iso(d["ended_at"]))
+        assert (r.to_dict()["started_at"], r.ended_at) == (d["started_at"], d["ended_at"])
