@@ -129,3 +129,15 @@ def wait_settled(record, timeout_s: float = 20.0) -> None:
 
 def node_energy_j(record, node: str) -> float:
     return sum(c.energy_j for c in record.components if c.node == node)
+
+
+CALL_OVERHEAD_S = 0.05  # the engine's task interval holds the function's own by its call overhead
+
+
+def assert_billed(record, node: str, watts: float, interval) -> None:
+    """The record bills `node` what `watts` drew over the task's own `interval` (the function's
+    clock, inside the engine's task interval that is billed): within 1 % plus the call overhead."""
+    known = watts * (interval[1] - interval[0])
+    billed = node_energy_j(record, node)
+    slack = 0.01 * known + watts * CALL_OVERHEAD_S
+    assert abs(billed - known) <= slack, f"{node}: billed {billed:.3f} J, known {known:.3f} J (±{slack:.3f})"

@@ -8,7 +8,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from cluster_helpers import DaskProcesses, PowerTrees, node_energy_j, wait_settled
+from cluster_helpers import DaskProcesses, PowerTrees, assert_billed, node_energy_j, wait_settled
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -52,11 +52,6 @@ def kernel(cluster, env, monkeypatch):
     ip.run_line_magic("unload_ext", "carbon_magic")
 
 
-def known_j(cluster, node, interval):
-    t0, t1 = interval
-    return cluster.trees.watts[node] * (t1 - t0)
-
-
 def ledger_versions(path, session_id):
     db = sqlite3.connect(path)
     try:
@@ -76,7 +71,7 @@ def test_a_cell_running_tasks_on_two_nodes_is_billed_each_nodes_known_energy(clu
     wait_settled(r)
     span_a, span_b = kernel.user_ns["spans"]
     for node, span in (("node-a", span_a), ("node-b", span_b)):
-        assert node_energy_j(r, node) == pytest.approx(known_j(cluster, node, span), rel=0.01)
+        assert_billed(r, node, cluster.trees.watts[node], span)
     names = sorted(c.name for c in r.components if c.node)
     assert names == ["node-a/cpu:package-0", "node-a/dram:package-0", "node-b/cpu:package-0",
                      "node-b/dram:package-0"]
@@ -108,11 +103,10 @@ def test_work_that_outlives_its_cell_stays_its_own_and_the_next_cell_shares_none
     span1 = kernel.user_ns["f1"].result()
     wait_settled(r1)
     wait_settled(r2)
-    assert node_energy_j(r1, "node-a") == pytest.approx(known_j(cluster, "node-a", span1), rel=0.01)
+    assert_billed(r1, "node-a", cluster.trees.watts["node-a"], span1)
     assert span1[1] > r1.duration_s + span1[0]  # the task really ended after the cell did
     assert r1.revision >= 1
-    assert node_energy_j(r2, "node-b") == pytest.approx(known_j(cluster, "node-b", kernel.user_ns["span2"]),
-                                                       rel=0.01)
+    assert_billed(r2, "node-b", cluster.trees.watts["node-b"], kernel.user_ns["span2"])
     assert node_energy_j(r2, "node-a") == 0.0 and node_energy_j(r1, "node-b") == 0.0
 
 
@@ -155,7 +149,7 @@ def test_a_worker_killed_mid_cell_leaves_a_labelled_gap_not_a_crash(cluster, ker
     assert nodes["node-c"]["status"] == "gap"
     assert "no readings from node-c" in nodes["node-c"]["gap"] and "left the cluster" in nodes["node-c"]["gap"]
     assert all(c.status == "failed" for c in r.components if c.node == "node-c")
-    assert node_energy_j(r, "node-a") == pytest.approx(known_j(cluster, "node-a", kernel.user_ns["out"]), rel=0.01)
+    assert_billed(r, "node-a", cluster.trees.watts["node-a"], kernel.user_ns["out"])
     assert "gap: node lost" in r.summary()
 
 

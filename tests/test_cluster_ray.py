@@ -5,7 +5,7 @@ The kernel is a real IPython shell. Run apart with `-m cluster`; about 25 s (Ray
 from types import SimpleNamespace
 
 import pytest
-from cluster_helpers import REPO, PowerTrees, node_energy_j, wait_settled
+from cluster_helpers import REPO, PowerTrees, assert_billed, node_energy_j, wait_settled
 
 
 ray = pytest.importorskip("ray")
@@ -74,10 +74,6 @@ def kernel(cluster, env, monkeypatch):
     ip.run_line_magic("unload_ext", "carbon_magic")
 
 
-def known_j(cluster, node, interval):
-    return cluster.trees.watts[node] * (interval[1] - interval[0])
-
-
 def test_ray_cells_are_billed_each_nodes_known_energy_and_children_follow_their_parent(cluster, kernel, capsys):
     res = kernel.run_cell("%%carbon -o r\nspans = ray.get([on_head.remote(2.0), on_second.remote(2.0)])")
     assert res.error_in_exec is None
@@ -85,8 +81,8 @@ def test_ray_cells_are_billed_each_nodes_known_energy_and_children_follow_their_
     assert r.cluster["engine"] == "ray"
     wait_settled(r, timeout_s=30)
     head_span, second_span = kernel.user_ns["spans"]
-    assert node_energy_j(r, "ray-head") == pytest.approx(known_j(cluster, "ray-head", head_span), rel=0.01)
-    assert node_energy_j(r, "ray-second") == pytest.approx(known_j(cluster, "ray-second", second_span), rel=0.01)
+    assert_billed(r, "ray-head", cluster.trees.watts["ray-head"], head_span)
+    assert_billed(r, "ray-second", cluster.trees.watts["ray-second"], second_span)
     assert r.cluster["attribution"] == "task-creation"
     assert {c.name for c in r.components if c.node} == {
         "ray-head/cpu:package-0", "ray-head/dram:package-0", "ray-second/cpu:package-0", "ray-second/dram:package-0"}
@@ -100,7 +96,7 @@ def test_ray_cells_are_billed_each_nodes_known_energy_and_children_follow_their_
     wait_settled(rb, timeout_s=30)
     child = kernel.user_ns["child_span"]
     assert child[0] > ra.end_s  # the child was created and ran after cell A had ended
-    assert node_energy_j(ra, "ray-second") == pytest.approx(known_j(cluster, "ray-second", child), rel=0.01)
+    assert_billed(ra, "ray-second", cluster.trees.watts["ray-second"], child)
     assert node_energy_j(rb, "ray-second") == 0.0 and node_energy_j(rb, "ray-head") == 0.0
     assert ra.revision >= 1
 
