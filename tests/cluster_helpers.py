@@ -141,3 +141,16 @@ def assert_billed(record, node: str, watts: float, interval) -> None:
     billed = node_energy_j(record, node)
     slack = 0.01 * known + watts * CALL_OVERHEAD_S
     assert abs(billed - known) <= slack, f"{node}: billed {billed:.3f} J, known {known:.3f} J (±{slack:.3f})"
+
+
+def load_in_cluster_kernel(monkeypatch):
+    """A real shell with the extension loaded, its own machine the node `kernel`, cluster parts
+    flushed every 0.2 s, static intensity. The caller unloads it."""
+    monkeypatch.setenv("CARBON_MAGIC_HOST_ID", "kernel")
+    monkeypatch.setenv("CARBON_MAGIC_CLUSTER_FLUSH_S", "0.2")
+    monkeypatch.setenv("CARBON_MAGIC_PROVIDER", "static")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "carbon_magic")
+    return ip

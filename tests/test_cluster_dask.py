@@ -8,7 +8,8 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from cluster_helpers import DaskProcesses, PowerTrees, assert_billed, node_energy_j, wait_settled
+from cluster_helpers import (DaskProcesses, PowerTrees, assert_billed, load_in_cluster_kernel, node_energy_j,
+                             wait_settled)
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -38,13 +39,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture
 def kernel(cluster, env, monkeypatch):
     """The extension loaded in a real shell whose own machine is the node `kernel`."""
-    monkeypatch.setenv("CARBON_MAGIC_HOST_ID", "kernel")
-    monkeypatch.setenv("CARBON_MAGIC_CLUSTER_FLUSH_S", "0.2")
-    monkeypatch.setenv("CARBON_MAGIC_PROVIDER", "static")
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "carbon_magic")
+    ip = load_in_cluster_kernel(monkeypatch)
     ip.user_ns.update(client=cluster.client, A=cluster.addr["node-a"], B=cluster.addr["node-b"],
                       C=cluster.addr["node-c"])
     ip.run_cell(BUSY)

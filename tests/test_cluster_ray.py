@@ -5,7 +5,7 @@ The kernel is a real IPython shell. Run apart with `-m cluster`; about 25 s (Ray
 from types import SimpleNamespace
 
 import pytest
-from cluster_helpers import REPO, PowerTrees, assert_billed, node_energy_j, wait_settled
+from cluster_helpers import REPO, PowerTrees, assert_billed, load_in_cluster_kernel, node_energy_j, wait_settled
 
 
 ray = pytest.importorskip("ray")
@@ -58,13 +58,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def kernel(cluster, env, monkeypatch):
-    monkeypatch.setenv("CARBON_MAGIC_HOST_ID", "kernel")
-    monkeypatch.setenv("CARBON_MAGIC_CLUSTER_FLUSH_S", "0.2")
-    monkeypatch.setenv("CARBON_MAGIC_PROVIDER", "static")
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "carbon_magic")
+    ip = load_in_cluster_kernel(monkeypatch)
     ip.run_cell(CODE)
     # Ray starts a worker process for the first task of each kind on a node (seconds on a busy
     # machine): attach and warm up outside the measured cells.

@@ -92,11 +92,11 @@ def test_a_sub_hourly_granularity_given_once_per_answer_sets_each_period(api, ht
 
 # -- a legacy URL setting --------------------------------------------------------------------
 @pytest.mark.parametrize("url, root, cut", [
-    ("https://api.electricitymaps.com", "https://api.electricitymaps.com", None),
-    ("https://api.electricitymaps.com/v3", "https://api.electricitymaps.com", "v3"),
-    ("https://api.electricitymaps.com/v3/", "https://api.electricitymaps.com", "v3"),
-    ("https://proxy.example/em/V4", "https://proxy.example/em", "v4"),
-    ("https://proxy.example/v30", "https://proxy.example/v30", None),
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080", None),
+    ("http://127.0.0.1:8080/v3", "http://127.0.0.1:8080", "v3"),
+    ("http://127.0.0.1:8080/v3/", "http://127.0.0.1:8080", "v3"),
+    ("http://127.0.0.1:8080/em/V4", "http://127.0.0.1:8080/em", "v4"),
+    ("http://127.0.0.1:8080/v30", "http://127.0.0.1:8080/v30", None),
 ])
 def test_the_base_url_is_the_host_whatever_version_it_ends_in(url, root, cut):
     assert electricitymaps.api_root(url) == (root, cut)
