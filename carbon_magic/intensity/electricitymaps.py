@@ -94,6 +94,8 @@ class ElectricityMaps:
         return [self._token] if self._token else []
 
     missing_credentials: ClassVar[str] = "no_token"
+    # Refusals of `latest` that mean the key's plan does not cover the zone (messages.plan_refusal).
+    plan_causes: ClassVar[tuple[str, ...]] = PLAN_CAUSES
 
     @staticmethod
     def supports(zone) -> bool:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
-from .electricitymaps import PLAN_CAUSES
-
 
 
 class Hint(str):
@@ -56,7 +54,7 @@ def credentials_text(p, exc) -> str:
 def plan_refusal(p, exc) -> bool:
     """Whether a refused latest value means the plan does not cover the zone (Electricity Maps: a
     free-tier key covers one zone and answers 403/404, or 401, for the others)."""
-    return p.name == "electricitymaps" and exc.cause in PLAN_CAUSES
+    return exc.cause in getattr(p, "plan_causes", ())
 
 
 def plan_text(p, feed, exc, works_for: str | None) -> str:
@@ -143,7 +141,7 @@ def describe_feed(feed, stopped: bool) -> str:
         parts.append(f"{p.emission_factor} factors")
     if p.name == "watttime":
         parts.append("marginal (MOER) signal")
-    if stopped and feed.disabled in PLAN_CAUSES and p.name == "electricitymaps":
+    if stopped and feed.disabled in getattr(p, "plan_causes", ()):
         parts.append(f"not used this session: zone {feed.zone} is not in your plan "
                      f"(HTTP {feed.disabled[5:]}); static {static}")
     elif stopped:
